@@ -1,0 +1,81 @@
+"""The frame-level stages front-ends are built from: causal pooling, PCEN and compressions.
+
+Each stage is causal at the frame rate: frame ``t`` of a pooled signal reads samples before ``(t + 1) * hop``
+only, and the PCEN smoother is a forward first-order recursion with zero initial state.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchaudio.functional as AF
+
+# Values below this are treated as zero by the root and magnitude stages, so their gradients stay finite
+# on silent input (d/dx x^(1/3) and d/dx sqrt(x) are infinite at 0). The output changes by < 1e-10.
+TINY = 1e-30
+
+
+def causal_average_pool(x: torch.Tensor, window: int, hop: int) -> torch.Tensor:
+    """Mean over samples ``[(t + 1) * hop - window, (t + 1) * hop)`` for each frame (zeros before the start)."""
+    return F.avg_pool1d(F.pad(x, (window - hop, 0)), window, stride=hop)
+
+
+def causal_weighted_pool(x: torch.Tensor, weights: torch.Tensor, hop: int) -> torch.Tensor:
+    """Per-channel weighted sum over the ``L`` samples ending at each frame's end.
+
+    ``x`` is ``(B, C, T)``, ``weights`` is ``(C, L)`` with the most recent sample last.
+    """
+    channels, length = weights.shape
+    return F.conv1d(F.pad(x, (length - hop, 0)), weights.unsqueeze(1), stride=hop, groups=channels)
+
+
+def pcen_smoother(energy: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``M[t] = (1 - s) M[t-1] + s E[t]`` with ``M[-1] = 0`` along the last axis; ``s`` scalar or per channel."""
+    s = torch.as_tensor(s, dtype=energy.dtype, device=energy.device)
+    zero = torch.zeros_like(s)
+    one = torch.ones_like(s)
+    b = torch.stack([s, zero], dim=-1)
+    a = torch.stack([one, s - 1.0], dim=-1)
+    return AF.lfilter(energy, a, b, clamp=False, batching=True)
+
+
+def pcen(
+    energy: torch.Tensor,
+    s: torch.Tensor | float,
+    alpha: torch.Tensor | float,
+    delta: torch.Tensor | float,
+    r: torch.Tensor | float,
+    eps: float,
+) -> torch.Tensor:
+    """Per-channel energy normalisation (Wang et al. 2017) of ``(B, C, T)`` frame energies.
+
+    ``(E / (eps + M) ** alpha + delta) ** r - delta ** r`` with the causal smoother ``M``. Per-channel
+    parameters are ``(C,)`` tensors; scalars apply to every channel.
+    """
+
+    def per_channel(v: torch.Tensor | float) -> torch.Tensor | float:
+        return v.unsqueeze(-1) if isinstance(v, torch.Tensor) and v.dim() == 1 else v
+
+    smooth = pcen_smoother(energy, s)
+    alpha, delta, r = per_channel(alpha), per_channel(delta), per_channel(r)
+    return (energy / (eps + smooth) ** alpha + delta) ** r - delta**r
+
+
+def log_floor(x: torch.Tensor, floor: float) -> torch.Tensor:
+    """``ln(max(x, floor))``."""
+    return torch.log(torch.clamp(x, min=floor))
+
+
+def cube_root(x: torch.Tensor) -> torch.Tensor:
+    """``max(x, 0) ** (1/3)`` with a finite gradient at 0."""
+    return torch.clamp(x, min=TINY) ** (1.0 / 3.0)
+
+
+def log1p_rectified(x: torch.Tensor) -> torch.Tensor:
+    """``ln(1 + max(x, 0))``."""
+    return torch.log1p(torch.clamp(x, min=0.0))
+
+
+def magnitude(power: torch.Tensor) -> torch.Tensor:
+    """``sqrt(power)`` with a finite gradient where the power is exactly zero."""
+    return torch.sqrt(torch.clamp(power, min=TINY))

@@ -1,0 +1,63 @@
+"""AudioEncodingModel: the four-slot template ``wav2spec -> prefiltering -> core -> readout``.
+
+With an identity ``wav2spec`` the model takes a spectrogram ``(B, 1, F, T)``; with a front-end it takes a
+waveform ``(B, 1, T_audio)``. Every model returns rates ``(B, N, 1, T)``. Parameter and buffer names follow
+deepSTRF 0.1.0 so its checkpoints load unchanged.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import ConfigurationError
+
+
+def _check_positive_int(owner: str, name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{owner}: {name} must be a positive integer (got {value!r}).")
+    return value
+
+
+class AudioEncodingModel(nn.Module):
+    """Base of the encoding models; subclasses set ``readout`` (and may set ``core``)."""
+
+    def __init__(
+        self,
+        n_frequency_bands: int,
+        temporal_window_size: int,
+        out_neurons: int = 1,
+        prefiltering: nn.Module | None = None,
+        wav2spec: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.F = _check_positive_int(owner, "n_frequency_bands", n_frequency_bands)
+        self.T = _check_positive_int(owner, "temporal_window_size", temporal_window_size)
+        self.O = _check_positive_int(owner, "out_neurons", out_neurons)
+        for name, module in (("prefiltering", prefiltering), ("wav2spec", wav2spec)):
+            if module is not None and not isinstance(module, nn.Module):
+                raise ConfigurationError(
+                    f"{owner}: {name} must be a torch.nn.Module or None (got {type(module).__name__})."
+                )
+        if wav2spec is not None:
+            channels = getattr(wav2spec, "out_channels", None)
+            if channels != self.F:
+                raise ConfigurationError(
+                    f"{owner}: the front-end {type(wav2spec).__name__} produces {channels} channels but the "
+                    f"model expects n_frequency_bands={self.F}. Build the front-end with {self.F} channels "
+                    f"or the model with n_frequency_bands={channels}."
+                )
+        self.wav2spec = wav2spec if wav2spec is not None else nn.Identity()
+        self.prefiltering = prefiltering if prefiltering is not None else nn.Identity()
+        self.C_in = int(getattr(prefiltering, "out_channels", 1)) if prefiltering is not None else 1
+        self.core = nn.Identity()
+
+    @property
+    def takes_waveform(self) -> bool:
+        """True when the model has a front-end and so expects audio rather than a spectrogram."""
+        return not isinstance(self.wav2spec, nn.Identity)
+
+    def forward(self, x):
+        x = self.wav2spec(x)
+        x = self.prefiltering(x)
+        return self.readout(self.core(x))

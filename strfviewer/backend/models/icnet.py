@@ -1,0 +1,58 @@
+"""ICNet (Drakopoulos et al. 2025): the ICNet encoder followed by a per-frame linear decoder and softplus."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..frontends.icnet import ICNetEncoder
+from .base import AudioEncodingModel
+
+
+class ICNet(AudioEncodingModel):
+    """Waveform-in, rates-out deep model. ``decoder`` is also reachable as ``readout`` (stored once)."""
+
+    def __init__(
+        self,
+        audio_fs: int,
+        out_neurons: int,
+        dt_ms: float = 5.0,
+        n_filters: int = 48,
+        sincnet_kernel_size: int = 64,
+        encoder_channels: int = 128,
+        encoder_kernel_size: int = 64,
+        n_encoder_layers: int = 5,
+        bottleneck_channels: int = 64,
+        encoder_strides: Sequence[int] | None = None,
+    ) -> None:
+        encoder = ICNetEncoder(
+            audio_fs=audio_fs, dt_ms=dt_ms, n_filters=n_filters, sincnet_kernel_size=sincnet_kernel_size,
+            encoder_channels=encoder_channels, encoder_kernel_size=encoder_kernel_size,
+            n_encoder_layers=n_encoder_layers, bottleneck_channels=bottleneck_channels,
+            encoder_strides=encoder_strides,
+        )
+        super().__init__(bottleneck_channels, 1, out_neurons, wav2spec=encoder)
+        self.decoder = nn.Linear(bottleneck_channels, out_neurons)
+        self._register_load_state_dict_pre_hook(_merge_readout_alias)
+
+    @property
+    def readout(self) -> nn.Linear:
+        """The decoder under its deepSTRF alias; not a separate entry of the state dict."""
+        return self.decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        latent = self.wav2spec(x).squeeze(1).transpose(1, 2)  # (B, T, bottleneck)
+        rates = F.softplus(self.decoder(latent))  # (B, T, N)
+        return rates.transpose(1, 2).unsqueeze(2)
+
+
+def _merge_readout_alias(state_dict, prefix, *_args) -> None:
+    """Accept deepSTRF checkpoints, which hold the decoder twice (``decoder.*`` and ``readout.*``)."""
+    alias = prefix + "readout."
+    for key in [k for k in state_dict if k.startswith(alias)]:
+        target = prefix + "decoder." + key[len(alias):]
+        value = state_dict.pop(key)
+        state_dict.setdefault(target, value)

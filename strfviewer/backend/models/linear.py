@@ -1,0 +1,48 @@
+"""Linear (STRF) and Linear-Nonlinear encoding models."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import AudioEncodingModel
+from .readouts import ParametricSoftplus, STRFReadout
+
+
+class Linear(AudioEncodingModel):
+    """One causal STRF per neuron over ``temporal_window_size`` frames, then per-neuron BatchNorm."""
+
+    def __init__(
+        self,
+        n_frequency_bands: int = 34,
+        temporal_window_size: int = 9,
+        out_neurons: int = 1,
+        output_activation: nn.Module | None = None,
+        prefiltering: nn.Module | None = None,
+        wav2spec: nn.Module | None = None,
+    ) -> None:
+        super().__init__(n_frequency_bands, temporal_window_size, out_neurons, prefiltering, wav2spec)
+        self.readout = STRFReadout(self.F, self.T, self.C_in, self.O, output_activation)
+
+    def strf_weight(self) -> torch.Tensor:
+        """Raw STRF kernels ``(N, C_in, F, T)``; column ``T-1`` is lag 0, row 0 the lowest band."""
+        return self.readout.strf.kernel.weight
+
+
+class LinearNonlinear(Linear):
+    """Linear followed by a per-neuron parametric softplus (non-negative rates)."""
+
+    def __init__(
+        self,
+        n_frequency_bands: int = 34,
+        temporal_window_size: int = 9,
+        out_neurons: int = 1,
+        output_activation: nn.Module | None = None,
+        prefiltering: nn.Module | None = None,
+        wav2spec: nn.Module | None = None,
+    ) -> None:
+        if output_activation is None:
+            output_activation = ParametricSoftplus(out_neurons)
+        super().__init__(
+            n_frequency_bands, temporal_window_size, out_neurons, output_activation, prefiltering, wav2spec
+        )
