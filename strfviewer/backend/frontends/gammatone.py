@@ -131,10 +131,16 @@ class CausalGammatone(Frontend):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_waveform(x)
-        block = self.hop if prefer_blocked(self.kernel_size, self.hop) else None
-        y = causal_correlate(x, self._kernels, block=block)
-        y = torch.relu(y) if self.rectify == "halfwave" else y.abs()
-        env = stages.causal_average_pool(y, self.env_window, self.hop)
+        rectify = torch.relu if self.rectify == "halfwave" else torch.abs
+        if prefer_blocked(self.kernel_size, self.hop) and self.env_window % self.hop == 0:
+            # Rectify and sum each hop while the block is in cache, then pool whole hops.
+            sums = causal_correlate(
+                x, self._kernels, block=self.hop, reduce=lambda y: rectify(y).sum(-1)
+            )
+            env = stages.frames_from_block_sums(sums, self.env_window, self.hop)
+        else:
+            y = rectify(causal_correlate(x, self._kernels))
+            env = stages.causal_average_pool(y, self.env_window, self.hop)
         return self._compress(env).unsqueeze(1)
 
     def _compress(self, env: torch.Tensor) -> torch.Tensor:

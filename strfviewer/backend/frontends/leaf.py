@@ -135,12 +135,24 @@ class CausalLEAF(Frontend):
         self._check_waveform(x)
         re, im = self.gabor_kernels()
         weight = torch.cat([re, im], dim=0).unsqueeze(1)
-        block = self.hop if prefer_blocked(self.kernel_size, self.hop) else None
-        y = causal_correlate(x, weight, block=block)
-        n = self.out_channels
-        env = torch.sqrt(y[:, :n].square() + y[:, n:].square() + 1e-9)
+        n, hop = self.out_channels, self.hop
+        weights = self.pool_weights()
+
+        def envelope(y: torch.Tensor) -> torch.Tensor:
+            return torch.sqrt(y[:, :n].square() + y[:, n:].square() + 1e-9)
+
         # The envelope (not the audio) is zero-padded before pooling, as in the reference front-end.
-        pooled = stages.causal_weighted_pool(env, self.pool_weights(), self.hop)
+        if prefer_blocked(self.kernel_size, hop) and self.pool_size % hop == 0:
+            # Per hop block, the dot products with each hop-long segment of the pooling weights,
+            # computed while the block is in cache; frames then add up the segments they span.
+            segments = weights.reshape(n, self.pool_size // hop, hop).transpose(1, 2)
+            partial = causal_correlate(
+                x, weight, block=hop, reduce=lambda y: torch.matmul(envelope(y), segments)
+            )
+            pooled = stages.frames_from_segment_products(partial)
+        else:
+            env = envelope(causal_correlate(x, weight))
+            pooled = stages.causal_weighted_pool(env, weights, hop)
         p = self.pcen_parameters()
         out = stages.pcen(torch.relu(pooled), p["s"], p["alpha"], p["delta"], p["r"], _EPS)
         return out.unsqueeze(1)

@@ -127,9 +127,11 @@ class SincNet(Frontend):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_waveform(x)
         weight = self.kernels().unsqueeze(1)
-        if self.envelope:
-            block = self.hop if prefer_blocked(self.kernel_size, self.hop) else None
-            y = causal_correlate(x, weight, block=block).abs()
+        if self.envelope and prefer_blocked(self.kernel_size, self.hop) and self.env_window % self.hop == 0:
+            sums = causal_correlate(x, weight, block=self.hop, reduce=lambda y: y.abs().sum(-1))
+            y = stages.frames_from_block_sums(sums, self.env_window, self.hop)
+        elif self.envelope:
+            y = causal_correlate(x, weight).abs()
             y = stages.causal_average_pool(y, self.env_window, self.hop)
         else:
             y = causal_correlate(x, weight, stride=self.hop)

@@ -20,6 +20,31 @@ def causal_average_pool(x: torch.Tensor, window: int, hop: int) -> torch.Tensor:
     return F.avg_pool1d(F.pad(x, (window - hop, 0)), window, stride=hop)
 
 
+def frames_from_block_sums(block_sums: torch.Tensor, window: int, hop: int) -> torch.Tensor:
+    """Average pool from per-hop block sums ``(B, C, T)`` when ``window`` is a whole number of hops.
+
+    Frame ``t`` is the sum of blocks ``t - m + 1 .. t`` (``m = window / hop``, zeros before the start) over
+    ``window``: the same mean as :func:`causal_average_pool` on the samples, summed in another order.
+    """
+    m = window // hop
+    if m == 1:
+        return block_sums / window
+    padded = F.pad(block_sums, (m - 1, 0))
+    return padded.unfold(-1, m, 1).sum(-1) / window
+
+
+def frames_from_segment_products(partial: torch.Tensor) -> torch.Tensor:
+    """Weighted pool from per-block products ``(B, C, T, m)`` with the ``m`` hop-long weight segments.
+
+    ``partial[..., b, q]`` is block ``b`` dotted with weight segment ``q`` (segment ``m - 1`` is the most
+    recent hop). Frame ``t`` adds ``partial[..., t - m + 1 + q, q]`` over ``q``; blocks before the start are 0.
+    """
+    m = partial.shape[-1]
+    frames = partial.shape[-2]
+    padded = F.pad(partial, (0, 0, m - 1, 0))
+    return sum(padded[..., q : q + frames, q] for q in range(m))
+
+
 def causal_weighted_pool(x: torch.Tensor, weights: torch.Tensor, hop: int) -> torch.Tensor:
     """Per-channel weighted sum over the ``L`` samples ending at each frame's end.
 
