@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigurationError
 from .base import AUDIO_FS, Frontend, ParamSpec, samples
-from .blockconv import causal_correlate, prefer_blocked
+from .blockconv import causal_correlate, causal_correlate_time_major, prefer_blocked
 from .sincnet import SincNet
 
 
@@ -48,10 +49,15 @@ class CausalConvBlock(nn.Module):
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=kernel_size, stride=stride)
         self.activation = nn.PReLU(num_parameters=out_channels)
 
-    def forward(self, x: torch.Tensor, block: int | None = None) -> torch.Tensor:
-        """``block``: samples per frame at this layer's input rate, to use the blocked engine; None: direct."""
-        y = causal_correlate(x, self.conv.weight, stride=self.stride, block=block)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Direct convolution on ``(B, C_in, T)``."""
+        y = causal_correlate(x, self.conv.weight, stride=self.stride)
         return self.activation(y + self.conv.bias.unsqueeze(-1))
+
+    def forward_time_major(self, x: torch.Tensor, block: int) -> torch.Tensor:
+        """Blocked FFT convolution on time-major ``(B, T, C_in)``, frames of ``block`` input samples."""
+        y = causal_correlate_time_major(x, self.conv.weight, stride=self.stride, block=block, bias=self.conv.bias)
+        return F.prelu(y.transpose(1, 2), self.activation.weight).transpose(1, 2)
 
 
 class ICNetEncoder(Frontend):
@@ -128,6 +134,11 @@ class ICNetEncoder(Frontend):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_waveform(x)
         y = self.sincnet(x).squeeze(1)  # (B, n_filters, T_audio)
+        time_major = False  # blocked layers exchange (B, T, C); direct ones (B, C, T)
         for layer, block in zip(self.encoder, self.layer_blocks(), strict=True):
-            y = layer(y, block)
+            if (block is not None) != time_major:
+                y, time_major = y.transpose(1, 2), not time_major
+            y = layer(y) if block is None else layer.forward_time_major(y, block)
+        if time_major:
+            y = y.transpose(1, 2)
         return self.bottleneck(y).unsqueeze(1)
