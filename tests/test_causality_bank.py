@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from frontend_cases import CASE_IDS, FRONTEND_CASES, FrontendCase
 
 PROBE_FRAMES = 40
