@@ -1,0 +1,50 @@
+"""Layering rules and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from strfviewer.backend.frontends import KINDS
+
+IMPORT_EVERY_BACKEND_MODULE = """
+import importlib, pkgutil, sys
+import strfviewer.backend as backend
+names = [m.name for m in pkgutil.walk_packages(backend.__path__, backend.__name__ + '.')]
+for name in names:
+    importlib.import_module(name)
+leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'PyQt5', 'PyQt6'))
+print(len(names), ' '.join(leaked))
+"""
+
+
+def test_backend_imports_neither_qt_nor_pyqtgraph():
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_BACKEND_MODULE], capture_output=True, text=True, check=True
+    )
+    count, _, leaked = result.stdout.strip().partition(" ")
+    assert int(count) >= 10, "the walk found too few modules to be meaningful"
+    assert leaked == ""
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "strfviewer", *args], capture_output=True, text=True)
+
+
+def test_info_lists_versions_and_every_frontend():
+    result = _run_cli("info")
+    assert result.returncode == 0, result.stderr
+    assert "torch " in result.stdout and "strfviewer " in result.stdout
+    for kind in KINDS:
+        assert f"\n  {kind} " in result.stdout
+
+
+def test_info_reports_bad_settings_without_a_traceback():
+    result = _run_cli("info", "--audio-fs", "0")
+    assert result.returncode == 2
+    assert "audio_fs" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version_flag():
+    result = _run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("strfviewer ")
