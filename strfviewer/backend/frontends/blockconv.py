@@ -185,14 +185,16 @@ def _blocked_chunks(
     # The segment of block b is the n_fft samples ending at (b + 1) * block; circular convolution wraps
     # only into its first part - 1 outputs, and the last `block` outputs are exact. Partition p of block b
     # reuses the segment spectrum of block b - p (p * block samples earlier).
-    x_pad = F.pad(x, (0, 0, n_fft - block + (n_parts - 1) * block, 0))
+    lead = n_fft - block + (n_parts - 1) * block  # zeros of history before the first sample
     per_block = batch * max(n_bins * (n_parts * c_in + c_out) * 2, c_out * n_fft)
     chunk = max(1, min(n_blocks, _CHUNK_FLOATS // per_block))
     if c_in > 1:
         chunk = max(chunk, min(n_blocks, _MIN_GEMM_ROWS))
     for start in range(0, n_blocks, chunk):
         n_chunk = min(n_blocks, start + chunk) - start
-        window = x_pad[:, start * block : (start + n_chunk + n_parts - 2) * block + n_fft]
+        first, stop = start * block - lead, (start + n_chunk - 1) * block + block
+        # Only windows that reach before the start need zero padding; later ones are views of x.
+        window = x[:, first:stop] if first >= 0 else F.pad(x[:, :stop], (0, 0, -first, 0))
         segments = window.unfold(1, n_fft, block).transpose(-1, -2)  # (B, n + P - 1, n_fft, C_in)
         x_spec = torch.fft.rfft(segments, dim=-2)  # (B, n + P - 1, bins, C_in)
         # Stack [X_b, X_{b-1}, ..., X_{b-P+1}] along the contraction axis.
