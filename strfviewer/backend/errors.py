@@ -16,3 +16,35 @@ class ConfigurationError(StrfviewerError, ValueError):
 
 class InputShapeError(StrfviewerError, ValueError):
     """A tensor handed to a module has the wrong rank, channel count or length."""
+
+
+class DataError(StrfviewerError):
+    """A data file (audio, response set) is missing, unreadable or inconsistent."""
+
+
+class AudioLoadError(DataError):
+    """An audio file cannot be used: missing, empty, corrupt, non-finite, too large or too slow a rate."""
+
+
+class ResponseSetError(DataError):
+    """A response-set folder does not follow the documented format."""
+
+
+class GridLockError(DataError):
+    """Audio and response bins do not line up (sample rate, bin width and lengths disagree)."""
+
+
+class CheckpointError(StrfviewerError):
+    """A model folder or weights file cannot be loaded or written."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A weights file would need arbitrary code to load (a pickle); it is refused, never executed."""
+
+
+class MissingModelInfoError(CheckpointError):
+    """A model cannot be rebuilt until the user supplies what the files do not say (listed in ``missing``)."""
+
+    def __init__(self, message: str, missing: dict[str, object]) -> None:
+        super().__init__(message)
+        self.missing = missing

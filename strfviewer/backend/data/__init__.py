@@ -1,0 +1,1 @@
+"""Data: audio, recorded responses, and how they line up."""
