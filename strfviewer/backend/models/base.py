@@ -51,6 +51,7 @@ class AudioEncodingModel(nn.Module):
         self.prefiltering = prefiltering if prefiltering is not None else nn.Identity()
         self.C_in = int(getattr(prefiltering, "out_channels", 1)) if prefiltering is not None else 1
         self.core = nn.Identity()
+        self.init_config: dict[str, object] = {}
 
     @property
     def takes_waveform(self) -> bool:

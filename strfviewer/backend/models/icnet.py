@@ -36,6 +36,10 @@ class ICNet(AudioEncodingModel):
         )
         super().__init__(bottleneck_channels, 1, out_neurons, wav2spec=encoder)
         self.decoder = nn.Linear(bottleneck_channels, out_neurons)
+        self.init_config = {
+            "audio_fs": encoder.audio_fs, "out_neurons": out_neurons, "dt_ms": encoder.dt_ms,
+            **{k: v for k, v in encoder.config.items() if k not in ("audio_fs", "dt_ms")},
+        }
         self._register_load_state_dict_pre_hook(_merge_readout_alias)
 
     @property

@@ -23,6 +23,16 @@ class Linear(AudioEncodingModel):
     ) -> None:
         super().__init__(n_frequency_bands, temporal_window_size, out_neurons, prefiltering, wav2spec)
         self.readout = STRFReadout(self.F, self.T, self.C_in, self.O, output_activation)
+        # deepSTRF's config.json: JSON-able arguments; module-valued ones are recorded only when absent.
+        self.init_config = {
+            "n_frequency_bands": self.F,
+            "temporal_window_size": self.T,
+            "out_neurons": self.O,
+            "kernel": None,
+            **{name: None for name, value in (("output_activation", output_activation),
+                                              ("prefiltering", prefiltering)) if value is None},
+            **({"wav2spec": None} if wav2spec is None else {}),
+        }
 
     def strf_weight(self) -> torch.Tensor:
         """Raw STRF kernels ``(N, C_in, F, T)``; column ``T-1`` is lag 0, row 0 the lowest band."""

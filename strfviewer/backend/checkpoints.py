@@ -1,0 +1,336 @@
+"""Model folders (deepSTRF 0.1.0 layout) and bare state-dict files, loaded without running code from them.
+
+A model folder holds ``config.json`` (constructor arguments + ``_model_class``), ``model.safetensors`` (the
+state dict), optionally ``metadata.json`` and ``README.md``. deepSTRF drops module-valued arguments (the
+front-end) from ``config.json``; strfviewer records them in ``metadata.json["strfviewer"]``. When neither
+says what the front-end is, it is identified from tensor names and shapes, and whatever cannot be inferred
+(sample rate, bin width, modes) is reported in a :class:`MissingModelInfoError` for the caller to supply.
+Bare ``.pt`` files are read only through ``torch.load(weights_only=True)``: a pickle that needs arbitrary
+code is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .errors import CheckpointError, ConfigurationError, MissingModelInfoError, UnsafeCheckpointError
+from .frontends import Frontend, make_wav2spec
+from .models import ICNet, Linear, LinearNonlinear, ParametricSoftplus
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "metadata.json"
+CARD_FILE = "README.md"
+BLOCK = "strfviewer"
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear": LinearNonlinear, "ICNet": ICNet}
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from files, in eval mode, with what the files said about it."""
+
+    model: nn.Module
+    model_class: str
+    path: Path
+    config: dict[str, Any]
+    metadata: dict[str, Any]
+    info: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def frontend(self) -> Frontend | None:
+        """The model's front-end, or None for a spectrogram-input model."""
+        wav2spec = getattr(self.model, "wav2spec", None)
+        return wav2spec if isinstance(wav2spec, Frontend) else None
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _frontend_block(model: nn.Module) -> dict[str, Any]:
+    frontend = getattr(model, "wav2spec", None)
+    if not isinstance(frontend, Frontend):
+        return {"wav2spec": None, "input": "spectrogram"}
+    time_key = "dt_ms" if "dt_ms" in frontend.config else "hop_ms"
+    kwargs = {k: v for k, v in frontend.config.items() if k not in ("audio_fs", time_key)}
+    return {
+        "wav2spec": {"kind": frontend.kind, "kwargs": kwargs},
+        "audio_fs": frontend.audio_fs,
+        "dt_ms": frontend.config[time_key],
+        "input": "waveform",
+    }
+
+
+def save_model(model: nn.Module, folder: str | Path, *, info: dict[str, Any] | None = None,
+               card: str | None = None) -> Path:
+    """Write ``model`` as a deepSTRF-compatible folder; ``info`` joins the ``strfviewer`` metadata block
+    (neurons, dataset, split, metrics, training recipe). Each file is written atomically."""
+    class_name = type(model).__name__
+    if class_name not in MODEL_CLASSES:
+        raise CheckpointError(f"cannot save a {class_name}; supported models: {', '.join(MODEL_CLASSES)}")
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    config = {**model.init_config, "_model_class": class_name}
+    block = {"version": 1, **_frontend_block(model), **(info or {})}
+    metadata = {BLOCK: block}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(root / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
+    _atomic_write(root / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n"))
+    _atomic_write(root / METADATA_FILE,
+                  lambda p: p.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
+    text = card if card is not None else _model_card(class_name, config, block)
+    _atomic_write(root / CARD_FILE, lambda p: p.write_text(text))
+    return root
+
+
+def _model_card(class_name: str, config: dict[str, Any], block: dict[str, Any]) -> str:
+    frontend = block.get("wav2spec")
+    source = f"{frontend['kind']} front-end at {block['audio_fs']} Hz, {block['dt_ms']:g} ms bins" if frontend \
+        else "spectrogram input"
+    lines = [f"# {class_name} encoding model", "", f"{config.get('out_neurons')} neurons, {source}.", ""]
+    metrics = block.get("metrics", {}).get("test", {})
+    if metrics:
+        lines += ["Test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items())), ""]
+    lines += ["Written by strfviewer; loads in strfviewer and in deepSTRF 0.1.0 (`from_pretrained`).", ""]
+    return "\n".join(lines)
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: the {what} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{path}: the {what} must hold a JSON object")
+    return doc
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UnsafeCheckpointError(
+            f"{path} was refused: loading it would run code stored in the file (a pickled object), and "
+            f"strfviewer never executes files. Re-save only the tensors, e.g. "
+            f"torch.save(model.state_dict(), path) or a safetensors file. Details: {str(exc).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch weights file ({str(exc).splitlines()[0]})") from None
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()):
+        raise CheckpointError(f"{path}: expected a state dict (names -> tensors), got {type(obj).__name__}")
+    return obj
+
+
+def _guess_class(state: dict[str, torch.Tensor]) -> str | None:
+    if "decoder.weight" in state or "readout.weight" in state:
+        return "ICNet"
+    if "readout.strf.kernel.weight" in state:
+        return "LinearNonlinear" if "readout.activation._raw_beta" in state else "Linear"
+    return None
+
+
+def _identify_frontend(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Front-end kind and shape arguments from ``wav2spec.*`` tensors, with guesses for the rest."""
+    def shape(name: str) -> tuple[int, ...] | None:
+        tensor = state.get(f"wav2spec.{name}")
+        return None if tensor is None else tuple(tensor.shape)
+
+    if shape("_mel_fb"):
+        win = shape("_window")[0]
+        return {"kind": "mel", "shape": {"n_mels": shape("_mel_fb")[1], "win": win},
+                "guess": {"audio_fs": round(win / 0.010), "dt_ms": 5.0}, "modes": {"compression": "log",
+                                                                                   "magnitude": "amplitude"}}
+    if shape("_kernels"):
+        taps = shape("_kernels")[-1]
+        return {"kind": "gammatone", "shape": {"n_filters": shape("_kernels")[0], "taps": taps},
+                "guess": {"audio_fs": round(taps / 0.020), "dt_ms": 5.0},
+                "modes": {"compression": "log", "rectify": "halfwave"}}
+    if shape("center_freq_"):
+        taps, pool = shape("_n")[-1], shape("_pool_j")[-1]
+        audio_fs = round((taps - 1) / 0.015)
+        return {"kind": "leaf", "shape": {"n_filters": shape("center_freq_")[0], "taps": taps, "pool": pool},
+                "guess": {"audio_fs": audio_fs, "dt_ms": round(pool / 4 / audio_fs * 1000, 6)}, "modes": {}}
+    if shape("low_hz_"):
+        return {"kind": "sincnet", "shape": {"n_filters": shape("low_hz_")[0], "taps": shape("_n")[-1]},
+                "guess": {"audio_fs": None, "dt_ms": 5.0},
+                "modes": {"envelope": False, "activation": "logabs", "env_window_ms": None}}
+    raise CheckpointError(
+        "the weights hold wav2spec tensors of an unknown front-end: "
+        + ", ".join(sorted(k for k in state if k.startswith("wav2spec.")))[:300]
+    )
+
+
+def _frontend_from_shapes(ident: dict[str, Any], audio_fs: int, dt_ms: float, modes: dict[str, Any]) -> Frontend:
+    kind, shapes = ident["kind"], ident["shape"]
+    ms_per_sample = 1000.0 / audio_fs
+    if kind == "mel":
+        args = {"n_mels": shapes["n_mels"], "win_ms": shapes["win"] * ms_per_sample, "f_min": 0.0, "f_max": None}
+    elif kind == "gammatone":
+        args = {"n_filters": shapes["n_filters"], "kernel_ms": shapes["taps"] * ms_per_sample, "f_max": None}
+    elif kind == "leaf":
+        args = {"n_filters": shapes["n_filters"], "kernel_ms": shapes["taps"] * ms_per_sample,
+                "pool_ms": shapes["pool"] * ms_per_sample, "f_max": None}
+    else:
+        args = {"n_filters": shapes["n_filters"], "kernel_size": shapes["taps"]}
+    args.update(modes)
+    return make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args)
+
+
+def _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes) -> Frontend | None:
+    has_tensors = any(k.startswith("wav2spec.") for k in state)
+    described = block.get("wav2spec") if isinstance(block.get("wav2spec"), dict) else None
+    if frontend is None and described is not None:
+        frontend = described
+    audio_fs = audio_fs if audio_fs is not None else block.get("audio_fs")
+    dt_ms = dt_ms if dt_ms is not None else block.get("dt_ms")
+    if isinstance(frontend, dict) and "kind" in frontend and audio_fs is not None and dt_ms is not None:
+        try:
+            return make_wav2spec(frontend["kind"], audio_fs=audio_fs, dt_ms=dt_ms, **frontend.get("kwargs", {}))
+        except (ConfigurationError, TypeError) as exc:
+            raise CheckpointError(f"{path}: the recorded front-end cannot be built: {exc}") from None
+    if not has_tensors:
+        return None
+    ident = _identify_frontend(state)
+    modes = {**ident["modes"], **(frontend or {}).get("modes", {})} if isinstance(frontend, dict) else ident["modes"]
+    if audio_fs is None or dt_ms is None:
+        missing = {"kind": ident["kind"], **{k: v for k, v in ident["guess"].items()
+                                              if (audio_fs if k == "audio_fs" else dt_ms) is None},
+                   "modes": ident["modes"]}
+        shapes = ", ".join(f"{k}={v}" for k, v in ident["shape"].items())
+        raise MissingModelInfoError(
+            f"{path}: the model has a {ident['kind']} front-end ({shapes})"
+            f" but its files do not record the sample rate and bin width. Supply audio_fs and dt_ms (guess: "
+            f"{ident['guess']['audio_fs']} Hz, {ident['guess']['dt_ms']} ms) and check the modes "
+            f"{ident['modes'] or 'none'}.",
+            missing,
+        )
+    notes.append(f"front-end identified from its tensors as {ident['kind']}; modes assumed: {modes or 'none'}")
+    try:
+        return _frontend_from_shapes(ident, int(audio_fs), float(dt_ms), modes)
+    except (ConfigurationError, TypeError) as exc:
+        raise CheckpointError(f"{path}: the front-end cannot be rebuilt from its tensors: {exc}") from None
+
+
+def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch.Tensor],
+                 frontend: Frontend | None, path: Path) -> nn.Module:
+    if class_name == "ICNet":
+        allowed = {"audio_fs", "out_neurons", "dt_ms", "n_filters", "sincnet_kernel_size", "encoder_channels",
+                   "encoder_kernel_size", "n_encoder_layers", "bottleneck_channels", "encoder_strides"}
+        return ICNet(**{k: v for k, v in config.items() if k in allowed})
+    unsupported = [k for k in ("prefiltering", "kernel") if config.get(k) is not None] + sorted(
+        {k.split(".")[0] for k in state if k.startswith("prefiltering.")}
+    )
+    if unsupported or "readout.strf.kernel.weight" not in state:
+        raise CheckpointError(
+            f"{path}: this {class_name} uses parts strfviewer cannot rebuild yet "
+            f"({', '.join(unsupported) or 'a non-convolutional STRF kernel'})."
+        )
+    weight = state["readout.strf.kernel.weight"]
+    kwargs = {
+        "n_frequency_bands": config.get("n_frequency_bands", weight.shape[2]),
+        "temporal_window_size": config.get("temporal_window_size", weight.shape[3]),
+        "out_neurons": config.get("out_neurons", weight.shape[0]),
+        "wav2spec": frontend,
+    }
+    if class_name == "Linear" and "readout.activation._raw_beta" in state:
+        kwargs["output_activation"] = ParametricSoftplus(kwargs["out_neurons"])
+    return MODEL_CLASSES[class_name](**kwargs)
+
+
+def _locate(path: Path) -> tuple[Path, Path | None]:
+    """(weights file, folder holding config.json or None) for a folder, a file in one, or a bare file."""
+    if path.is_dir():
+        weights = path / WEIGHTS_FILE
+        if not weights.is_file():
+            raise CheckpointError(f"{path} is not a model folder: it has no {WEIGHTS_FILE}")
+        return weights, path
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist")
+    if path.name in (CONFIG_FILE, METADATA_FILE):
+        return _locate(path.parent)
+    folder = path.parent if (path.parent / CONFIG_FILE).is_file() else None
+    return path, folder
+
+
+def load_model(
+    path: str | Path,
+    *,
+    description: dict[str, Any] | None = None,
+    frontend: dict[str, Any] | None = None,
+    audio_fs: int | None = None,
+    dt_ms: float | None = None,
+) -> LoadedModel:
+    """Rebuild a model from a folder, a file in it, or a bare ``.pt`` / ``.safetensors`` state dict.
+
+    ``description`` stands in for ``config.json`` where there is none (``_model_class`` and constructor
+    arguments); ``frontend`` (``{"kind": ..., "kwargs": {...}}`` or ``{"modes": {...}}``), ``audio_fs`` and
+    ``dt_ms`` supply what the files do not record. Raises :class:`MissingModelInfoError` listing what is
+    still needed, :class:`UnsafeCheckpointError` for files that would execute code.
+    """
+    path = Path(path)
+    weights, folder = _locate(path)
+    config = dict(description or {})
+    metadata: dict[str, Any] = {}
+    if folder is not None:
+        if (folder / CONFIG_FILE).is_file():
+            config = {**_read_json(folder / CONFIG_FILE, "model configuration"), **config}
+        if (folder / METADATA_FILE).is_file():
+            metadata = _read_json(folder / METADATA_FILE, "metadata")
+    state = _read_weights(weights)
+    class_name = config.pop("_model_class", None) or None
+    if class_name is None:
+        raise MissingModelInfoError(
+            f"{path}: nothing says which model these weights belong to. Supply a description with "
+            f"_model_class (guess from the tensor names: {_guess_class(state)}) and its constructor arguments.",
+            {"_model_class": _guess_class(state)},
+        )
+    if class_name not in MODEL_CLASSES:
+        raise CheckpointError(
+            f"{path}: model class {class_name!r} is not supported (supported: {', '.join(MODEL_CLASSES)})"
+        )
+    block = metadata.get(BLOCK, {}) if isinstance(metadata.get(BLOCK), dict) else {}
+    notes: list[str] = []
+    built_frontend = None
+    if class_name != "ICNet":
+        built_frontend = _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes)
+    try:
+        model = _build_model(class_name, config, state, built_frontend, path)
+    except (ConfigurationError, TypeError) as exc:
+        raise CheckpointError(f"{path}: config.json does not describe a valid {class_name}: {exc}") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:400]
+        raise CheckpointError(
+            f"{path}: the weights do not fit the model the files describe ({detail}). Check the front-end "
+            "arguments and the model class."
+        ) from None
+    model.eval()
+    return LoadedModel(model, class_name, path, {**config, "_model_class": class_name}, metadata, block, notes)
