@@ -1,12 +1,16 @@
-"""The ``strfviewer`` command line."""
+"""The ``strfviewer`` command line: ``info`` describes files, ``fit`` trains a model on a response set."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import platform
 import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .backend.errors import StrfviewerError
@@ -14,7 +18,7 @@ from .backend.errors import StrfviewerError
 log = logging.getLogger("strfviewer")
 
 
-def _info_text(audio_fs: int, dt_ms: float) -> str:
+def _environment_text(audio_fs: int, dt_ms: float) -> str:
     import numpy
     import torch
     import torchaudio
@@ -39,6 +43,89 @@ def _info_text(audio_fs: int, dt_ms: float) -> str:
     return "\n".join(lines)
 
 
+def _describe_path(path: Path) -> str:
+    """What a file or folder is, for ``strfviewer info PATH``; raises StrfviewerError for a bad one."""
+    from .backend.describe import describe_path
+
+    return describe_path(path)
+
+
+def _index_list(text: str) -> list[int]:
+    """'0-13' or '14,15,16' or '0-3,7' -> indices."""
+    out: list[int] = []
+    for part in filter(None, text.split(",")):
+        if "-" in part:
+            first, last = part.split("-", 1)
+            out.extend(range(int(first), int(last) + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .backend.data.responses import load_response_set
+    from .backend.errors import ConfigurationError
+    from .backend.fitting import FitConfig, fit
+    from .backend.jobs import CancelledError
+
+    rs = load_response_set(args.responses)
+    if args.neurons == "all":
+        neurons = None
+    elif args.neurons == "valid":
+        neurons = rs.valid_neurons()
+    else:
+        neurons = _index_list(args.neurons)
+    frontend_kwargs = {}
+    for item in args.frontend_arg:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigurationError(f"--frontend-arg expects NAME=VALUE (got {item!r})")
+        frontend_kwargs[name] = _value(value)
+    cfg = FitConfig(
+        model=args.model, frontend=args.frontend, frontend_kwargs=frontend_kwargs,
+        spectrogram_input=args.spectrogram_input, audio_fs=args.audio_fs, temporal_window_size=args.window,
+        neurons=neurons, train=_index_list(args.train) if args.train else None,
+        val=_index_list(args.val) if args.val else None, test=_index_list(args.test) if args.test else None,
+        n_bins=args.bins, smooth=not args.no_smooth, loss=args.loss, lr=args.lr, weight_decay=args.weight_decay,
+        max_epochs=args.max_epochs, patience=args.patience, seed=args.seed, device=args.device,
+    )
+    cancel = threading.Event()
+    bar = tqdm(total=cfg.max_epochs, unit="epoch", disable=args.quiet, file=sys.stderr)
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.n = done
+        bar.set_postfix_str(message)
+        bar.refresh()
+
+    try:
+        result = fit(rs, cfg, out=args.out, progress=progress, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        bar.close()
+        log.error("cancelled; nothing was written")
+        return 130
+    except CancelledError:
+        bar.close()
+        return 130
+    bar.close()
+    test = result.test_metrics
+    summary = (f"best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.1f} s; "
+               f"val cc_norm {result.val_metrics['cc_norm_mean']:.3f}")
+    if test:
+        summary += f"; test cc_norm {test['cc_norm_mean']:.3f}, cc {test['cc_mean']:.3f}"
+    sys.stdout.write(f"{summary}\nwrote {result.folder}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strfviewer",
@@ -46,9 +133,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"strfviewer {__version__}")
     sub = parser.add_subparsers(dest="command")
-    info = sub.add_parser("info", help="print versions and the available front-ends")
-    info.add_argument("--audio-fs", type=int, default=48000, help="sample rate for the listing (Hz)")
-    info.add_argument("--dt-ms", type=float, default=5.0, help="frame period for the listing (ms)")
+    info = sub.add_parser("info", help="describe a file or folder, or print versions and the front-ends")
+    info.add_argument("path", nargs="?", help="audio file, response set, model folder or weights file")
+    info.add_argument("--audio-fs", type=int, default=48000, help="sample rate for the front-end listing (Hz)")
+    info.add_argument("--dt-ms", type=float, default=5.0, help="frame period for the front-end listing (ms)")
+
+    fit = sub.add_parser("fit", help="fit an encoding model to a response set and write a model folder")
+    fit.add_argument("responses", help="response-set folder (FORMATS.md section 1)")
+    fit.add_argument("--out", required=True, help="model folder to write")
+    fit.add_argument("--model", default="linear", choices=["linear", "ln", "icnet"])
+    fit.add_argument("--frontend", default="mel", help="front-end kind (mel, gammatone, sincnet, leaf)")
+    fit.add_argument("--frontend-arg", action="append", default=[], metavar="NAME=VALUE",
+                     help="front-end argument, e.g. compression=pcen (repeatable; values parsed as JSON)")
+    fit.add_argument("--spectrogram-input", action="store_true",
+                     help="fit a spectrogram-input model on the front-end's fixed output")
+    fit.add_argument("--audio-fs", type=int, default=48000, help="resample the stimuli to this rate (Hz)")
+    fit.add_argument("--window", type=int, default=9, help="STRF length in bins")
+    fit.add_argument("--neurons", default="all", help="'all', 'valid' or indices such as 0-9,12")
+    fit.add_argument("--train", help="training stimulus indices (default: the response set's split)")
+    fit.add_argument("--val", help="validation stimulus indices")
+    fit.add_argument("--test", help="test stimulus indices")
+    fit.add_argument("--bins", type=int, help="use only the first N bins of each stimulus")
+    fit.add_argument("--no-smooth", action="store_true", help="do not Hann-smooth the targets")
+    fit.add_argument("--loss", default="mse", choices=["mse", "poisson"])
+    fit.add_argument("--lr", type=float, default=1e-3)
+    fit.add_argument("--weight-decay", type=float, default=0.0)
+    fit.add_argument("--max-epochs", type=int, default=100)
+    fit.add_argument("--patience", type=int, default=30)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -57,12 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        if args.command in (None, "info"):
-            audio_fs = getattr(args, "audio_fs", 48000)
-            dt_ms = getattr(args, "dt_ms", 5.0)
-            sys.stdout.write(_info_text(audio_fs, dt_ms) + "\n")
+        if args.command == "fit":
+            return _run_fit(args)
+        if args.command == "info" and args.path:
+            sys.stdout.write(_describe_path(Path(args.path)) + "\n")
             return 0
+        audio_fs = getattr(args, "audio_fs", 48000)
+        dt_ms = getattr(args, "dt_ms", 5.0)
+        sys.stdout.write(_environment_text(audio_fs, dt_ms) + "\n")
+        return 0
     except StrfviewerError as exc:
-        log.error("%s", exc)
+        log.error("%s", " ".join(str(exc).split()))
         return 2
-    return 0

@@ -109,7 +109,8 @@ def _model_card(class_name: str, config: dict[str, Any], block: dict[str, Any]) 
     lines = [f"# {class_name} encoding model", "", f"{config.get('out_neurons')} neurons, {source}.", ""]
     metrics = block.get("metrics", {}).get("test", {})
     if metrics:
-        lines += ["Test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items())), ""]
+        scalars = {k: v for k, v in sorted(metrics.items()) if isinstance(v, (int, float))}
+        lines += ["Test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in scalars.items()), ""]
     lines += ["Written by strfviewer; loads in strfviewer and in deepSTRF 0.1.0 (`from_pretrained`).", ""]
     return "\n".join(lines)
 

@@ -1,0 +1,72 @@
+"""deepSTRF's NS1 protocol on the real recordings in ../shared/ns1: mean test cc_norm and wall time per front-end.
+
+All 119 neurons; train 0-13, val 14-16, test 17-19; audio resampled to 48 kHz; the first 999 bins; targets
+smoothed with the 5-tap Hann window [0, .5, 1, .5, 0]; Linear readout with T = 9; MSE; AdamW lr 1e-3
+(LEAF 3e-3); at most 100 epochs, patience 30, best validation epoch restored.
+
+Run: ``.venv/bin/python benchmarks/ns1.py [--frontend KIND ...] [--device cpu|cuda] [--max-epochs N]``.
+Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from strfviewer.backend.data.responses import load_response_set
+from strfviewer.backend.fitting import FitConfig, fit
+
+NS1 = Path(__file__).resolve().parents[2] / "shared" / "ns1"
+
+ROWS = {
+    "mel": ("mel", {}, 1e-3),
+    "gammatone-log": ("gammatone", {}, 1e-3),
+    "gammatone-pcen": ("gammatone", {"compression": "pcen"}, 1e-3),
+    "sincnet": ("sincnet", {"kernel_size": 753, "envelope": True, "env_window_ms": 10.0, "f_min": 500.0,
+                            "f_max": 22627.0}, 1e-3),
+    "leaf": ("leaf", {}, 3e-3),
+}
+PUBLISHED = {"mel": "0.573", "gammatone-log": "~0.46", "gammatone-pcen": "~0.54 (reversed bank)",
+             "sincnet": "0.340", "leaf": "0.708", "icnet": "0.659"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frontend", action="append", choices=[*ROWS, "icnet"],
+                        help="row(s) to run (default: all CPU rows)")
+    parser.add_argument("--data", type=Path, default=NS1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max-epochs", type=int, default=100)
+    parser.add_argument("--patience", type=int, default=30)
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    rs = load_response_set(args.data)
+    rows = args.frontend or list(ROWS)
+    print(f"NS1 from {args.data}: {rs.shape[0]} neurons; device {args.device}; torch {torch.__version__}\n")
+    print("| front-end | test cc_norm (mean) | test cc_norm (median) | test cc (mean) | best epoch / run | "
+          "wall time (s) | published |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for row in rows:
+        if row == "icnet" and not args.device.startswith("cuda"):
+            print("| icnet | not run: needs --device cuda (about 5 M parameters; hours on this CPU) | | | | | 0.659 |")
+            continue
+        if row == "icnet":
+            cfg = FitConfig(model="icnet", loss="poisson", lr=4e-4, n_bins=999, device=args.device,
+                            max_epochs=args.max_epochs, patience=args.patience)
+        else:
+            kind, kwargs, lr = ROWS[row]
+            cfg = FitConfig(model="linear", frontend=kind, frontend_kwargs=kwargs, lr=lr, n_bins=999,
+                            device=args.device, max_epochs=args.max_epochs, patience=args.patience)
+        start = time.perf_counter()
+        result = fit(rs, cfg)
+        wall = time.perf_counter() - start
+        test = result.test_metrics
+        print(f"| {row} | {test['cc_norm_mean']:.3f} | {test['cc_norm_median']:.3f} | {test['cc_mean']:.3f} | "
+              f"{result.best_epoch} / {result.epochs_run} | {wall:.0f} | {PUBLISHED[row]} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

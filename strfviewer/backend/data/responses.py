@@ -1,0 +1,312 @@
+"""Response sets: recorded spike counts to a list of sound stimuli, in the folder format of FORMATS.md §1.
+
+A response set is ``dataset.json`` + ``responses.npz`` (``counts``: neurons x stimuli x repeats x bins) +
+``stimuli/``. Bin ``t`` of a stimulus covers ``[t * dt, (t + 1) * dt)`` after sound onset; audio sample ``j``
+at ``audio_fs`` belongs to bin ``j // hop`` with ``hop = audio_fs * dt / 1000``, which must be a whole number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+from ..errors import GridLockError, ResponseSetError
+from .audio import LoadedAudio, load_audio
+
+FORMAT_NAME = "strfviewer.responses"
+FORMAT_VERSION = 1
+DATASET_FILE = "dataset.json"
+
+
+@dataclass(frozen=True)
+class StimulusInfo:
+    """One stimulus: its id, audio file (absolute), true sample rate if the header cannot hold it, metadata."""
+
+    id: str
+    file: Path
+    sample_rate_hz: float | None = None
+    label: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NeuronInfo:
+    """One recorded unit: its id, whether it belongs to the default subset, and free metadata."""
+
+    id: str
+    valid: bool = True
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def hop_for(audio_fs: float, dt_ms: float) -> int:
+    """Samples per bin; raises GridLockError unless ``audio_fs * dt_ms / 1000`` is a whole number."""
+    exact = audio_fs * dt_ms / 1000.0
+    hop = round(exact)
+    if hop < 1 or abs(exact - hop) > 1e-6:
+        suggestion = 1000.0 / dt_ms * max(1, hop)
+        raise GridLockError(
+            f"audio at {audio_fs:g} Hz with {dt_ms:g} ms bins gives {exact:g} samples per bin, not a whole "
+            f"number, so audio samples cannot be assigned to bins. Resample the audio to a rate whose samples "
+            f"fill each bin exactly, e.g. {suggestion:g} Hz ({max(1, hop)} samples per bin)."
+        )
+    return hop
+
+
+@dataclass
+class ResponseSet:
+    """Spike counts of ``N`` neurons to ``S`` stimuli, ``R`` repeats, ``T`` bins of ``dt_ms`` (NaN = missing)."""
+
+    root: Path
+    name: str
+    dt_ms: float
+    stimuli: list[StimulusInfo]
+    neurons: list[NeuronInfo]
+    counts: np.ndarray
+    splits: dict[str, list[int]] = field(default_factory=dict)
+    citation: str | None = None
+    species: str | None = None
+    hearing_range_hz: tuple[float, float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(neurons, stimuli, repeats, bins)`` of the stored array."""
+        return tuple(self.counts.shape)  # type: ignore[return-value]
+
+    def missing_mask(self) -> np.ndarray:
+        """True where a count is missing (negative integers or NaN mark padding)."""
+        if np.issubdtype(self.counts.dtype, np.floating):
+            return np.isnan(self.counts)
+        if np.issubdtype(self.counts.dtype, np.signedinteger):
+            return self.counts < 0
+        return np.zeros(self.counts.shape, dtype=bool)
+
+    def responses(self, stimuli: list[int] | None = None, neurons: list[int] | None = None) -> np.ndarray:
+        """Float32 responses ``(S, N, R, T)`` with NaN padding: the layout of the metrics and of model fitting."""
+        s_idx = list(range(len(self.stimuli))) if stimuli is None else list(stimuli)
+        n_idx = list(range(len(self.neurons))) if neurons is None else list(neurons)
+        block = self.counts[np.ix_(n_idx, s_idx)]
+        out = block.astype(np.float32)
+        missing = self.missing_mask()[np.ix_(n_idx, s_idx)]
+        out[missing] = np.nan
+        return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+
+    def psth(self, neuron: int, stimulus: int) -> np.ndarray:
+        """Mean count per bin over the recorded repeats (NaN where no repeat is recorded)."""
+        rows = self.responses([stimulus], [neuron])[0, 0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=RuntimeWarning)  # all-missing bins are NaN by design
+            return np.nanmean(rows, axis=0)
+
+    def n_bins(self, stimulus: int) -> int:
+        """Bins of ``stimulus`` that hold data for at least one neuron and repeat (its length before padding)."""
+        present = ~self.missing_mask()[:, stimulus].all(axis=(0, 1))
+        return int(np.flatnonzero(present)[-1] + 1) if present.any() else 0
+
+    def valid_neurons(self) -> list[int]:
+        """Indices of the neurons marked ``valid`` (the default subset)."""
+        return [i for i, n in enumerate(self.neurons) if n.valid]
+
+    def split(self, name: str) -> list[int]:
+        """Stimulus indices of a named split; raises ResponseSetError listing the splits that exist."""
+        if name not in self.splits:
+            known = ", ".join(sorted(self.splits)) or "none"
+            raise ResponseSetError(f"response set {self.name!r} has no split {name!r} (splits: {known})")
+        return list(self.splits[name])
+
+    def load_stimulus_audio(self, stimulus: int, audio_fs: int, **kwargs: Any) -> LoadedAudio:
+        """Audio of a stimulus resampled to ``audio_fs`` and cropped or zero-padded to its bins exactly."""
+        info = self.stimuli[stimulus]
+        hop = hop_for(audio_fs, self.dt_ms)
+        return load_audio(
+            info.file, audio_fs, hop=hop, source_rate=info.sample_rate_hz, n_frames=self.n_bins(stimulus), **kwargs
+        )
+
+
+def _fail(root: Path, problem: str) -> ResponseSetError:
+    return ResponseSetError(f"{root}: {problem}")
+
+
+def _read_json(root: Path) -> dict[str, Any]:
+    path = root / DATASET_FILE
+    if not root.exists():
+        raise ResponseSetError(f"{root} does not exist. Choose the response-set folder that holds {DATASET_FILE}.")
+    if not path.is_file():
+        raise _fail(root, f"no {DATASET_FILE} here; a response set is a folder with {DATASET_FILE}, "
+                          "responses.npz and stimuli/ (see FORMATS.md)")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(root, f"{DATASET_FILE} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise _fail(root, f"{DATASET_FILE} must hold a JSON object")
+    if doc.get("format") != FORMAT_NAME:
+        raise _fail(root, f"{DATASET_FILE} has format {doc.get('format')!r}; expected {FORMAT_NAME!r}")
+    version = doc.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise _fail(root, f"{DATASET_FILE} has an invalid version {version!r}")
+    if version > FORMAT_VERSION:
+        raise _fail(root, f"written by a newer strfviewer (format version {version}; this one reads "
+                          f"{FORMAT_VERSION}). Update strfviewer to open it.")
+    return doc
+
+
+def _positive_number(root: Path, doc: dict[str, Any], key: str) -> float:
+    value = doc.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise _fail(root, f"{key} must be a positive number of milliseconds (got {value!r})")
+    return float(value)
+
+
+def _entries(root: Path, doc: dict[str, Any], key: str, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    items = doc.get(key)
+    if not isinstance(items, list) or not items:
+        raise _fail(root, f"{DATASET_FILE} needs a non-empty list {key!r}")
+    seen = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _fail(root, f"{key}[{i}] must be an object")
+        for name in required:
+            if not isinstance(item.get(name), str) or not item[name]:
+                raise _fail(root, f"{key}[{i}] needs a non-empty string {name!r}")
+        if item["id"] in seen:
+            raise _fail(root, f"{key}[{i}] repeats the id {item['id']!r}; ids must be unique")
+        seen.add(item["id"])
+    return items
+
+
+def _stimulus(root: Path, i: int, item: dict[str, Any]) -> StimulusInfo:
+    rate = item.get("sample_rate_hz")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+        raise _fail(root, f"stimuli[{i}].sample_rate_hz must be a positive number (got {rate!r})")
+    file = (root / item["file"]).resolve()
+    if root.resolve() not in file.parents:
+        raise _fail(root, f"stimuli[{i}].file {item['file']!r} points outside the response-set folder")
+    meta = {k: v for k, v in item.items() if k not in ("id", "file", "sample_rate_hz", "label")}
+    label = item.get("label")
+    return StimulusInfo(item["id"], file, None if rate is None else float(rate),
+                        label if isinstance(label, str) else None, meta)
+
+
+def _splits(root: Path, doc: dict[str, Any], n_stimuli: int) -> dict[str, list[int]]:
+    raw = doc.get("splits") or {}
+    if not isinstance(raw, dict):
+        raise _fail(root, "splits must map split names to lists of stimulus indices")
+    splits = {}
+    for name, indices in raw.items():
+        ok = isinstance(indices, list) and all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_stimuli for i in indices
+        )
+        if not ok:
+            raise _fail(root, f"split {name!r} must list stimulus indices between 0 and {n_stimuli - 1} "
+                              f"(got {indices!r})")
+        splits[name] = list(indices)
+    return splits
+
+
+def _counts(root: Path, doc: dict[str, Any], n_neurons: int, n_stimuli: int) -> np.ndarray:
+    name = doc.get("responses", "responses.npz")
+    path = root / name if isinstance(name, str) else None
+    if path is None or not path.is_file():
+        raise _fail(root, f"responses file {name!r} named in {DATASET_FILE} is missing")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "counts" not in archive.files:
+                raise _fail(root, f"{path.name} has no array 'counts' (found: {', '.join(archive.files) or 'none'})")
+            counts = archive["counts"]
+    except ResponseSetError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise _fail(root, f"{path.name} cannot be read as a numpy .npz archive ({exc})") from None
+    if counts.ndim != 4:
+        raise _fail(root, f"counts must have 4 axes (neurons, stimuli, repeats, bins); got shape {counts.shape}")
+    if not (np.issubdtype(counts.dtype, np.integer) or np.issubdtype(counts.dtype, np.floating)):
+        raise _fail(root, f"counts must be integers or floats, not {counts.dtype}")
+    if counts.shape[:2] != (n_neurons, n_stimuli):
+        raise _fail(root, f"counts has shape {counts.shape} but {DATASET_FILE} lists {n_neurons} neurons and "
+                          f"{n_stimuli} stimuli; the first two axes must match")
+    if np.issubdtype(counts.dtype, np.floating) and np.isinf(counts).any():
+        raise _fail(root, "counts contain infinite values; use NaN for missing entries")
+    return counts
+
+
+def load_response_set(folder: str | Path) -> ResponseSet:
+    """Read a response-set folder, checking every documented rule; raises ResponseSetError on any violation."""
+    root = Path(folder)
+    if root.is_file() and root.name == DATASET_FILE:
+        root = root.parent
+    doc = _read_json(root)
+    dt_ms = _positive_number(root, doc, "dt_ms")
+    stimuli = [_stimulus(root, i, item) for i, item in enumerate(_entries(root, doc, "stimuli", ("id", "file")))]
+    neuron_items = _entries(root, doc, "neurons", ("id",))
+    neurons = [
+        NeuronInfo(item["id"], bool(item.get("valid", True)),
+                   {k: v for k, v in item.items() if k not in ("id", "valid")})
+        for item in neuron_items
+    ]
+    counts = _counts(root, doc, len(neurons), len(stimuli))
+    hearing = doc.get("hearing_range_hz")
+    known = {"format", "version", "name", "dt_ms", "stimuli", "neurons", "responses", "splits", "citation",
+             "species", "hearing_range_hz"}
+    return ResponseSet(
+        root=root,
+        name=str(doc.get("name") or root.name),
+        dt_ms=dt_ms,
+        stimuli=stimuli,
+        neurons=neurons,
+        counts=counts,
+        splits=_splits(root, doc, len(stimuli)),
+        citation=doc.get("citation") if isinstance(doc.get("citation"), str) else None,
+        species=doc.get("species") if isinstance(doc.get("species"), str) else None,
+        hearing_range_hz=tuple(hearing) if isinstance(hearing, list) and len(hearing) == 2 else None,
+        extra={k: v for k, v in doc.items() if k not in known},
+    )
+
+
+def save_response_set(
+    folder: str | Path,
+    *,
+    name: str,
+    dt_ms: float,
+    stimuli: list[dict[str, Any]],
+    neurons: list[dict[str, Any]],
+    counts: np.ndarray,
+    splits: dict[str, list[int]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a response-set folder. A stimulus dict holds ``id`` and either ``file`` (already in the folder)
+    or ``audio`` (a 1-D array) with ``sample_rate_hz``, which is written to ``stimuli/<id>.wav``."""
+    root = Path(folder)
+    (root / "stimuli").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for item in stimuli:
+        entry = {k: v for k, v in item.items() if k != "audio"}
+        if "audio" in item:
+            rate = float(item["sample_rate_hz"])
+            entry["file"] = f"stimuli/{item['id']}.wav"
+            soundfile.write(root / entry["file"], np.asarray(item["audio"], dtype=np.float32),
+                            max(1, round(rate)), subtype="FLOAT")
+        entries.append(entry)
+    doc: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "name": name,
+        "dt_ms": float(dt_ms),
+        "stimuli": entries,
+        "neurons": list(neurons),
+        "responses": "responses.npz",
+    }
+    if splits:
+        doc["splits"] = {k: [int(i) for i in v] for k, v in splits.items()}
+    doc.update(extra or {})
+    np.savez_compressed(root / "responses.npz", counts=np.asarray(counts))
+    (root / DATASET_FILE).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    load_response_set(root)  # what was written must read back
+    return root

@@ -1,0 +1,74 @@
+"""One-paragraph descriptions of anything strfviewer opens, for ``strfviewer info PATH`` and tooltips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .checkpoints import CONFIG_FILE, WEIGHTS_FILE, load_model
+from .data.audio import audio_info
+from .data.responses import DATASET_FILE, load_response_set
+from .errors import MissingModelInfoError, StrfviewerError
+
+SESSION_SUFFIX = ".strfsession.json"
+
+
+def _response_set(path: Path) -> str:
+    rs = load_response_set(path)
+    n, s, r, t = rs.shape
+    splits = ", ".join(f"{k} {len(v)}" for k, v in rs.splits.items()) or "none"
+    return (f"response set {rs.name!r}: {n} neurons ({len(rs.valid_neurons())} valid), {s} stimuli, up to {r} "
+            f"repeats of {t} bins of {rs.dt_ms:g} ms; splits: {splits}")
+
+
+def _model(path: Path) -> str:
+    try:
+        loaded = load_model(path)
+    except MissingModelInfoError as exc:
+        return f"model weights that need more information to load: {exc} (missing: {exc.missing})"
+    model = loaded.model
+    n_params = sum(p.numel() for p in model.parameters())
+    frontend = loaded.frontend
+    source = (f"{frontend.kind} front-end, {frontend.out_channels} channels, {frontend.audio_fs} Hz, hop "
+              f"{frontend.hop}" if frontend is not None else "spectrogram input")
+    if loaded.model_class == "ICNet":
+        source = f"ICNet encoder at {model.wav2spec.audio_fs} Hz, hop {model.wav2spec.hop}"
+    text = f"{loaded.model_class} model: {model.O} neurons, {source}, {n_params:,} parameters"
+    test = loaded.info.get("metrics", {}).get("test", {})
+    if "cc_norm_mean" in test:
+        text += f"; test cc_norm {test['cc_norm_mean']:.3f}"
+    return text
+
+
+def _session(path: Path) -> str:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StrfviewerError(f"{path}: not a readable session file ({exc})") from None
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise StrfviewerError(f"{path}: not a strfviewer session (no schema_version)")
+    lists = ("audio", "models", "response_sets")
+    parts = [f"{key}: {len(doc[key])}" for key in lists if isinstance(doc.get(key), list)]
+    return f"session (schema {doc['schema_version']}); " + (", ".join(parts) or "empty")
+
+
+def describe_path(path: Path) -> str:
+    """What ``path`` is and its key numbers; raises StrfviewerError with a one-line reason if it is unusable."""
+    if not path.exists():
+        raise StrfviewerError(f"{path} does not exist")
+    if path.is_dir():
+        if (path / DATASET_FILE).is_file():
+            return _response_set(path)
+        if (path / WEIGHTS_FILE).is_file() or (path / CONFIG_FILE).is_file():
+            return _model(path)
+        raise StrfviewerError(f"{path} is a folder but neither a response set ({DATASET_FILE}) nor a model "
+                              f"folder ({WEIGHTS_FILE})")
+    if path.name == DATASET_FILE:
+        return _response_set(path.parent)
+    if path.name.endswith(SESSION_SUFFIX):
+        return _session(path)
+    if path.suffix in (".pt", ".pth", ".safetensors") or path.name == CONFIG_FILE:
+        return _model(path)
+    info = audio_info(path)
+    return (f"audio: {info['format']} {info['subtype']}, {info['channels']} channel(s), {info['frames']} frames at "
+            f"{info['sample_rate']} Hz ({info['duration_s']:.3f} s)")

@@ -1,0 +1,282 @@
+"""Fit encoding models to a response set: the training loop behind ``strfviewer fit`` and the GUI's fit dialog.
+
+The recipe follows deepSTRF's NS1 protocol: one stimulus per step, AdamW, MSE (or Poisson) against the
+PSTH of Hann-smoothed responses, early stopping on the mean validation cc_norm with the best epoch
+restored. A front-end without learnable parameters is run once per stimulus and its output cached, so
+epochs only train the readout.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import metrics
+from .checkpoints import save_model
+from .data.responses import ResponseSet
+from .errors import ConfigurationError
+from .frontends import Frontend, make_wav2spec
+from .jobs import CancelFlag, ProgressCallback, check_cancel, report
+from .models import ICNet, Linear, LinearNonlinear
+
+MODEL_KINDS = ("linear", "ln", "icnet")
+LOSSES = ("mse", "poisson")
+
+
+@dataclass
+class FitConfig:
+    """Everything that defines a fit; stored in the model's metadata as its training recipe."""
+
+    model: str = "linear"
+    frontend: str = "mel"
+    frontend_kwargs: dict[str, Any] = field(default_factory=dict)
+    spectrogram_input: bool = False
+    audio_fs: int = 48000
+    temporal_window_size: int = 9
+    neurons: list[int] | None = None
+    train: list[int] | None = None
+    val: list[int] | None = None
+    test: list[int] | None = None
+    n_bins: int | None = None
+    smooth: bool = True
+    loss: str = "mse"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_epochs: int = 100
+    patience: int = 30
+    seed: int = 0
+    device: str = "cpu"
+    icnet_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ConfigurationError naming the first setting that is out of range."""
+        checks = [
+            (self.model in MODEL_KINDS, f"model must be one of {', '.join(MODEL_KINDS)} (got {self.model!r})"),
+            (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)} (got {self.loss!r})"),
+            (self.lr > 0, f"lr must be > 0 (got {self.lr})"),
+            (self.max_epochs >= 1, f"max_epochs must be >= 1 (got {self.max_epochs})"),
+            (self.patience >= 1, f"patience must be >= 1 (got {self.patience})"),
+            (self.temporal_window_size >= 1, f"temporal_window_size must be >= 1 (got {self.temporal_window_size})"),
+            (not (self.model == "icnet" and self.spectrogram_input), "ICNet takes audio; drop spectrogram input"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigurationError(f"fit: {message}")
+
+
+@dataclass
+class FitResult:
+    """The fitted model (best epoch, eval mode), its scores and where it was written."""
+
+    model: nn.Module
+    config: FitConfig
+    epochs_run: int
+    best_epoch: int
+    history: list[dict[str, float]]
+    test_metrics: dict[str, Any]
+    val_metrics: dict[str, Any]
+    seconds: float
+    folder: Path | None = None
+
+
+@dataclass
+class _Stimulus:
+    index: int
+    features: torch.Tensor  # audio (1, 1, T_audio) or cached front-end output (1, 1, F, T)
+    responses: np.ndarray  # (1, N, R, T) smoothed, NaN-padded
+    target: torch.Tensor  # (1, N, 1, T) PSTH
+
+
+def _split(rs: ResponseSet, cfg: FitConfig) -> dict[str, list[int]]:
+    parts = {}
+    for name in ("train", "val", "test"):
+        given = getattr(cfg, name)
+        parts[name] = list(given) if given is not None else list(rs.splits.get(name, []))
+    if not parts["train"] or not parts["val"]:
+        raise ConfigurationError(
+            f"fit: response set {rs.name!r} has no {'train' if not parts['train'] else 'val'} split; give the "
+            "stimulus indices explicitly (train, val and test)"
+        )
+    overlap = (set(parts["train"]) & set(parts["val"])) | (set(parts["train"]) & set(parts["test"]))
+    if overlap:
+        raise ConfigurationError(f"fit: stimuli {sorted(overlap)} are in the training split and another split")
+    return parts
+
+
+def _build_frontend(cfg: FitConfig, dt_ms: float) -> Frontend:
+    return make_wav2spec(cfg.frontend, audio_fs=cfg.audio_fs, dt_ms=dt_ms, **cfg.frontend_kwargs)
+
+
+def build_model(cfg: FitConfig, n_neurons: int, dt_ms: float) -> nn.Module:
+    """A fresh model for ``cfg`` (seeded by the caller)."""
+    if cfg.model == "icnet":
+        return ICNet(cfg.audio_fs, n_neurons, dt_ms=dt_ms, **cfg.icnet_kwargs)
+    frontend = _build_frontend(cfg, dt_ms)
+    cls = Linear if cfg.model == "linear" else LinearNonlinear
+    wav2spec = None if cfg.spectrogram_input else frontend
+    return cls(frontend.out_channels, cfg.temporal_window_size, n_neurons, wav2spec=wav2spec)
+
+
+def _is_fixed(module: nn.Module) -> bool:
+    return not any(p.requires_grad for p in module.parameters())
+
+
+def _readout_forward(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """Model output from cached front-end features (everything after the wav2spec slot)."""
+    return model.readout(model.core(model.prefiltering(features)))
+
+
+def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    valid = torch.isfinite(target)
+    gt = torch.where(valid, target, torch.zeros_like(target))
+    per = (pred - gt) ** 2 if kind == "mse" else pred - gt * torch.log(torch.clamp(pred, min=1e-8) + 1e-8)
+    return (per * valid).sum() / valid.sum().clamp(min=1)
+
+
+def _prepare(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: list[int], indices: list[int],
+             cache: bool, device: torch.device, cancel: CancelFlag | None) -> list[_Stimulus]:
+    frontend = model.wav2spec if isinstance(model.wav2spec, Frontend) else None
+    fixed_frontend = _build_frontend(cfg, rs.dt_ms) if cfg.spectrogram_input else None
+    items = []
+    for s in indices:
+        check_cancel(cancel)
+        n_bins = min(rs.n_bins(s), cfg.n_bins) if cfg.n_bins else rs.n_bins(s)
+        audio = rs.load_stimulus_audio(s, cfg.audio_fs)
+        hop = round(cfg.audio_fs * rs.dt_ms / 1000)
+        wave = audio.waveform[: n_bins * hop].reshape(1, 1, -1).to(device)
+        if fixed_frontend is not None:
+            with torch.no_grad():
+                features = fixed_frontend.to(device).eval()(wave)
+        elif cache and frontend is not None:
+            with torch.no_grad():
+                features = frontend.eval()(wave)
+        else:
+            features = wave
+        resp = rs.responses([s], neurons)[..., :n_bins]
+        if cfg.smooth:
+            resp = metrics.smooth_hann5(resp, axis=-1)
+        with np.errstate(all="ignore"):
+            psth = np.nanmean(resp, axis=2, keepdims=True) if np.isfinite(resp).any() else resp[:, :, :1]
+        items.append(_Stimulus(s, features, resp, torch.as_tensor(psth, dtype=torch.float32, device=device)))
+    return items
+
+
+def _predict(model: nn.Module, items: list[_Stimulus], cached: bool) -> list[np.ndarray]:
+    model.eval()
+    with torch.no_grad():
+        outs = [(_readout_forward(model, it.features) if cached else model(it.features)) for it in items]
+    return [o.cpu().numpy() for o in outs]
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """Concatenate ``(1, N, R, T)`` arrays of different T along stimuli, NaN-padding T and R."""
+    n = arrays[0].shape[1]
+    reps = max(a.shape[2] for a in arrays)
+    bins = max(a.shape[3] for a in arrays)
+    out = np.full((len(arrays), n, reps, bins), np.nan, dtype=np.float64)
+    for i, a in enumerate(arrays):
+        out[i, :, : a.shape[2], : a.shape[3]] = a[0]
+    return out
+
+
+def score(predictions: list[np.ndarray], items: list[_Stimulus]) -> dict[str, Any]:
+    """Per-neuron cc, cc_norm, cc_max over the given stimuli jointly, and their means over neurons."""
+    pred = _stack(predictions)
+    resp = _stack([it.responses for it in items])
+    per = {"cc": metrics.cc(pred, resp), "cc_norm": metrics.cc_norm(pred, resp), "cc_max": metrics.cc_max(resp)}
+    summary: dict[str, Any] = {}
+    for name, values in per.items():
+        finite = values[np.isfinite(values)]
+        summary[f"{name}_mean"] = float(finite.mean()) if finite.size else math.nan
+        summary[f"{name}_median"] = float(np.median(finite)) if finite.size else math.nan
+        summary[name] = [None if not np.isfinite(v) else float(v) for v in values]
+    return summary
+
+
+def fit(
+    rs: ResponseSet,
+    cfg: FitConfig,
+    *,
+    out: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> FitResult:
+    """Fit ``cfg.model`` to ``rs``; writes a model folder to ``out`` if given. Raises ``CancelledError`` on cancel."""
+    cfg.validate()
+    start = time.perf_counter()
+    parts = _split(rs, cfg)
+    neurons = list(cfg.neurons) if cfg.neurons is not None else list(range(len(rs.neurons)))
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, len(neurons), rs.dt_ms).to(device)
+    cached = cfg.spectrogram_input or (isinstance(model.wav2spec, Frontend) and _is_fixed(model.wav2spec)
+                                       and cfg.model != "icnet")
+    report(progress, 0, cfg.max_epochs, "loading stimuli")
+    data = {name: _prepare(rs, cfg, model, neurons, idx, cached, device, cancel) for name, idx in parts.items()}
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    order = torch.Generator().manual_seed(cfg.seed)
+    best_score, best_state, best_epoch, stale = -math.inf, copy.deepcopy(model.state_dict()), 0, 0
+    history: list[dict[str, float]] = []
+    epoch = 0
+    for epoch in range(1, cfg.max_epochs + 1):
+        model.train()
+        losses = []
+        for i in torch.randperm(len(data["train"]), generator=order).tolist():
+            check_cancel(cancel)
+            item = data["train"][i]
+            pred = _readout_forward(model, item.features) if cached else model(item.features)
+            loss = _loss(pred, item.target, cfg.loss)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        val_pred = _stack(_predict(model, data["val"], cached))
+        val_cc_norm = float(np.nanmean(metrics.cc_norm(val_pred, _stack([it.responses for it in data["val"]]))))
+        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_cc_norm": val_cc_norm})
+        if np.isfinite(val_cc_norm) and val_cc_norm > best_score:
+            best_score, best_state, best_epoch, stale = val_cc_norm, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            stale += 1
+        report(progress, epoch, cfg.max_epochs,
+               f"epoch {epoch}: loss {history[-1]['train_loss']:.4g}, val cc_norm {val_cc_norm:.3f}")
+        if stale >= cfg.patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    val_metrics = score(_predict(model, data["val"], cached), data["val"])
+    test_metrics = score(_predict(model, data["test"], cached), data["test"]) if data["test"] else {}
+    seconds = time.perf_counter() - start
+    result = FitResult(model.cpu(), cfg, epoch, best_epoch, history, test_metrics, val_metrics, seconds)
+    if out is not None:
+        result.folder = save_model(result.model, out, info=_info(result, rs, neurons, parts))
+    return result
+
+
+def _info(result: FitResult, rs: ResponseSet, neurons: list[int], parts: dict[str, list[int]]) -> dict[str, Any]:
+    cfg = result.config
+    info: dict[str, Any] = {
+        "neurons": [rs.neurons[i].id for i in neurons],
+        "dataset": {"name": rs.name, "path_hint": rs.root.name, "dt_ms": rs.dt_ms},
+        "split": parts,
+        "metrics": {"val": result.val_metrics, "test": result.test_metrics},
+        "training": {
+            **{k: v for k, v in asdict(cfg).items() if k not in ("train", "val", "test")},
+            "optimizer": "AdamW",
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "seconds": round(result.seconds, 2),
+            "history": result.history,
+        },
+    }
+    if cfg.spectrogram_input:
+        info["spectrogram"] = {"kind": cfg.frontend, "kwargs": cfg.frontend_kwargs, "audio_fs": cfg.audio_fs}
+    return info
