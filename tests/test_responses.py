@@ -74,6 +74,17 @@ def test_stimulus_audio_is_aligned_to_its_bins(tmp_path):
     assert up.waveform.shape == (20 * 240,)
 
 
+def test_sound_longer_than_its_responses_is_a_grid_lock_error(tmp_path):
+    root = _write_small_set(tmp_path / "set")
+    doc = json.loads((root / "dataset.json").read_text())
+    doc["dt_ms"] = 1.0  # the wrong bin width: 20 bins of 1 ms cannot hold a 100 ms sound
+    (root / "dataset.json").write_text(json.dumps(doc))
+    with pytest.raises(GridLockError) as info:
+        load_response_set(root).load_stimulus_audio(0, 16000)
+    message = str(info.value)
+    assert "'s0'" in message and "0.100 s (100.0 bins of 1 ms)" in message and "only 20 bins" in message
+
+
 def test_grid_lock_requires_whole_samples_per_bin():
     assert hop_for(48000, 5.0) == 240 and hop_for(16000, 5.0) == 80
     with pytest.raises(GridLockError) as info:

@@ -163,9 +163,8 @@ def _prepare(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: list[in
         resp = rs.responses([s], neurons)[..., :n_bins]
         if cfg.smooth:
             resp = metrics.smooth_hann5(resp, axis=-1)
-        with np.errstate(all="ignore"):
-            psth = np.nanmean(resp, axis=2, keepdims=True) if np.isfinite(resp).any() else resp[:, :, :1]
-        items.append(_Stimulus(s, features, resp, torch.as_tensor(psth, dtype=torch.float32, device=device)))
+        target = torch.as_tensor(metrics.psth(resp), dtype=torch.float32, device=device)
+        items.append(_Stimulus(s, features, resp, target))
     return items
 
 

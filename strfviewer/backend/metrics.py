@@ -44,11 +44,16 @@ def _nanmean(x: np.ndarray, axis: int | tuple[int, ...], keepdims: bool = False)
         return np.nanmean(x, axis=axis, keepdims=keepdims)
 
 
+def psth(resp: Any) -> np.ndarray:
+    """Mean over repeats (axis 2, kept) ignoring missing values; bins with no recorded repeat are NaN."""
+    return _nanmean(_as_float(resp, "responses"), axis=2, keepdims=True)
+
+
 def _flat_pairs(pred: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per neuron ``(N, S*T)`` prediction and PSTH, and the mask of positions where both are finite."""
-    psth = _nanmean(resp, axis=2)  # (S, N, T)
+    mean = _nanmean(resp, axis=2)  # (S, N, T)
     x = pred[:, :, 0].transpose(1, 0, 2).reshape(pred.shape[1], -1)
-    y = psth.transpose(1, 0, 2).reshape(pred.shape[1], -1)
+    y = mean.transpose(1, 0, 2).reshape(pred.shape[1], -1)
     return x, y, np.isfinite(x) & np.isfinite(y)
 
 

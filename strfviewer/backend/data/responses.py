@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from .. import metrics
 from ..errors import GridLockError, ResponseSetError
-from .audio import LoadedAudio, load_audio
+from .audio import LoadedAudio, audio_info, load_audio
 
 FORMAT_NAME = "strfviewer.responses"
 FORMAT_VERSION = 1
@@ -100,10 +100,7 @@ class ResponseSet:
 
     def psth(self, neuron: int, stimulus: int) -> np.ndarray:
         """Mean count per bin over the recorded repeats (NaN where no repeat is recorded)."""
-        rows = self.responses([stimulus], [neuron])[0, 0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=RuntimeWarning)  # all-missing bins are NaN by design
-            return np.nanmean(rows, axis=0)
+        return metrics.psth(self.responses([stimulus], [neuron]))[0, 0, 0]
 
     def n_bins(self, stimulus: int) -> int:
         """Bins of ``stimulus`` that hold data for at least one neuron and repeat (its length before padding)."""
@@ -125,9 +122,17 @@ class ResponseSet:
         """Audio of a stimulus resampled to ``audio_fs`` and cropped or zero-padded to its bins exactly."""
         info = self.stimuli[stimulus]
         hop = hop_for(audio_fs, self.dt_ms)
-        return load_audio(
-            info.file, audio_fs, hop=hop, source_rate=info.sample_rate_hz, n_frames=self.n_bins(stimulus), **kwargs
-        )
+        n_bins = self.n_bins(stimulus)
+        header = audio_info(info.file)
+        seconds = header["frames"] / (info.sample_rate_hz or header["sample_rate"])
+        sound_bins = seconds * 1000.0 / self.dt_ms
+        if sound_bins > n_bins + 1:
+            raise GridLockError(
+                f"stimulus {info.id!r}: the sound lasts {seconds:.3f} s ({sound_bins:.1f} bins of {self.dt_ms:g} ms) "
+                f"but its responses cover only {n_bins} bins ({n_bins * self.dt_ms / 1000:.3f} s). Check dt_ms in "
+                f"{DATASET_FILE}, the stimulus file, and its sample_rate_hz."
+            )
+        return load_audio(info.file, audio_fs, hop=hop, source_rate=info.sample_rate_hz, n_frames=n_bins, **kwargs)
 
 
 def _fail(root: Path, problem: str) -> ResponseSetError:
