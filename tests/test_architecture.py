@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+import soundfile
+
 from strfviewer.backend.frontends import KINDS
 
 IMPORT_EVERY_BACKEND_MODULE = """
@@ -48,3 +51,17 @@ def test_info_reports_bad_settings_without_a_traceback():
 def test_version_flag():
     result = _run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("strfviewer ")
+
+
+def test_info_describes_files_and_rejects_bad_ones(tmp_path):
+    soundfile.write(tmp_path / "tone.flac", np.zeros(16000, dtype=np.float32), 16000)
+    described = _run_cli("info", str(tmp_path / "tone.flac"))
+    assert described.returncode == 0 and "1 channel(s), 16000 frames at 16000 Hz (1.000 s)" in described.stdout
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....not audio")
+    bad = _run_cli("info", str(tmp_path / "junk.wav"))
+    assert bad.returncode == 2 and "not a readable audio file" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    missing = _run_cli("info", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    (tmp_path / "s.strfsession.json").write_text('{"schema_version": 1, "audio": ["a.wav", "b.wav"]}')
+    assert "session (schema 1); audio: 2" in _run_cli("info", str(tmp_path / "s.strfsession.json")).stdout
