@@ -61,6 +61,12 @@ def test_spectrogram_model_round_trip(tmp_path):
     _same_outputs(model, loaded.model, torch.randn(2, 1, 34, 20))
 
 
+def _deepstrf_linear_config(out_neurons: int) -> dict:
+    """config.json of a waveform Linear model as deepSTRF writes it: the front-end argument is absent."""
+    return {"_model_class": "Linear", "kernel": None, "n_frequency_bands": 34, "out_neurons": out_neurons,
+            "output_activation": None, "prefiltering": None, "temporal_window_size": 9}
+
+
 def _deepstrf_folder(root: Path, model: torch.nn.Module, config: dict, state: dict | None = None) -> Path:
     """A folder as deepSTRF 0.1.0 writes it: config without module arguments, no strfviewer block."""
     root.mkdir()
@@ -73,8 +79,7 @@ def _deepstrf_folder(root: Path, model: torch.nn.Module, config: dict, state: di
 def test_deepstrf_mel_folder_without_frontend_description(tmp_path):
     frontend = make_wav2spec("mel", audio_fs=48000, dt_ms=5.0)
     model = _randomised(Linear(34, 9, 5, wav2spec=frontend))
-    config = {"_model_class": "Linear", "kernel": None, "n_frequency_bands": 34, "out_neurons": 5,
-              "output_activation": None, "prefiltering": None, "temporal_window_size": 9}
+    config = _deepstrf_linear_config(5)
     folder = _deepstrf_folder(tmp_path / "ds", model, config)
     with pytest.raises(MissingModelInfoError) as info:
         load_model(folder)
@@ -92,8 +97,7 @@ def test_deepstrf_reversed_gammatone_reproduces_its_output(tmp_path):
     state = model.state_dict()
     state["wav2spec._kernels"] = state["wav2spec._kernels"].flip(-1)  # deepSTRF's orientation
     model.load_state_dict(state)
-    config = {"_model_class": "Linear", "kernel": None, "n_frequency_bands": 34, "out_neurons": 3,
-              "output_activation": None, "prefiltering": None, "temporal_window_size": 9}
+    config = _deepstrf_linear_config(3)
     folder = _deepstrf_folder(tmp_path / "gt", model, config, state)
     loaded = load_model(folder, audio_fs=48000, dt_ms=5.0, frontend={"modes": {"compression": "pcen"}})
     assert loaded.frontend.orientation() == "reversed"
@@ -102,8 +106,7 @@ def test_deepstrf_reversed_gammatone_reproduces_its_output(tmp_path):
 
 def test_deepstrf_leaf_guesses_rate_and_bin_width_from_shapes(tmp_path):
     model = _randomised(Linear(34, 9, 2, wav2spec=make_wav2spec("leaf", audio_fs=48000, dt_ms=5.0)))
-    config = {"_model_class": "Linear", "kernel": None, "n_frequency_bands": 34, "out_neurons": 2,
-              "output_activation": None, "prefiltering": None, "temporal_window_size": 9}
+    config = _deepstrf_linear_config(2)
     folder = _deepstrf_folder(tmp_path / "leaf", model, config)
     with pytest.raises(MissingModelInfoError) as info:
         load_model(folder)
