@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from strfviewer.backend.data.audio import audio_info, load_audio
+from strfviewer.backend.data import audio_info, load_audio
 from strfviewer.backend.errors import AudioLoadError, StrfviewerError
 
 NS1 = Path(__file__).resolve().parents[2] / "shared" / "ns1"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from strfviewer.backend.data.responses import hop_for, load_response_set, save_response_set
+from strfviewer.backend.data import hop_for, load_response_set, save_response_set
 from strfviewer.backend.errors import GridLockError, ResponseSetError, StrfviewerError
 
 NS1 = Path(__file__).resolve().parents[2] / "shared" / "ns1"
