@@ -1,0 +1,1 @@
+"""Analyses behind the app's views: STRFs (more to come: causality, filter responses)."""

@@ -1,0 +1,109 @@
+"""Spectro-temporal receptive fields: the Linear kernel with BatchNorm folded in, gradient STRFs of any
+model in spectrogram space, and the waveform gradient map (a neuron's "listenable" receptive field)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigurationError
+from ..frontends import Frontend
+from ..models import Linear
+
+
+@dataclass(frozen=True)
+class Strf:
+    """STRFs ``(N, C_in, F, T)``; column ``k`` is lag ``lags[k]`` frames (lag 0 = the current frame, last)."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    lags: np.ndarray
+    dt_ms: float | None
+    frequencies_hz: np.ndarray | None
+
+    @property
+    def lags_ms(self) -> np.ndarray | None:
+        """Lag of each column in ms, or None when the bin width is unknown."""
+        return None if self.dt_ms is None else self.lags * self.dt_ms
+
+
+def _axes(model: nn.Module, n_lags: int) -> tuple[np.ndarray, float | None, np.ndarray | None]:
+    frontend = model.wav2spec if isinstance(model.wav2spec, Frontend) else None
+    dt_ms = None if frontend is None else frontend.hop * 1000.0 / frontend.audio_fs
+    freqs = None if frontend is None else frontend.centre_frequencies()
+    return np.arange(n_lags - 1, -1, -1), dt_ms, freqs
+
+
+def linear_strf(model: Linear) -> Strf:
+    """The STRF of each neuron as the model applies it in eval mode: kernel and bias with BatchNorm folded.
+
+    Eval BatchNorm is ``(y - mean) / sqrt(var + eps) * gamma + beta``, so the kernel scales by
+    ``gamma / sqrt(var + eps)`` and the bias becomes ``(b - mean) * gain + beta``.
+    """
+    if not isinstance(model, Linear):
+        raise ConfigurationError(f"linear_strf needs a Linear or LinearNonlinear model, not {type(model).__name__}; "
+                                 "use gradient_strf for other models")
+    conv, bn = model.readout.strf.kernel, model.readout.bn
+    with torch.no_grad():
+        gain = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        weights = conv.weight * gain[:, None, None, None]
+        bias = (conv.bias - bn.running_mean) * gain + bn.bias
+    lags, dt_ms, freqs = _axes(model, weights.shape[-1])
+    return Strf(weights.cpu().numpy(), bias.cpu().numpy(), lags, dt_ms, freqs)
+
+
+def gradient_strf(model: nn.Module, n_lags: int | None = None) -> Strf:
+    """Gradient of each neuron's response at the last frame with respect to a silent (zero) spectrogram.
+
+    Works for any model with the four slots (the front-end is bypassed, so the map is in spectrogram space);
+    for a Linear model it equals :func:`linear_strf`. ``n_lags`` defaults to the model's STRF length.
+    """
+    n_lags = int(n_lags or model.T)
+    n_neurons = model.O
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros(n_neurons, 1, model.F, n_lags, requires_grad=True,
+                        device=next(model.parameters()).device)
+        out = model.readout(model.core(model.prefiltering(x)))  # (N_batch, N, 1, T)
+        objective = out[torch.arange(n_neurons), torch.arange(n_neurons), 0, -1].sum()
+        (grad,) = torch.autograd.grad(objective, x)
+    finally:
+        model.train(was_training)
+    lags, dt_ms, freqs = _axes(model, n_lags)
+    with torch.no_grad():
+        baseline = model.readout(model.core(model.prefiltering(torch.zeros_like(x[:1]))))[0, :, 0, -1]
+    return Strf(grad.cpu().numpy(), baseline.cpu().numpy(), lags, dt_ms, freqs)
+
+
+def waveform_gradient_map(
+    model: nn.Module, audio: torch.Tensor, neuron: int | None = None, reduce: str = "last"
+) -> np.ndarray:
+    """Gradient of a neuron's response (all neurons summed if None) with respect to each audio sample.
+
+    ``reduce``: ``"last"`` frame, ``"peak"`` (the frame of largest response) or ``"sum"`` over frames. The
+    result is as long as the audio and can be played back as a sound.
+    """
+    if not isinstance(model.wav2spec, Frontend):
+        raise ConfigurationError("waveform_gradient_map needs a model with a front-end (waveform input)")
+    if reduce not in ("last", "peak", "sum"):
+        raise ConfigurationError(f"reduce must be 'last', 'peak' or 'sum' (got {reduce!r})")
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.as_tensor(audio, dtype=torch.float32).reshape(1, 1, -1).clone().requires_grad_(True)
+        rates = model(x)[0, :, 0]  # (N, T)
+        response = rates.sum(0) if neuron is None else rates[neuron]
+        if reduce == "last":
+            objective = response[-1]
+        elif reduce == "peak":
+            objective = response[int(torch.argmax(response.detach()))]
+        else:
+            objective = response.sum()
+        (grad,) = torch.autograd.grad(objective, x)
+    finally:
+        model.train(was_training)
+    return grad[0, 0].cpu().numpy()
