@@ -1,1 +1,1 @@
-"""Analyses behind the app's views: STRFs (more to come: causality, filter responses)."""
+"""Analyses behind the app's views: STRFs and filter responses (causality Jacobians come next)."""

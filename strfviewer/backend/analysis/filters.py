@@ -1,0 +1,147 @@
+"""What each channel of a front-end responds to: filter impulse and magnitude responses taken from the
+filters themselves, tone-sweep tuning curves of the whole front-end, and initial versus learned filters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ConfigurationError
+from ..frontends import CausalGammatone, CausalLEAF, CausalMelSpectrogram, Frontend, ICNetEncoder, SincNet
+from ..frontends.registry import frontend_class
+from ..jobs import CancelFlag, ProgressCallback, check_cancel, report
+
+_N_FFT = 1 << 14
+
+
+@dataclass(frozen=True)
+class FilterBank:
+    """Impulse responses ``(F, K)`` (time forward from lag 0; complex for Gabor filters) and their magnitude
+    responses ``(F, n_freqs)`` in dB on ``frequencies_hz``, with each channel's peak and -3 dB bandwidth."""
+
+    impulse_responses: np.ndarray
+    audio_fs: int
+    frequencies_hz: np.ndarray
+    magnitude_db: np.ndarray
+    peak_hz: np.ndarray
+    bandwidth_hz: np.ndarray
+
+    @property
+    def times_ms(self) -> np.ndarray:
+        """Time of each impulse-response tap after the impulse, in ms."""
+        return np.arange(self.impulse_responses.shape[-1]) * 1000.0 / self.audio_fs
+
+
+def _impulse_responses(frontend: Frontend) -> np.ndarray:
+    with torch.no_grad():
+        if isinstance(frontend, CausalGammatone):
+            return frontend.impulse_responses().cpu().numpy()
+        if isinstance(frontend, SincNet):
+            return frontend.kernels().flip(-1).cpu().numpy()
+        if isinstance(frontend, ICNetEncoder):
+            return frontend.sincnet.kernels().flip(-1).cpu().numpy()
+        if isinstance(frontend, CausalLEAF):
+            re, im = frontend.gabor_kernels()
+            return (re + 1j * im).flip(-1).cpu().numpy()
+        if isinstance(frontend, CausalMelSpectrogram):
+            # Each band sums STFT bins weighted by its triangle: as a filter, the windowed sum of those bins'
+            # complex exponentials (its magnitude response is the triangle smoothed by the window's).
+            n = np.arange(frontend.win)
+            bins = np.arange(frontend.n_fft // 2 + 1)
+            carriers = np.exp(2j * np.pi * np.outer(bins, n) / frontend.n_fft)
+            bank = frontend._mel_fb.cpu().numpy().T @ carriers * frontend._window.cpu().numpy()
+            return bank[:, ::-1] / frontend.win
+    raise ConfigurationError(f"no filter view for {type(frontend).__name__}")
+
+
+def _peaks_and_bandwidths(freqs: np.ndarray, gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    peak_index = gain.argmax(axis=1)
+    peak_hz = freqs[peak_index]
+    bandwidth = np.empty(len(gain))
+    for c, (row, k) in enumerate(zip(gain, peak_index, strict=True)):
+        above = row >= row[k] / math.sqrt(2)
+        lo, hi = k, k
+        while lo > 0 and above[lo - 1]:
+            lo -= 1
+        while hi < len(row) - 1 and above[hi + 1]:
+            hi += 1
+        bandwidth[c] = freqs[hi] - freqs[lo]
+    return peak_hz, bandwidth
+
+
+def filter_bank(frontend: Frontend) -> FilterBank:
+    """Impulse and magnitude responses of every channel's filter, from the filters' own coefficients."""
+    h = _impulse_responses(frontend)
+    spectrum = np.abs(np.fft.fft(h, n=_N_FFT, axis=-1))[:, : _N_FFT // 2 + 1]
+    if np.iscomplexobj(h):  # a complex (analytic-like) filter: take the stronger side of the spectrum
+        spectrum = np.maximum(spectrum, np.abs(np.fft.fft(h, n=_N_FFT, axis=-1))[:, ::-1][:, : _N_FFT // 2 + 1])
+    freqs = np.arange(_N_FFT // 2 + 1) * frontend.audio_fs / _N_FFT
+    peak_hz, bandwidth = _peaks_and_bandwidths(freqs, spectrum)
+    with np.errstate(divide="ignore"):
+        magnitude_db = 20 * np.log10(np.maximum(spectrum, 1e-12))
+    return FilterBank(h, frontend.audio_fs, freqs, magnitude_db, peak_hz, bandwidth)
+
+
+def initial_filter_bank(frontend: Frontend) -> FilterBank | None:
+    """The filters a learnable front-end started from (its constructor's initialisation); None if fixed."""
+    if not frontend.learnable_tensors() or isinstance(frontend, CausalMelSpectrogram | CausalGammatone):
+        return None
+    fresh = frontend_class(frontend.kind)(**frontend.config)
+    return filter_bank(fresh)
+
+
+@dataclass(frozen=True)
+class TuningCurves:
+    """Mean steady-state output ``(channels, frequencies)`` of the whole front-end to pure tones."""
+
+    frequencies_hz: np.ndarray
+    response: np.ndarray
+    level_rms: float
+
+    @property
+    def best_frequency_hz(self) -> np.ndarray:
+        """Tone frequency that drives each channel most."""
+        return self.frequencies_hz[self.response.argmax(axis=1)]
+
+
+def tuning_curves(
+    frontend: Frontend,
+    frequencies_hz: np.ndarray | None = None,
+    *,
+    level_rms: float = 0.1,
+    duration_s: float = 0.15,
+    settle_s: float = 0.05,
+    batch: int = 16,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> TuningCurves:
+    """Play a tone at each frequency through the front-end and average its output after ``settle_s``.
+
+    Works for every kind, the ICNet encoder included, because it only uses the module's forward pass.
+    Default frequencies: 96 log-spaced from 50 Hz to 0.95 x Nyquist.
+    """
+    fs, hop = frontend.audio_fs, frontend.hop
+    if frequencies_hz is None:
+        frequencies_hz = np.geomspace(50.0, 0.95 * fs / 2, 96)
+    frequencies_hz = np.asarray(frequencies_hz, dtype=np.float64)
+    n_frames = max(2, math.ceil(duration_s * fs / hop))
+    first = min(n_frames - 1, int(settle_s * fs / hop))
+    t = np.arange(n_frames * hop) / fs
+    was_training = frontend.training
+    frontend.eval()
+    rows = []
+    try:
+        for start in range(0, len(frequencies_hz), batch):
+            check_cancel(cancel)
+            f = frequencies_hz[start : start + batch, None]
+            tones = torch.tensor(level_rms * math.sqrt(2) * np.sin(2 * np.pi * f * t), dtype=torch.float32)
+            with torch.no_grad():
+                out = frontend(tones.unsqueeze(1))[:, 0, :, first:]  # (batch, C, frames)
+            rows.append(out.mean(-1).cpu().numpy())
+            report(progress, min(start + batch, len(frequencies_hz)), len(frequencies_hz), "tone sweep")
+    finally:
+        frontend.train(was_training)
+    return TuningCurves(frequencies_hz, np.concatenate(rows).T, level_rms)
