@@ -1,8 +1,9 @@
 """How well a prediction matches recorded responses: cc, cc_norm (Schoppe et al. 2016), cc_max (Hsu et al. 2004).
 
-Predictions are ``(S, N, 1, T)`` and responses ``(S, N, R, T)`` (stimuli, neurons, repeats, bins), NaN-padded;
-negative integers also mean "missing". Every score is per neuron over all given stimuli jointly (their valid
-bins concatenated) and is NaN where it is undefined, never an exception.
+Predictions are ``(S, N, 1, T)`` and responses ``(S, N, R, T)`` (stimuli, neurons, repeats, bins), numpy arrays
+or torch tensors, NaN-padded; in integer arrays negative values also mean "missing". Every score is per neuron
+over all given stimuli jointly (their valid bins concatenated), returned as float64 ``(N,)``, and is NaN where it
+is undefined, never an exception. Work runs one stimulus at a time, vectorised over neurons.
 """
 
 from __future__ import annotations
@@ -17,164 +18,211 @@ import numpy as np
 _TINY = 1e-12
 
 
-def _as_float(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor, possibly on a GPU or requiring grad
         x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.ndim != 4:
-        raise ValueError(f"{name} must have 4 axes (stimuli, neurons, repeats, bins); got shape {arr.shape}")
-    out = arr.astype(np.float64)
-    if np.issubdtype(arr.dtype, np.signedinteger):
-        out[arr < 0] = np.nan
+    return np.asarray(x)
+
+
+def _to_float(x: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+    """A float copy where negative integers ("missing") become NaN."""
+    out = x.astype(dtype)
+    if np.issubdtype(x.dtype, np.signedinteger):
+        out[x < 0] = np.nan
     return out
 
 
+def _four_axes(x: Any, name: str) -> np.ndarray:
+    arr = _to_numpy(x)
+    if arr.ndim != 4:
+        raise ValueError(f"{name} must have 4 axes (stimuli, neurons, repeats, bins); got shape {arr.shape}")
+    return arr
+
+
 def _check_pair(pred: Any, resp: Any) -> tuple[np.ndarray, np.ndarray]:
-    p, r = _as_float(pred, "prediction"), _as_float(resp, "responses")
+    p, r = _four_axes(pred, "prediction"), _four_axes(resp, "responses")
     if p.shape[2] != 1:
-        raise ValueError(f"prediction must have a single repeat axis entry (S, N, 1, T); got shape {p.shape}")
+        raise ValueError(f"prediction must have a single entry on the repeat axis (S, N, 1, T); got shape {p.shape}")
     if (p.shape[0], p.shape[1], p.shape[3]) != (r.shape[0], r.shape[1], r.shape[3]):
         raise ValueError(f"prediction {p.shape} and responses {r.shape} disagree on stimuli, neurons or bins")
     return p, r
 
 
-def _nanmean(x: np.ndarray, axis: int | tuple[int, ...], keepdims: bool = False) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)  # all-NaN slices give NaN by design
-        return np.nanmean(x, axis=axis, keepdims=keepdims)
+def _mean_over_repeats(x: np.ndarray) -> np.ndarray:
+    """NaN-ignoring mean over axis 1 of one stimulus ``(N, R, T)``; NaN where no repeat is recorded."""
+    recorded = np.isfinite(x)
+    count = recorded.sum(axis=1)
+    total = np.where(recorded, x, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
 
 
 def psth(resp: Any) -> np.ndarray:
-    """Mean over repeats (axis 2, kept) ignoring missing values; bins with no recorded repeat are NaN."""
-    return _nanmean(_as_float(resp, "responses"), axis=2, keepdims=True)
+    """Mean over repeats (axis 2, kept) ignoring missing values: ``(S, N, 1, T)``, NaN where no repeat exists."""
+    r = _four_axes(resp, "responses")
+    return np.stack([_mean_over_repeats(_to_float(r[s])) for s in range(r.shape[0])])[:, :, None, :]
 
 
-def _flat_pairs(pred: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per neuron ``(N, S*T)`` prediction and PSTH, and the mask of positions where both are finite."""
-    mean = _nanmean(resp, axis=2)  # (S, N, T)
-    x = pred[:, :, 0].transpose(1, 0, 2).reshape(pred.shape[1], -1)
-    y = mean.transpose(1, 0, 2).reshape(pred.shape[1], -1)
-    return x, y, np.isfinite(x) & np.isfinite(y)
-
-
-def _moments(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per-row count, Bessel-corrected covariance and variances over the valid positions."""
-    n = valid.sum(axis=1).astype(np.float64)
-    safe_n = np.maximum(n, 1)
-    xv, yv = np.where(valid, x, 0.0), np.where(valid, y, 0.0)
-    xc = np.where(valid, xv - (xv.sum(1) / safe_n)[:, None], 0.0)
-    yc = np.where(valid, yv - (yv.sum(1) / safe_n)[:, None], 0.0)
-    dof = np.maximum(n - 1, 1)
-    return n, (xc * yc).sum(1) / dof, (xc**2).sum(1) / dof, (yc**2).sum(1) / dof
+def _pooled_sums(pred: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per neuron, over the (stimulus, bin) positions where prediction and PSTH are finite: the count and the
+    centred sums of products ``sum xc*yc``, ``sum xc^2``, ``sum yc^2`` (x = prediction, y = PSTH)."""
+    n_neurons = pred.shape[1]
+    x = _to_float(pred[:, :, 0]).transpose(1, 0, 2).reshape(n_neurons, -1)
+    y = np.stack([_mean_over_repeats(_to_float(resp[s])) for s in range(resp.shape[0])])
+    y = y.transpose(1, 0, 2).reshape(n_neurons, -1)
+    valid = np.isfinite(x) & np.isfinite(y)
+    count = valid.sum(axis=1)
+    safe_count = np.maximum(count, 1)
+    x, y = np.where(valid, x, 0.0), np.where(valid, y, 0.0)
+    xc = np.where(valid, x - (x.sum(axis=1) / safe_count)[:, None], 0.0)
+    yc = np.where(valid, y - (y.sum(axis=1) / safe_count)[:, None], 0.0)
+    return count, (xc * yc).sum(axis=1), (xc * xc).sum(axis=1), (yc * yc).sum(axis=1)
 
 
 def cc(pred: Any, resp: Any) -> np.ndarray:
-    """Pearson correlation of prediction and PSTH per neuron; NaN with < 2 bins or a constant side."""
-    x, y, valid = _flat_pairs(*_check_pair(pred, resp))
-    n, cov, var_x, var_y = _moments(x, y, valid)
+    """Pearson correlation of prediction and PSTH per neuron, over all stimuli's valid bins pooled.
+
+    NaN with fewer than 2 valid bins or when either side is (near) constant.
+    """
+    count, sxy, sxx, syy = _pooled_sums(*_check_pair(pred, resp))
+    norm = np.sqrt(sxx * syy)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = cov / np.sqrt(var_x * var_y)
-    out[(n < 2) | (np.sqrt(var_x * var_y) * np.maximum(n - 1, 1) < _TINY)] = np.nan
-    return out
+        return np.where((count >= 2) & (norm >= _TINY), sxy / norm, np.nan)
+
+
+def _usable(recorded: np.ndarray, even_repeats: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For one stimulus ``(N, R, T)``: the repeats used (those with any data; with ``even_repeats`` the last one
+    is dropped when their count is odd) and the bins where every used repeat is recorded."""
+    used = recorded.any(axis=2)
+    if even_repeats:
+        n_used = used.sum(axis=1)
+        used &= np.cumsum(used, axis=1) <= (n_used - n_used % 2)[:, None]
+    bins = np.all(recorded | ~used[:, :, None], axis=1)
+    return used, bins
+
+
+def _centred_repeats(x: np.ndarray, used: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Each used repeat minus its mean over the usable bins; zero on everything not used."""
+    unused = ~(used[:, :, None] & bins[:, None, :])
+    centred = np.where(unused, 0.0, x)
+    centred -= (centred.sum(axis=2) / np.maximum(bins.sum(axis=1), 1)[:, None])[:, :, None]
+    centred[unused] = 0.0
+    return centred
 
 
 def signal_power(resp: Any) -> np.ndarray:
-    """Sahani & Linden (2003) signal power per neuron, length-weighted over stimuli; NaN if undefined.
+    """Sahani & Linden (2003) signal power per neuron: the variance of the response explainable by the stimulus.
 
-    Per stimulus, on the bins where every used repeat is recorded (repeats with no data are dropped):
-    ``SP = (R var_t(psth) - mean_r var_t(r)) / (R - 1)``; needs R >= 2 repeats and T >= 2 bins.
+    Per stimulus ``SP = (R var_t(psth) - mean_r var_t(r)) / (R - 1)`` (ddof=1), needing R >= 2 repeats with data
+    and T >= 2 bins; combined as the bin-count-weighted mean over stimuli. NaN if no stimulus qualifies.
     """
-    r = _as_float(resp, "responses")
-    n_stim, n_neurons = r.shape[:2]
-    total = np.zeros(n_neurons)
-    weight = np.zeros(n_neurons)
-    for s in range(n_stim):
-        for j in range(n_neurons):
-            rows = r[s, j]
-            rows = rows[np.isfinite(rows).any(axis=1)]
-            bins = np.isfinite(rows).all(axis=0)
-            rows = rows[:, bins]
-            n_rep, n_bins = rows.shape
-            if n_rep < 2 or n_bins < 2:
-                continue
-            total_power = rows.var(axis=1, ddof=1).mean()
-            sp = (n_rep * rows.mean(axis=0).var(ddof=1) - total_power) / (n_rep - 1)
-            total[j] += n_bins * sp
-            weight[j] += n_bins
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, total / np.maximum(weight, 1), np.nan)
+    r = _four_axes(resp, "responses")
+    total = np.zeros(r.shape[1])
+    weight = np.zeros(r.shape[1])
+    for s in range(r.shape[0]):
+        x = _to_float(r[s])
+        # Each cell is computed on the bins where all its used repeats are recorded (not pairwise-available bins).
+        used, bins = _usable(np.isfinite(x))
+        n_rep, n_bins = used.sum(axis=1), bins.sum(axis=1)
+        centred = _centred_repeats(x, used, bins)
+        dof = np.maximum(n_bins - 1, 1)
+        total_power = (centred**2).sum(axis=2).sum(axis=1) / dof / np.maximum(n_rep, 1)
+        psth_power = (centred.sum(axis=1) / np.maximum(n_rep, 1)[:, None]) ** 2
+        psth_var = psth_power.sum(axis=1) / dof
+        qualifies = (n_rep >= 2) & (n_bins >= 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            power = (n_rep * psth_var - total_power) / (n_rep - 1)
+        total += np.where(qualifies, n_bins * power, 0.0)
+        weight += np.where(qualifies, n_bins, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(weight > 0, total / weight, np.nan)
 
 
 def cc_norm(pred: Any, resp: Any) -> np.ndarray:
     """Normalised correlation (Schoppe et al. 2016): ``cov(pred, psth) / sqrt(var(pred) * SP)`` per neuron.
 
-    Bessel-corrected moments over all valid bins; may exceed 1 slightly on noisy data. NaN where the signal
-    power is not positive, the prediction is constant, or fewer than two bins are valid. With a single
-    repeat it is the plain correlation.
+    Bessel-corrected moments over all stimuli's valid bins pooled, SP from :func:`signal_power`; it corrects cc
+    for trial-to-trial noise, so on noisy data it may exceed 1 slightly. NaN where SP is not positive, the
+    prediction is constant or fewer than two bins are valid. With a single repeat it is plain :func:`cc`.
     """
     p, r = _check_pair(pred, resp)
     if r.shape[2] == 1:
         return cc(p, r)
-    x, y, valid = _flat_pairs(p, r)
-    n, cov, var_x, _ = _moments(x, y, valid)
-    sp = signal_power(r)
+    count, sxy, sxx, _ = _pooled_sums(p, r)
+    power = signal_power(r)
+    dof = np.maximum(count - 1, 1)
+    var_pred = sxx / dof
+    defined = (count >= 2) & (var_pred >= _TINY) & np.isfinite(power) & (power > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = cov / np.sqrt(var_x * sp)
-    out[(n < 2) | (var_x < _TINY) | ~np.isfinite(sp) | (sp <= 0)] = np.nan
-    return out
+        return np.where(defined, (sxy / dof) / np.sqrt(var_pred * power), np.nan)
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denom) if denom > _TINY else np.nan
+def _half_splits(n_repeats: int, n_splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indicator rows ``(K, n_repeats)`` of the first K lexicographic half-sets and of their complements,
+    K = min(C / 2, n_splits); only K combinations are ever generated."""
+    n_sets = min(math.comb(n_repeats, n_repeats // 2) // 2, n_splits)
+    halves = itertools.islice(itertools.combinations(range(n_repeats), n_repeats // 2), n_sets)
+    first = np.zeros((n_sets, n_repeats))
+    for row, half in enumerate(halves):
+        first[row, list(half)] = 1.0
+    return first, 1.0 - first
 
 
 def cc_max(resp: Any, n_splits: int = 126) -> np.ndarray:
-    """Ceiling of the correlation a perfect model could reach (Hsu et al. 2004), per neuron.
+    """Ceiling of the correlation a perfect model could reach given the trial noise (Hsu et al. 2004), per neuron.
 
-    Per stimulus: the mean correlation between the PSTHs of complementary half-splits of the repeats (the
-    first ``min(C/2, n_splits)`` lexicographic splits), Spearman-Brown corrected ``sqrt(2 rho / (1 + rho))``;
-    stimuli with rho <= 0 are dropped; length-weighted over stimuli. NaN with fewer than two repeats.
+    Per stimulus (an odd repeat count drops its last repeat): rho = mean correlation between the mean responses
+    of the two halves of the first ``min(C/2, n_splits)`` lexicographic half-splits, corrected by Spearman-Brown
+    to ``sqrt(2 rho / (1 + rho))``; stimuli with rho <= 0 are dropped; bin-count-weighted mean over stimuli.
+    NaN with fewer than two repeats or no qualifying stimulus.
     """
-    r = _as_float(resp, "responses")
-    n_stim, n_neurons = r.shape[:2]
-    out = np.full(n_neurons, np.nan)
-    for j in range(n_neurons):
-        total, weight = 0.0, 0
-        for s in range(n_stim):
-            rows = r[s, j]
-            rows = rows[np.isfinite(rows).any(axis=1)]
-            rows = rows[:, np.isfinite(rows).all(axis=0)]
-            n_rep = rows.shape[0] - rows.shape[0] % 2
-            if n_rep < 2 or rows.shape[1] < 2:
-                continue
-            n_sets = min(math.comb(n_rep, n_rep // 2) // 2, n_splits)
-            halves = list(itertools.islice(itertools.combinations(range(n_rep), n_rep // 2), n_sets))
-            rhos = []
-            for half in halves:
-                other = np.setdiff1d(np.arange(n_rep), half)
-                rhos.append(_corr(rows[list(half)].mean(0), rows[other].mean(0)))
-            rho = np.nanmean(rhos) if np.isfinite(rhos).any() else np.nan
-            if not np.isfinite(rho) or rho <= 0:
-                continue
-            total += rows.shape[1] * np.sqrt(2 * rho / (1 + rho))
-            weight += rows.shape[1]
-        if weight:
-            out[j] = total / weight
-    return out
+    if n_splits < 1:
+        raise ValueError(f"n_splits must be at least 1; got {n_splits}")
+    r = _four_axes(resp, "responses")
+    total = np.zeros(r.shape[1])
+    weight = np.zeros(r.shape[1])
+    for s in range(r.shape[0]):
+        x = _to_float(r[s])
+        used, bins = _usable(np.isfinite(x), even_repeats=True)
+        n_rep, n_bins = used.sum(axis=1), bins.sum(axis=1)
+        centred = _centred_repeats(x, used, bins)
+        # Half-mean correlations follow from each neuron's repeat cross-products C: a'Cb / sqrt(a'Ca b'Cb).
+        products = centred @ centred.transpose(0, 2, 1)
+        order = np.argsort(~used, axis=1, kind="stable")  # used repeats first, in their original order
+        for size in np.unique(n_rep[(n_rep >= 2) & (n_bins >= 2)]):
+            neurons = np.flatnonzero((n_rep == size) & (n_bins >= 2))
+            picked = order[neurons, :size]
+            sub = products[neurons[:, None, None], picked[:, :, None], picked[:, None, :]]
+            first, second = (split.T for split in _half_splits(int(size), n_splits))  # (size, K) each
+            sub_first, sub_second = sub @ first, sub @ second  # (G, size, K)
+            cross = (first * sub_second).sum(axis=1)
+            norm = np.sqrt(np.maximum((first * sub_first).sum(axis=1), 0.0)
+                           * np.maximum((second * sub_second).sum(axis=1), 0.0))
+            half_size = size // 2
+            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=RuntimeWarning)  # all-NaN rows give NaN by design
+                rho = np.nanmean(np.where(norm / half_size**2 >= _TINY, cross / norm, np.nan), axis=1)
+            keep = np.isfinite(rho) & (rho > 0)
+            total[neurons[keep]] += n_bins[neurons[keep]] * np.sqrt(2 * rho[keep] / (1 + rho[keep]))
+            weight[neurons[keep]] += n_bins[neurons[keep]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(weight > 0, total / weight, np.nan)
 
 
 def smooth_hann5(counts: Any, axis: int = -1) -> np.ndarray:
     """Convolve with the un-normalised 5-tap Hann window [0, .5, 1, .5, 0] (deepSTRF's NS1 target smoothing).
 
-    Zero-padded at both ends, same length out; NaN inputs stay NaN (and do not spread).
+    Zero-padded at both ends, same length out. Missing values (NaN, negative integers) count as zero for their
+    neighbours and stay NaN themselves. Float inputs keep their dtype, others become float64.
     """
-    x = np.asarray(counts, dtype=np.float64)
+    x = _to_numpy(counts)
+    x = _to_float(x, x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
     missing = np.isnan(x)
-    x = np.moveaxis(np.where(missing, 0.0, x), axis, -1)
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(1, 1)])
-    out = 0.5 * padded[..., :-2] + padded[..., 1:-1] + 0.5 * padded[..., 2:]
+    x[missing] = 0
+    x = np.moveaxis(x, axis, -1)
+    out = x.copy()
+    out[..., 1:] += 0.5 * x[..., :-1]
+    out[..., :-1] += 0.5 * x[..., 1:]
     out = np.moveaxis(out, -1, axis)
     out[missing] = np.nan
     return out

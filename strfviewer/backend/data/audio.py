@@ -1,13 +1,14 @@
-"""Audio files to model-ready waveforms: read (soundfile), mix to mono, resample, fit to whole frames.
+"""Audio files to model-ready waveforms: read (soundfile), mix to mono, resample, fit to whole hops.
 
 Everything a person can get wrong with a sound file becomes an :class:`AudioLoadError` whose message says
 what is wrong and what to do. Fractional source rates (NS1's 48828.125 Hz, stored as 48828 in the WAV header)
-are resampled by their exact rational ratio.
+are resampled by their exact rational ratio, so audio and response bins stay locked over long recordings.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,14 +21,23 @@ import torchaudio.functional as AF
 
 from ..errors import AudioLoadError
 
-# Largest numerator/denominator handed to the polyphase resampler: its filter bank grows with them.
-_MAX_RATIO_TERM = 20000
-SUPPORTED_EXTENSIONS = ", ".join(sorted({f".{ext.lower()}" for ext in soundfile.available_formats()})[:14])
+# Rates typed as decimals (48828.125, 24414.0625) are recovered exactly as fractions up to this denominator.
+_MAX_RATE_DENOMINATOR = 10**6
+# torchaudio's polyphase kernel holds about new * (orig + 2 * width) taps. The ratio's terms are capped at this
+# value when the exact ratio would need more (4096/4096: ~17 M taps, about a second per 10 s of audio).
+_MAX_RATIO_TERM = 4096
+_LOWPASS_WIDTH, _ROLLOFF = 6, 0.99  # torchaudio.functional.resample defaults, used to size its kernel
+_COMMON_EXTENSIONS = ("WAV", "FLAC", "OGG", "MP3", "AIFF", "AU", "CAF", "W64", "RF64")
+SUPPORTED_EXTENSIONS = ", ".join(f".{ext.lower()}" for ext in _COMMON_EXTENSIONS
+                                 if ext in soundfile.available_formats())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedAudio:
-    """A mono float32 waveform at ``sample_rate`` and a record of what was done to the file to get it."""
+    """A mono float32 waveform at ``sample_rate`` and a record of what was done to the file to get it.
+
+    ``eq=False``: equality is identity, since comparing tensors element-wise has no single truth value.
+    """
 
     waveform: torch.Tensor
     sample_rate: int
@@ -44,18 +54,19 @@ class LoadedAudio:
 
 
 def _checked_info(path: Path) -> Any:
-    path = Path(path)
+    """``soundfile.info`` of ``path``, or an AudioLoadError saying why the file cannot be opened."""
     if not path.exists():
         raise AudioLoadError(f"{path} does not exist. Check the path, or open another file.")
     if path.is_dir():
-        raise AudioLoadError(f"{path} is a folder, not an audio file.")
+        raise AudioLoadError(f"{path} is a folder, not an audio file. Pick one of the sound files inside it.")
     if path.stat().st_size == 0:
-        raise AudioLoadError(f"{path} is empty (0 bytes).")
+        raise AudioLoadError(f"{path} is empty (0 bytes). Copy or export the recording again.")
     try:
         return soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
+    except RuntimeError as exc:  # soundfile.LibsndfileError and its base SoundFileRuntimeError
         raise AudioLoadError(
-            f"{path} is not a readable audio file ({exc}). Supported formats include {SUPPORTED_EXTENSIONS}."
+            f"{path} is not a readable audio file ({exc}). Supported formats include {SUPPORTED_EXTENSIONS}; "
+            "convert the file to one of them, e.g. WAV."
         ) from None
 
 
@@ -66,18 +77,56 @@ def audio_info(path: str | Path) -> dict[str, Any]:
             "sample_rate": info.samplerate, "duration_s": info.frames / info.samplerate}
 
 
-def _ratio(source_rate: float, target_rate: int, notes: list[str]) -> tuple[int, int]:
-    exact = Fraction(source_rate).limit_denominator(1 << 20) / Fraction(target_rate)
-    ratio = exact.limit_denominator(_MAX_RATIO_TERM)
-    if ratio != exact:
-        notes.append(f"resampling ratio approximated as {ratio.numerator}/{ratio.denominator} "
-                     f"(relative error {abs(float(ratio / exact) - 1):.1e})")
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
+
+
+def _kernel_taps(orig: int, new: int) -> int:
+    width = math.ceil(_LOWPASS_WIDTH * orig / (min(orig, new) * _ROLLOFF))
+    return new * (orig + 2 * width)
+
+
+def _resampling_ratio(source_rate: float, target_rate: int, notes: list[str]) -> tuple[int, int]:
+    """Integer (orig, new) frequencies for torchaudio: the exact ratio, or a close one if that is too costly."""
+    exact = Fraction(source_rate).limit_denominator(_MAX_RATE_DENOMINATOR) / target_rate
+    if _kernel_taps(exact.numerator, exact.denominator) <= _kernel_taps(_MAX_RATIO_TERM, _MAX_RATIO_TERM):
+        return exact.numerator, exact.denominator
+    # Bound both terms: limit the denominator of the ratio taken below 1, then turn it back.
+    below_one = exact if exact < 1 else 1 / exact
+    bounded = below_one.limit_denominator(_MAX_RATIO_TERM)
+    if bounded == 0:
+        raise AudioLoadError(f"cannot resample {source_rate:.10g} Hz to {target_rate} Hz: the ratio is too extreme.")
+    ratio = bounded if exact < 1 else 1 / bounded
+    notes.append(f"resampling ratio {exact.numerator}/{exact.denominator} approximated as "
+                 f"{ratio.numerator}/{ratio.denominator} (relative rate error {abs(float(ratio / exact) - 1):.1e})")
     return ratio.numerator, ratio.denominator
 
 
-def _positive_rate(name: str, value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not math.isfinite(value) or value <= 0):
-        raise AudioLoadError(f"{name} must be a positive number of Hz (got {value!r}).")
+def _check_positive(name: str, value: float | None, *, whole: bool = False, allow_inf: bool = False) -> None:
+    if value is None:
+        return
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0
+            or (math.isinf(value) and not allow_inf)):
+        raise AudioLoadError(f"{name} must be a positive number (got {value!r}).")
+    if whole and value != int(value):
+        raise AudioLoadError(f"{name} must be a whole number (got {value!r}).")
+
+
+def _fit_to_hops(wave: torch.Tensor, hop: int, n_frames: int | None, notes: list[str]) -> torch.Tensor:
+    """Zero-pad to whole hops, or crop/pad to exactly ``n_frames`` hops (the bins of a response set)."""
+    length = wave.shape[-1]
+    wanted = n_frames * hop if n_frames is not None else -(-length // hop) * hop
+    target = (f"the {n_frames} requested {hop}-sample frames" if n_frames is not None
+              else f"a whole number of {hop}-sample hops ({wanted // hop})")
+    if wanted > length:
+        notes.append(f"zero-padded {wanted - length} samples to {target}")
+        return torch.nn.functional.pad(wave, (0, wanted - length))
+    if wanted < length:
+        notes.append(f"cropped {length - wanted} samples to {target}")
+        return wave[:wanted]
+    return wave
 
 
 def load_audio(
@@ -90,63 +139,66 @@ def load_audio(
     min_band_hz: float | None = None,
     n_frames: int | None = None,
 ) -> LoadedAudio:
-    """Read ``path`` as mono float32 at ``target_rate`` (default: the file's rate).
+    """Read ``path`` as mono float32 at ``target_rate`` (default: the source rate rounded to whole Hz).
 
-    ``source_rate`` overrides the header's rate (WAV headers hold integers only). With ``hop``, the result
-    is zero-padded to a whole number of hops, or cropped/padded to exactly ``n_frames`` hops if given.
+    ``source_rate`` overrides the header's rate (WAV headers hold integers only). With ``hop``, the result is
+    zero-padded to a whole number of hops, or cropped/zero-padded to exactly ``n_frames`` hops if given.
     ``min_band_hz`` is the highest frequency the caller needs; a rate whose Nyquist frequency is below it is
-    refused. Files longer than ``max_seconds`` are refused before they are read.
+    refused. Files longer than ``max_seconds`` are refused before their samples are read.
     """
     path = Path(path)
-    _positive_rate("target_rate", target_rate)
-    _positive_rate("source_rate", source_rate)
+    _check_positive("target_rate", target_rate, whole=True)
+    _check_positive("source_rate", source_rate)
+    _check_positive("max_seconds", max_seconds, allow_inf=True)
+    _check_positive("hop", hop, whole=True)
+    _check_positive("n_frames", n_frames, whole=True)
+    if n_frames is not None and hop is None:
+        raise AudioLoadError("n_frames needs hop (samples per frame) to know how many samples to keep.")
     info = _checked_info(path)
+    notes: list[str] = []
     rate = float(source_rate) if source_rate is not None else float(info.samplerate)
-    if info.frames == 0:
-        raise AudioLoadError(f"{path} holds no samples (0 frames).")
+    if rate != info.samplerate:
+        notes.append(f"used source rate {rate:.10g} Hz instead of the header's {info.samplerate} Hz")
     duration = info.frames / rate
     if duration > max_seconds:
         raise AudioLoadError(
-            f"{path} lasts {duration / 60:.1f} min, more than the {max_seconds / 60:.0f} min this load allows. "
-            "Raise the limit (max_seconds) if you mean to open it; it needs about "
-            f"{info.frames * 4 / 2**30:.1f} GiB of memory per channel."
+            f"{path} lasts {_human(duration)} ({info.frames} frames at {rate:.10g} Hz), more than the "
+            f"{_human(max_seconds)} limit; reading it takes about {info.frames * info.channels * 4 / 2**30:.1f} GiB "
+            f"of memory. Pass a larger max_seconds (e.g. max_seconds={math.ceil(duration)}) to open it anyway, "
+            "or cut the recording into shorter files."
         )
     target = int(target_rate) if target_rate is not None else round(rate)
-    if min_band_hz is not None and min(rate, target) / 2 < min_band_hz:
+    low = min(rate, target)
+    if min_band_hz is not None and low / 2 < min_band_hz:
         raise AudioLoadError(
-            f"{path}: at {min(rate, target):g} Hz the highest representable frequency is {min(rate, target) / 2:g} "
-            f"Hz, below the {min_band_hz:g} Hz the front-end needs. Use a recording at a higher rate or lower the "
-            "front-end's f_max."
+            f"{path}: at {low:.10g} Hz the Nyquist frequency is {low / 2:.10g} Hz, below the {min_band_hz:g} Hz "
+            "band the front-end needs. Use a recording or target rate above "
+            f"{2 * min_band_hz:g} Hz, or lower the front-end's highest frequency (f_max)."
         )
     try:
         data, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise AudioLoadError(f"{path} could not be decoded ({exc}); the file may be truncated or corrupt.") from None
+    except RuntimeError as exc:
+        raise AudioLoadError(
+            f"{path} could not be decoded ({exc}); the file may be truncated or corrupt. Supported formats "
+            f"include {SUPPORTED_EXTENSIONS}."
+        ) from None
+    if data.shape[0] == 0:
+        raise AudioLoadError(f"{path} holds no samples (0 frames). Export the recording again.")
     finite = np.isfinite(data)
     if not finite.all():
-        bad = int((~finite).sum())
-        first = int(np.argwhere(~finite)[0][0])
+        first_frame, first_channel = np.argwhere(~finite)[0]
         raise AudioLoadError(
-            f"{path} contains {bad} non-finite samples (NaN or infinity), the first at {first / rate:.4f} s. "
-            "Repair or re-export the file."
+            f"{path} contains {int((~finite).sum())} non-finite samples (NaN or infinity), the first at "
+            f"{first_frame / rate:.4f} s (frame {first_frame}, channel {first_channel}). Repair or re-export the file."
         )
-    notes: list[str] = []
     channels = data.shape[1]
-    mono = data.mean(axis=1) if channels > 1 else data[:, 0]
     if channels > 1:
         notes.append(f"mixed {channels} channels to mono")
-    wave = torch.from_numpy(np.ascontiguousarray(mono))
+    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1) if channels > 1 else data[:, 0]))
     if rate != target:
-        up, down = _ratio(rate, target, notes)
-        wave = AF.resample(wave, orig_freq=up, new_freq=down)
-        notes.append(f"resampled {rate:g} Hz -> {target} Hz")
+        orig, new = _resampling_ratio(rate, target, notes)
+        wave = AF.resample(wave, orig_freq=orig, new_freq=new)
+        notes.append(f"resampled {rate:.10g} Hz -> {target} Hz")
     if hop is not None:
-        length = wave.shape[-1]
-        wanted = n_frames * hop if n_frames is not None else -(-length // hop) * hop
-        if wanted > length:
-            wave = torch.nn.functional.pad(wave, (0, wanted - length))
-            notes.append(f"zero-padded {wanted - length} samples to {wanted // hop} whole {hop}-sample frames")
-        elif wanted < length:
-            wave = wave[:wanted]
-            notes.append(f"cropped {length - wanted} samples to {wanted // hop} whole {hop}-sample frames")
-    return LoadedAudio(wave.contiguous(), target, rate, path, channels, info.frames, tuple(notes))
+        wave = _fit_to_hops(wave, int(hop), None if n_frames is None else int(n_frames), notes)
+    return LoadedAudio(wave.contiguous(), target, rate, path, channels, data.shape[0], tuple(notes))

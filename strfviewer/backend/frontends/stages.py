@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchaudio.functional as AF
 
 # Values below this are treated as zero by the root and magnitude stages, so their gradients stay finite
 # on silent input (d/dx x^(1/3) and d/dx sqrt(x) are infinite at 0). The output changes by < 1e-10.
@@ -54,14 +53,36 @@ def causal_weighted_pool(x: torch.Tensor, weights: torch.Tensor, hop: int) -> to
     return F.conv1d(F.pad(x, (length - hop, 0)), weights.unsqueeze(1), stride=hop, groups=channels)
 
 
-def pcen_smoother(energy: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """``M[t] = (1 - s) M[t-1] + s E[t]`` with ``M[-1] = 0`` along the last axis; ``s`` scalar or per channel."""
+_SCAN_BLOCK = 64
+
+
+def pcen_smoother(energy: torch.Tensor, s: torch.Tensor | float) -> torch.Tensor:
+    """``M[t] = (1 - s) M[t-1] + s E[t]`` with ``M[-1] = 0`` along the last axis; ``s`` scalar or per channel.
+
+    Computed as a blocked scan: within blocks of 64 frames a lower-triangular decay matrix (exact zeros
+    above the diagonal, so the future never enters), across blocks the carried state. Unlike a sample loop
+    it is built from matmuls, so batched vector-Jacobian products (vmap) work through it.
+    """
     s = torch.as_tensor(s, dtype=energy.dtype, device=energy.device)
-    zero = torch.zeros_like(s)
-    one = torch.ones_like(s)
-    b = torch.stack([s, zero], dim=-1)
-    a = torch.stack([one, s - 1.0], dim=-1)
-    return AF.lfilter(energy, a, b, clamp=False, batching=True)
+    length = energy.shape[-1]
+    block = min(_SCAN_BLOCK, max(1, length))
+    lag = torch.arange(block, device=energy.device)
+    keep = torch.log1p(-s)
+    carry = torch.exp((lag + 1).to(energy.dtype) * keep[..., None])  # decay of the state entering a block
+    if s.dim() == 1:  # per channel: broadcast over (channel, row, column) of the decay matrices
+        s, keep = s[:, None, None], keep[:, None, None]
+    causal = lag[:, None] >= lag[None, :]
+    steps = (lag[:, None] - lag[None, :]).clamp(min=0).to(energy.dtype)  # 0 above the diagonal: no overflow
+    decay = torch.where(causal, s * torch.exp(steps * keep), torch.zeros((), dtype=energy.dtype))
+    pad = (-length) % block
+    e = torch.nn.functional.pad(energy, (0, pad)).unflatten(-1, (-1, block))  # (..., n_blocks, block)
+    local = torch.matmul(e.unsqueeze(-2), decay.transpose(-1, -2).unsqueeze(-3)).squeeze(-2)
+    outputs, state = [], None
+    for b in range(e.shape[-2]):
+        block_out = local[..., b, :] if state is None else local[..., b, :] + state.unsqueeze(-1) * carry
+        outputs.append(block_out)
+        state = block_out[..., -1]
+    return torch.cat(outputs, dim=-1)[..., :length]
 
 
 def pcen(
