@@ -178,6 +178,16 @@ class Frontend(nn.Module):
                 "matches the neural bin width."
             )
 
+    @property
+    def fir_reach(self) -> int:
+        """Samples before a frame's end that its FIR stages read (the receptive field without recursion)."""
+        raise NotImplementedError
+
+    @property
+    def recursive(self) -> bool:
+        """Whether a frame-rate recursion (PCEN) makes each frame depend on the whole past."""
+        return False
+
     def centre_frequencies(self) -> np.ndarray | None:
         """Centre frequency of each output channel in Hz (low to high), or None for latent channels."""
         return None

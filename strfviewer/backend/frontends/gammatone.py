@@ -115,6 +115,14 @@ class CausalGammatone(Frontend):
         taps = torch.tensor(g[:, ::-1].copy(), dtype=torch.float32).unsqueeze(1)
         self.register_buffer("_kernels", taps)
 
+    @property
+    def fir_reach(self) -> int:
+        return self.kernel_size + self.env_window - 1
+
+    @property
+    def recursive(self) -> bool:
+        return self.compression == "pcen"
+
     def centre_frequencies(self) -> np.ndarray:
         return self._fc.detach().cpu().numpy().astype(np.float64)
 

@@ -120,6 +120,15 @@ class ICNetEncoder(Frontend):
         self.encoder = nn.ModuleList(layers)
         self.bottleneck = CausalConvBlock(channels, self.out_channels, cfg["encoder_kernel_size"], 1)
 
+    @property
+    def fir_reach(self) -> int:
+        """SincNet taps, then each layer's taps at its input rate, in audio samples."""
+        reach, rate = self.sincnet.kernel_size, 1
+        for layer in [*self.encoder, self.bottleneck]:
+            reach += (layer.kernel_size - 1) * rate
+            rate *= layer.stride
+        return reach
+
     def layer_blocks(self) -> list[int | None]:
         """Engine choice per encoder layer: samples per frame at its input rate if blocked, else None."""
         choices, rate_divisor = [], 1

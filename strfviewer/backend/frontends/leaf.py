@@ -128,6 +128,14 @@ class CausalLEAF(Frontend):
         w = torch.exp(-0.5 * (lag / self.pool_sigma().unsqueeze(-1)) ** 2)
         return w / w.sum(-1, keepdim=True)
 
+    @property
+    def fir_reach(self) -> int:
+        return self.kernel_size + self.pool_size - 1
+
+    @property
+    def recursive(self) -> bool:
+        return True
+
     def centre_frequencies(self) -> np.ndarray:
         return (self.omega() * self.audio_fs / (2 * math.pi)).detach().cpu().numpy().astype(np.float64)
 

@@ -84,6 +84,10 @@ class CausalMelSpectrogram(Frontend):
         )
         self.register_buffer("_mel_fb", fb)
 
+    @property
+    def fir_reach(self) -> int:
+        return self.win
+
     def centre_frequencies(self) -> np.ndarray:
         """Peak of each triangle (HTK: mel-spaced points between f_min and f_max)."""
         if self.mel_scale == "htk":

@@ -120,6 +120,12 @@ class SincNet(Frontend):
         f1, f2 = self.cutoffs()
         return sinc_bandpass(f1, f2, self._n, self._window, float(self.audio_fs))
 
+    @property
+    def fir_reach(self) -> int:
+        if self.envelope:
+            return self.kernel_size + self.env_window - 1
+        return max(self.kernel_size, self.hop)
+
     def centre_frequencies(self) -> np.ndarray:
         f1, f2 = self.cutoffs()
         return ((f1 + f2) / 2).detach().cpu().numpy().astype(np.float64)

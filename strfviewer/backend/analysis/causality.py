@@ -1,0 +1,231 @@
+"""Causality Jacobians: how each output frame depends on each audio sample, its future leak, its reach.
+
+Row ``t`` of the Jacobian is the gradient of one scalar of frame ``t`` (a channel, a random projection over
+channels, the sum of absolute per-channel gradients, or a neuron's rate) with respect to every input
+sample. Two exact ways to get the rows, both batched (no Python loop of full backward passes):
+
+* local windows, for modules whose frames depend on a bounded past (FIR stages only): each frame is
+  recomputed from the ``fir_reach`` samples before its end plus a margin of future samples, many frames
+  in one batch, and one backward pass returns all their rows. The margin is where a leak would show.
+* the whole signal, for frame-rate recursions (PCEN) and for modules strfviewer does not know: batched
+  vector-Jacobian products over the full input, a chunk of frames at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigurationError
+from ..frontends import Frontend
+from ..jobs import CancelFlag, ProgressCallback, check_cancel, report
+
+MODES = ("channel", "projection", "abs")
+# Gradients below this fraction of a row's largest past gradient do not count towards the receptive field
+# (the FFT engine leaves round-off of that order on the zero taps of its partitions).
+RF_THRESHOLD = 1e-6
+# Floats the batched backward passes may hold at once (bounds memory on long audio).
+_MEMORY_FLOATS = 1 << 27
+
+
+@dataclass(frozen=True)
+class CausalityResult:
+    """A frames x samples Jacobian with its future leak and receptive field."""
+
+    jacobian: np.ndarray
+    hop: int
+    leak_abs: np.ndarray
+    leak_rel: np.ndarray
+    receptive_field: int | None
+    method: str
+    seconds: float
+
+    @property
+    def leak(self) -> float:
+        """Largest gradient at or after any frame's end (0.0 when the module is exactly causal)."""
+        return float(self.leak_abs.max()) if self.leak_abs.size else 0.0
+
+    @property
+    def leak_is_exactly_zero(self) -> bool:
+        """True when no frame has any nonzero gradient at or after its end."""
+        return bool(np.all(self.leak_abs == 0.0))
+
+
+def _hop(module: nn.Module) -> int:
+    frontend = module if isinstance(module, Frontend) else getattr(module, "wav2spec", None)
+    hop = getattr(frontend, "hop", None) or getattr(module, "hop", None)
+    if not isinstance(hop, int) or hop < 1:
+        raise ConfigurationError(
+            f"{type(module).__name__} has no hop (samples per frame); a causality Jacobian needs a front-end or "
+            "a model with a front-end"
+        )
+    return hop
+
+
+def _reach(module: nn.Module) -> int | None:
+    """Samples before a frame's end that the module reads, or None if unknown or unbounded."""
+    frontend = module if isinstance(module, Frontend) else getattr(module, "wav2spec", None)
+    if not isinstance(frontend, Frontend) or frontend.recursive:
+        return None
+    if frontend is module:
+        return frontend.fir_reach
+    if not isinstance(getattr(module, "prefiltering", None), nn.Identity):
+        return None
+    return frontend.fir_reach + (int(getattr(module, "T", 1)) - 1) * frontend.hop
+
+
+def _cotangents(out: torch.Tensor, frame_index: torch.Tensor | int, mode: str, channel: int | None,
+                neuron: int | None, weights: torch.Tensor | None, is_model: bool) -> torch.Tensor:
+    """Scalars per batch item ``(B,)`` (or ``(B, C)`` for abs mode) at the given frame of each item."""
+    rows = torch.arange(out.shape[0], device=out.device)
+    if is_model:  # (B, N, 1, T)
+        values = out[rows, :, 0, frame_index]  # (B, N)
+        if neuron is not None:
+            return values[:, neuron]
+    else:  # (B, 1, C, T)
+        values = out[rows, 0, :, frame_index]  # (B, C)
+        if mode == "channel":
+            return values[:, channel]
+    if mode == "abs":
+        return values
+    return values @ weights
+
+
+def frame_jacobian(
+    module: nn.Module,
+    audio: torch.Tensor | np.ndarray,
+    *,
+    mode: str = "projection",
+    channel: int | None = None,
+    neuron: int | None = None,
+    seed: int = 0,
+    margin_frames: int = 4,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> CausalityResult:
+    """Frames x samples Jacobian of a front-end (``mode``: one ``channel``, a random ``projection`` over
+    channels, or ``abs``: the sum of absolute per-channel gradients) or of a model (one ``neuron``, or a
+    random projection over neurons). ``audio`` is cropped to a whole number of frames.
+    """
+    start = time.perf_counter()
+    if mode not in MODES:
+        raise ConfigurationError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
+    is_model = not isinstance(module, Frontend) and isinstance(getattr(module, "wav2spec", None), Frontend)
+    hop = _hop(module)
+    x = torch.as_tensor(audio, dtype=torch.float32).reshape(-1)
+    n_frames = x.shape[0] // hop
+    if n_frames == 0:
+        raise ConfigurationError(f"the audio is shorter than one frame ({hop} samples)")
+    x = x[: n_frames * hop]
+    n_outputs = getattr(module, "O", None) if is_model else getattr(module, "out_channels", None)
+    if mode == "channel" and not is_model and not (isinstance(channel, int) and 0 <= channel < (n_outputs or 0)):
+        raise ConfigurationError(f"channel must be an index below {n_outputs} (got {channel!r})")
+    if is_model and neuron is not None and not 0 <= neuron < n_outputs:
+        raise ConfigurationError(f"neuron must be an index below {n_outputs} (got {neuron!r})")
+    generator = torch.Generator().manual_seed(seed)
+    weights = torch.randn(n_outputs, generator=generator) / math.sqrt(n_outputs) if n_outputs else None
+    was_training = module.training
+    module.eval()
+    try:
+        reach = _reach(module)
+        args = (mode, channel, neuron, weights, is_model)
+        if reach is not None:
+            jac, method = _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel), "local windows"
+        else:
+            jac, method = _whole_signal(module, x, hop, args, progress, cancel), "whole signal"
+    finally:
+        module.train(was_training)
+    leak_abs, leak_rel, rf = _leak_and_reach(jac, hop, recursive=reach is None)
+    return CausalityResult(jac, hop, leak_abs, leak_rel, rf, method, time.perf_counter() - start)
+
+
+def _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel) -> np.ndarray:
+    n_frames = x.shape[0] // hop
+    past = math.ceil(reach / hop) * hop
+    future = margin_frames * hop
+    width = past + future
+    padded = torch.nn.functional.pad(x, (past - hop, future + hop))
+    windows = padded.unfold(0, width, hop)[:n_frames]  # window t covers [(t+1)hop - past, (t+1)hop + future)
+    channels = getattr(module, "out_channels", 1) if args[0] == "abs" else 1
+    chunk = max(1, min(n_frames, _MEMORY_FLOATS // (width * 64 * channels)))
+    jac = np.zeros((n_frames, x.shape[0]), dtype=np.float32)
+    frame_in_window = past // hop - 1
+    for first in range(0, n_frames, chunk):
+        check_cancel(cancel)
+        batch = windows[first : first + chunk].clone().unsqueeze(1).requires_grad_(True)
+        grads = _batched_rows(module, batch, frame_in_window, args)  # (b, width)
+        for i, row in enumerate(grads):
+            t = first + i
+            lo = (t + 1) * hop - past
+            a, b = max(lo, 0), min(lo + width, x.shape[0])
+            jac[t, a:b] = row[a - lo : b - lo]
+        report(progress, min(first + chunk, n_frames), n_frames, "causality Jacobian")
+    return jac
+
+
+def _batched_rows(module, batch, frame_index, args) -> np.ndarray:
+    mode = args[0]
+    out = module(batch)
+    scalars = _cotangents(out, frame_index, *args)
+    if mode != "abs":
+        (grad,) = torch.autograd.grad(scalars.sum(), batch)
+        return grad[:, 0].detach().numpy()
+    eye = torch.eye(scalars.shape[1]).unsqueeze(1).expand(-1, scalars.shape[0], -1)  # (C, B, C)
+    (grads,) = torch.autograd.grad(scalars, batch, eye, is_grads_batched=True)  # (C, B, 1, W)
+    return grads[:, :, 0].abs().sum(0).detach().numpy()
+
+
+def _whole_signal(module, x, hop, args, progress, cancel) -> np.ndarray:
+    n_frames = x.shape[0] // hop
+    mode = args[0]
+    signal = x.reshape(1, 1, -1).clone().requires_grad_(True)
+    out = module(signal)
+    frames = torch.arange(n_frames)
+    per_frame = _cotangents(out.expand(n_frames, *out.shape[1:]), frames, *args)  # (T,) or (T, C)
+    # Batched vector-Jacobian products: cotangent k selects frame k's scalar.
+    channels = per_frame.shape[1] if mode == "abs" else 1
+    chunk = max(1, min(n_frames, _MEMORY_FLOATS // (x.shape[0] * 64 * channels)))
+    jac = np.zeros((n_frames, x.shape[0]), dtype=np.float32)
+    for first in range(0, n_frames, chunk):
+        check_cancel(cancel)
+        ks = range(first, min(first + chunk, n_frames))
+        if mode == "abs":
+            rows = []
+            for k in ks:
+                eye = torch.zeros(channels, *per_frame.shape)
+                eye[torch.arange(channels), k, torch.arange(channels)] = 1.0
+                (g,) = torch.autograd.grad(per_frame, signal, eye, is_grads_batched=True, retain_graph=True)
+                rows.append(g[:, 0, 0].abs().sum(0))
+            jac[first : first + len(ks)] = torch.stack(rows).detach().numpy()
+        else:
+            onehot = torch.zeros(len(ks), n_frames)
+            onehot[torch.arange(len(ks)), torch.tensor(list(ks))] = 1.0
+            (g,) = torch.autograd.grad(per_frame, signal, onehot, is_grads_batched=True, retain_graph=True)
+            jac[first : first + len(ks)] = g[:, 0, 0].detach().numpy()
+        report(progress, first + len(ks), n_frames, "causality Jacobian")
+    return jac
+
+
+def _leak_and_reach(jac: np.ndarray, hop: int, recursive: bool) -> tuple[np.ndarray, np.ndarray, int | None]:
+    n_frames = jac.shape[0]
+    leak_abs = np.zeros(n_frames)
+    leak_rel = np.zeros(n_frames)
+    reach = []
+    for t in range(n_frames):
+        end = (t + 1) * hop
+        past, future = np.abs(jac[t, :end]), np.abs(jac[t, end:])
+        past_max = past.max() if past.size else 0.0
+        leak_abs[t] = future.max() if future.size else 0.0
+        leak_rel[t] = leak_abs[t] / past_max if past_max > 0 else (math.inf if leak_abs[t] > 0 else 0.0)
+        if past_max > 0:
+            first = int(np.flatnonzero(past > RF_THRESHOLD * past_max)[0])
+            if first > 0:  # rows that reach the start of the audio only bound the receptive field from below
+                reach.append(end - first)
+    if recursive or not reach:
+        return leak_abs, leak_rel, None
+    return leak_abs, leak_rel, int(max(reach))
