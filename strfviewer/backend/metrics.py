@@ -32,6 +32,15 @@ def _to_float(x: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
     return out
 
 
+def _recorded(x: np.ndarray) -> np.ndarray:
+    """Where ``x`` holds data: finite floats, non-negative signed integers, everything else."""
+    if np.issubdtype(x.dtype, np.floating):
+        return np.isfinite(x)
+    if np.issubdtype(x.dtype, np.signedinteger):
+        return x >= 0
+    return np.ones(x.shape, dtype=bool)
+
+
 def _four_axes(x: Any, name: str) -> np.ndarray:
     arr = _to_numpy(x)
     if arr.ndim != 4:
@@ -49,10 +58,10 @@ def _check_pair(pred: Any, resp: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mean_over_repeats(x: np.ndarray) -> np.ndarray:
-    """NaN-ignoring mean over axis 1 of one stimulus ``(N, R, T)``; NaN where no repeat is recorded."""
-    recorded = np.isfinite(x)
-    count = recorded.sum(axis=1)
-    total = np.where(recorded, x, 0.0).sum(axis=1)
+    """Mean over the recorded repeats (axis 1) of one stimulus ``(N, R, T)``; NaN where none is recorded."""
+    recorded = _recorded(x)
+    count = np.count_nonzero(recorded, axis=1)
+    total = np.sum(x, axis=1, where=recorded, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
 
@@ -60,7 +69,7 @@ def _mean_over_repeats(x: np.ndarray) -> np.ndarray:
 def psth(resp: Any) -> np.ndarray:
     """Mean over repeats (axis 2, kept) ignoring missing values: ``(S, N, 1, T)``, NaN where no repeat exists."""
     r = _four_axes(resp, "responses")
-    return np.stack([_mean_over_repeats(_to_float(r[s])) for s in range(r.shape[0])])[:, :, None, :]
+    return np.stack([_mean_over_repeats(r[s]) for s in range(r.shape[0])])[:, :, None, :]
 
 
 def _pooled_sums(pred: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -68,7 +77,7 @@ def _pooled_sums(pred: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, ...]:
     centred sums of products ``sum xc*yc``, ``sum xc^2``, ``sum yc^2`` (x = prediction, y = PSTH)."""
     n_neurons = pred.shape[1]
     x = _to_float(pred[:, :, 0]).transpose(1, 0, 2).reshape(n_neurons, -1)
-    y = np.stack([_mean_over_repeats(_to_float(resp[s])) for s in range(resp.shape[0])])
+    y = np.stack([_mean_over_repeats(resp[s]) for s in range(resp.shape[0])])
     y = y.transpose(1, 0, 2).reshape(n_neurons, -1)
     valid = np.isfinite(x) & np.isfinite(y)
     count = valid.sum(axis=1)
@@ -102,11 +111,11 @@ def _usable(recorded: np.ndarray, even_repeats: bool = False) -> tuple[np.ndarra
 
 
 def _centred_repeats(x: np.ndarray, used: np.ndarray, bins: np.ndarray) -> np.ndarray:
-    """Each used repeat minus its mean over the usable bins; zero on everything not used."""
-    unused = ~(used[:, :, None] & bins[:, None, :])
-    centred = np.where(unused, 0.0, x)
-    centred -= (centred.sum(axis=2) / np.maximum(bins.sum(axis=1), 1)[:, None])[:, :, None]
-    centred[unused] = 0.0
+    """Float64 copy of each used repeat minus its mean over the usable bins; zero on everything not used."""
+    cell = used[:, :, None] & bins[:, None, :]
+    means = np.sum(x, axis=2, where=cell, dtype=np.float64) / np.maximum(bins.sum(axis=1), 1)[:, None]
+    centred = np.subtract(x, means[:, :, None], dtype=np.float64)
+    np.copyto(centred, 0.0, where=~cell)
     return centred
 
 
@@ -120,13 +129,13 @@ def signal_power(resp: Any) -> np.ndarray:
     total = np.zeros(r.shape[1])
     weight = np.zeros(r.shape[1])
     for s in range(r.shape[0]):
-        x = _to_float(r[s])
+        x = r[s]
         # Each cell is computed on the bins where all its used repeats are recorded (not pairwise-available bins).
-        used, bins = _usable(np.isfinite(x))
+        used, bins = _usable(_recorded(x))
         n_rep, n_bins = used.sum(axis=1), bins.sum(axis=1)
         centred = _centred_repeats(x, used, bins)
         dof = np.maximum(n_bins - 1, 1)
-        total_power = (centred**2).sum(axis=2).sum(axis=1) / dof / np.maximum(n_rep, 1)
+        total_power = np.einsum("nrt,nrt->n", centred, centred) / dof / np.maximum(n_rep, 1)
         psth_power = (centred.sum(axis=1) / np.maximum(n_rep, 1)[:, None]) ** 2
         psth_var = psth_power.sum(axis=1) / dof
         qualifies = (n_rep >= 2) & (n_bins >= 2)
@@ -182,8 +191,8 @@ def cc_max(resp: Any, n_splits: int = 126) -> np.ndarray:
     total = np.zeros(r.shape[1])
     weight = np.zeros(r.shape[1])
     for s in range(r.shape[0]):
-        x = _to_float(r[s])
-        used, bins = _usable(np.isfinite(x), even_repeats=True)
+        x = r[s]
+        used, bins = _usable(_recorded(x), even_repeats=True)
         n_rep, n_bins = used.sum(axis=1), bins.sum(axis=1)
         centred = _centred_repeats(x, used, bins)
         # Half-mean correlations follow from each neuron's repeat cross-products C: a'Cb / sqrt(a'Ca b'Cb).

@@ -149,13 +149,19 @@ def _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel)
     past = math.ceil(reach / hop) * hop
     future = margin_frames * hop
     width = past + future
+    jac = np.zeros((n_frames, x.shape[0]), dtype=np.float32)
+    # Frames whose window would start before the audio: their stages see the module's own zero history
+    # (zeros at each layer's input, not the layer's response to silence), so take them from the prefix.
+    n_early = min(n_frames, past // hop - 1)
+    if n_early > 0:
+        prefix = min(x.shape[0], past + future)
+        jac[:n_early, :prefix] = _whole_signal(module, x[:prefix], hop, args, None, cancel, n_rows=n_early)
     padded = torch.nn.functional.pad(x, (past - hop, future + hop))
     windows = padded.unfold(0, width, hop)[:n_frames]  # window t covers [(t+1)hop - past, (t+1)hop + future)
     channels = getattr(module, "out_channels", 1) if args[0] == "abs" else 1
     chunk = max(1, min(n_frames, _MEMORY_FLOATS // (width * 64 * channels)))
-    jac = np.zeros((n_frames, x.shape[0]), dtype=np.float32)
     frame_in_window = past // hop - 1
-    for first in range(0, n_frames, chunk):
+    for first in range(n_early, n_frames, chunk):
         check_cancel(cancel)
         batch = windows[first : first + chunk].clone().unsqueeze(1).requires_grad_(True)
         grads = _batched_rows(module, batch, frame_in_window, args)  # (b, width)
@@ -180,7 +186,8 @@ def _batched_rows(module, batch, frame_index, args) -> np.ndarray:
     return grads[:, :, 0].abs().sum(0).detach().numpy()
 
 
-def _whole_signal(module, x, hop, args, progress, cancel) -> np.ndarray:
+def _whole_signal(module, x, hop, args, progress, cancel, n_rows: int | None = None) -> np.ndarray:
+    """Rows of the first ``n_rows`` frames (default: all) by batched VJPs through the whole signal."""
     n_frames = x.shape[0] // hop
     mode = args[0]
     signal = x.reshape(1, 1, -1).clone().requires_grad_(True)
@@ -190,10 +197,11 @@ def _whole_signal(module, x, hop, args, progress, cancel) -> np.ndarray:
     # Batched vector-Jacobian products: cotangent k selects frame k's scalar.
     channels = per_frame.shape[1] if mode == "abs" else 1
     chunk = max(1, min(n_frames, _MEMORY_FLOATS // (x.shape[0] * 64 * channels)))
-    jac = np.zeros((n_frames, x.shape[0]), dtype=np.float32)
-    for first in range(0, n_frames, chunk):
+    n_rows = n_frames if n_rows is None else n_rows
+    jac = np.zeros((n_rows, x.shape[0]), dtype=np.float32)
+    for first in range(0, n_rows, chunk):
         check_cancel(cancel)
-        ks = range(first, min(first + chunk, n_frames))
+        ks = range(first, min(first + chunk, n_rows))
         if mode == "abs":
             rows = []
             for k in ks:
@@ -207,7 +215,7 @@ def _whole_signal(module, x, hop, args, progress, cancel) -> np.ndarray:
             onehot[torch.arange(len(ks)), torch.tensor(list(ks))] = 1.0
             (g,) = torch.autograd.grad(per_frame, signal, onehot, is_grads_batched=True, retain_graph=True)
             jac[first : first + len(ks)] = g[:, 0, 0].detach().numpy()
-        report(progress, first + len(ks), n_frames, "causality Jacobian")
+        report(progress, first + len(ks), n_rows, "causality Jacobian")
     return jac
 
 
