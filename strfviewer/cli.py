@@ -43,13 +43,6 @@ def _environment_text(audio_fs: int, dt_ms: float) -> str:
     return "\n".join(lines)
 
 
-def _describe_path(path: Path) -> str:
-    """What a file or folder is, for ``strfviewer info PATH``; raises StrfviewerError for a bad one."""
-    from .backend.describe import describe_path
-
-    return describe_path(path)
-
-
 def _index_list(text: str) -> list[int]:
     """'0-13' or '14,15,16' or '0-3,7' -> indices."""
     out: list[int] = []
@@ -174,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "fit":
             return _run_fit(args)
         if args.command == "info" and args.path:
-            sys.stdout.write(_describe_path(Path(args.path)) + "\n")
+            from .backend.describe import describe_path
+
+            sys.stdout.write(describe_path(Path(args.path)) + "\n")
             return 0
         audio_fs = getattr(args, "audio_fs", 48000)
         dt_ms = getattr(args, "dt_ms", 5.0)

@@ -206,9 +206,8 @@ def _frontend_from_shapes(ident: dict[str, Any], audio_fs: int, dt_ms: float, mo
 
 def _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes) -> Frontend | None:
     has_tensors = any(k.startswith("wav2spec.") for k in state)
-    described = block.get("wav2spec") if isinstance(block.get("wav2spec"), dict) else None
-    if frontend is None and described is not None:
-        frontend = described
+    if frontend is None and isinstance(block.get("wav2spec"), dict):
+        frontend = block["wav2spec"]
     audio_fs = audio_fs if audio_fs is not None else block.get("audio_fs")
     dt_ms = dt_ms if dt_ms is not None else block.get("dt_ms")
     if isinstance(frontend, dict) and "kind" in frontend and audio_fs is not None and dt_ms is not None:
@@ -219,10 +218,10 @@ def _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes) -> Fro
     if not has_tensors:
         return None
     ident = _identify_frontend(state)
-    modes = {**ident["modes"], **(frontend or {}).get("modes", {})} if isinstance(frontend, dict) else ident["modes"]
+    modes = {**ident["modes"], **(frontend.get("modes", {}) if isinstance(frontend, dict) else {})}
     if audio_fs is None or dt_ms is None:
-        missing = {"kind": ident["kind"], **{k: v for k, v in ident["guess"].items()
-                                              if (audio_fs if k == "audio_fs" else dt_ms) is None},
+        given = {"audio_fs": audio_fs, "dt_ms": dt_ms}
+        missing = {"kind": ident["kind"], **{k: v for k, v in ident["guess"].items() if given[k] is None},
                    "modes": ident["modes"]}
         shapes = ", ".join(f"{k}={v}" for k, v in ident["shape"].items())
         raise MissingModelInfoError(

@@ -21,7 +21,7 @@ from torch import nn
 
 from . import metrics
 from .checkpoints import save_model
-from .data.responses import ResponseSet
+from .data.responses import ResponseSet, hop_for
 from .errors import ConfigurationError
 from .frontends import Frontend, make_wav2spec
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
@@ -150,7 +150,7 @@ def _prepare(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: list[in
         check_cancel(cancel)
         n_bins = min(rs.n_bins(s), cfg.n_bins) if cfg.n_bins else rs.n_bins(s)
         audio = rs.load_stimulus_audio(s, cfg.audio_fs)
-        hop = round(cfg.audio_fs * rs.dt_ms / 1000)
+        hop = hop_for(cfg.audio_fs, rs.dt_ms)
         wave = audio.waveform[: n_bins * hop].reshape(1, 1, -1).to(device)
         if fixed_frontend is not None:
             with torch.no_grad():
@@ -223,6 +223,7 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     order = torch.Generator().manual_seed(cfg.seed)
+    val_responses = _stack([it.responses for it in data["val"]])  # fixed: stack once, not every epoch
     best_score, best_state, best_epoch, stale = -math.inf, copy.deepcopy(model.state_dict()), 0, 0
     history: list[dict[str, float]] = []
     epoch = 0
@@ -239,7 +240,7 @@ def fit(
             optimizer.step()
             losses.append(loss.item())
         val_pred = _stack(_predict(model, data["val"], cached))
-        val_cc_norm = float(np.nanmean(metrics.cc_norm(val_pred, _stack([it.responses for it in data["val"]]))))
+        val_cc_norm = float(np.nanmean(metrics.cc_norm(val_pred, val_responses)))
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_cc_norm": val_cc_norm})
         if np.isfinite(val_cc_norm) and val_cc_norm > best_score:
             best_score, best_state, best_epoch, stale = val_cc_norm, copy.deepcopy(model.state_dict()), epoch, 0
