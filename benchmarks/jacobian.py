@@ -53,6 +53,7 @@ def main() -> None:
         if any(label.startswith(p) for p in args.skip):
             continue
         module = make_wav2spec(kind, audio_fs=48000, dt_ms=5.0, **kwargs).eval()
+        frame_jacobian(module, audio[: 20 * 240], mode="projection")  # warm-up (first-use imports, allocator)
         result = frame_jacobian(module, audio, mode="projection")
         weights = torch.randn(module.out_channels, generator=torch.Generator().manual_seed(0))
         weights /= np.sqrt(module.out_channels)

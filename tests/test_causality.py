@@ -15,7 +15,7 @@ from strfviewer.backend.analysis.causality import frame_jacobian
 from strfviewer.backend.errors import ConfigurationError
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.jobs import CancelledError
-from strfviewer.backend.models import ICNet, Linear
+from strfviewer.backend.models import ICNet, Linear, LinearNonlinear
 
 
 def _naive(module, audio, scalar) -> np.ndarray:
@@ -67,7 +67,7 @@ def test_batched_rows_equal_a_naive_per_frame_loop(name):
     projected = frame_jacobian(module, audio, mode="projection", seed=0)
     reference = _naive(module, audio, lambda y, t: y[0, 0, :, t] @ w)
     np.testing.assert_allclose(projected.jacobian, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
-    assert projected.method == ("whole signal" if module.recursive else "local windows")
+    assert projected.method == ("through the recursion" if module.recursive else "local windows")
     if module.recursive:
         assert projected.receptive_field is None  # the whole past
     elif module.fir_reach < 20 * 80:  # long enough audio to see where the rows start
@@ -82,11 +82,36 @@ def test_abs_mode_sums_absolute_channel_rows():
     np.testing.assert_allclose(result.jacobian, reference, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("kind", ["gammatone-pcen", "leaf"])
+def test_abs_mode_through_the_recursion(kind):
+    name, kwargs = FAST_CASES[kind]
+    module = make_wav2spec(name, audio_fs=16000, dt_ms=5.0, **kwargs).eval()
+    audio = torch.randn(24 * 80)
+    result = frame_jacobian(module, audio, mode="abs")
+    assert result.method == "through the recursion"
+    reference = sum(np.abs(_naive(module, audio, lambda y, t, c=c: y[0, 0, c, t])) for c in range(module.out_channels))
+    np.testing.assert_allclose(result.jacobian, reference, rtol=0, atol=1e-5 * reference.max())
+
+
+@pytest.mark.parametrize("kind", ["gammatone-pcen", "leaf"])
+def test_split_front_ends_recompose_exactly(kind):
+    name, kwargs = FAST_CASES[kind]
+    module = make_wav2spec(name, audio_fs=16000, dt_ms=5.0, **kwargs).eval()
+    x = torch.randn(1, 1, 40 * 80)
+    split = module.recursion_split()
+    energy = split.energy(x)
+    torch.testing.assert_close(split.tail(energy), module(x), rtol=0, atol=0)
+    alone = torch.cat([split.channel_energy(x, c) for c in range(module.out_channels)], dim=1)
+    torch.testing.assert_close(alone, energy, rtol=1e-5, atol=1e-6 * energy.abs().max().item())
+
+
 @pytest.mark.parametrize("build", [
     lambda: Linear(12, 5, 3, wav2spec=make_wav2spec("gammatone", audio_fs=16000, dt_ms=5.0, n_filters=12,
                                                    f_max=7000.0)),
+    lambda: LinearNonlinear(10, 4, 3, wav2spec=make_wav2spec("leaf", audio_fs=16000, dt_ms=5.0, n_filters=10,
+                                                             f_max=7000.0)),
     lambda: ICNet(16000, 3, n_filters=6, encoder_channels=8, bottleneck_channels=5),
-], ids=["linear-gammatone", "icnet"])
+], ids=["linear-gammatone", "ln-leaf", "icnet"])
 def test_model_neuron_rows(build):
     model = build().eval()
     audio = torch.randn(24 * 80)

@@ -7,8 +7,11 @@ sample. Two exact ways to get the rows, both batched (no Python loop of full bac
 * local windows, for modules whose frames depend on a bounded past (FIR stages only): each frame is
   recomputed from the ``fir_reach`` samples before its end plus a margin of future samples, many frames
   in one batch, and one backward pass returns all their rows. The margin is where a leak would show.
-* the whole signal, for frame-rate recursions (PCEN) and for modules strfviewer does not know: batched
-  vector-Jacobian products over the full input, a chunk of frames at a time.
+* through the recursion, for front-ends (and models on them) that split into FIR energies and a frame-rate
+  tail (PCEN): per-channel local rows of every frame energy, the exact Jacobian of the outputs with respect
+  to the energies (small: frames x channels x frames), and one batched product combining the two.
+* the whole signal, for modules strfviewer does not know: batched vector-Jacobian products over the full
+  input, a chunk of frames at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from torch import nn
 
 from ..errors import ConfigurationError
 from ..frontends import Frontend
+from ..frontends.base import RecursionSplit
 from ..jobs import CancelFlag, ProgressCallback, check_cancel, report
+from ..models import AudioEncodingModel
 
 MODES = ("channel", "projection", "abs")
 # Gradients below this fraction of a row's largest past gradient do not count towards the receptive field
@@ -79,6 +84,26 @@ def _reach(module: nn.Module) -> int | None:
     return frontend.fir_reach + (int(getattr(module, "T", 1)) - 1) * frontend.hop
 
 
+def _frontend(module: nn.Module) -> Frontend | None:
+    frontend = module if isinstance(module, Frontend) else getattr(module, "wav2spec", None)
+    return frontend if isinstance(frontend, Frontend) else None
+
+
+def _recursion_split(module: nn.Module) -> RecursionSplit | None:
+    """The front-end's split, with the tail extended by the model when the module is a template model."""
+    frontend = _frontend(module)
+    split = frontend.recursion_split() if frontend is not None else None
+    if split is None or frontend is module:
+        return split
+    if not isinstance(module, AudioEncodingModel) or type(module).forward is not AudioEncodingModel.forward:
+        return None
+
+    def tail(e: torch.Tensor) -> torch.Tensor:
+        return module.readout(module.core(module.prefiltering(split.tail(e))))
+
+    return split._replace(tail=tail)
+
+
 def _cotangents(out: torch.Tensor, frame_index: torch.Tensor | int, mode: str, channel: int | None,
                 neuron: int | None, weights: torch.Tensor | None, is_model: bool) -> torch.Tensor:
     """Scalars per batch item ``(B,)`` (or ``(B, C)`` for abs mode) at the given frame of each item."""
@@ -94,6 +119,17 @@ def _cotangents(out: torch.Tensor, frame_index: torch.Tensor | int, mode: str, c
     if mode == "abs":
         return values
     return values @ weights
+
+
+def _frame_scalars(out: torch.Tensor, mode: str, channel: int | None, neuron: int | None,
+                   weights: torch.Tensor | None, is_model: bool) -> torch.Tensor:
+    """Per-frame scalars ``(T,)`` (``(T, C)`` in abs mode) of a single-item output."""
+    values = out[0, :, 0] if is_model else out[0, 0]  # (N or C, T)
+    if is_model and neuron is not None:
+        return values[neuron]
+    if not is_model and mode == "channel":
+        return values[channel]
+    return values.T if mode == "abs" else weights @ values
 
 
 def frame_jacobian(
@@ -134,7 +170,12 @@ def frame_jacobian(
     try:
         reach = _reach(module)
         args = (mode, channel, neuron, weights, is_model)
-        if reach is not None:
+        split = _recursion_split(module)
+        if split is not None:
+            jac = _through_recursion(split, x, hop, _frontend(module).fir_reach, margin_frames, args, progress,
+                                     cancel)
+            method = "through the recursion"
+        elif reach is not None:
             jac, method = _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel), "local windows"
         else:
             jac, method = _whole_signal(module, x, hop, args, progress, cancel), "whole signal"
@@ -172,6 +213,94 @@ def _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel)
             jac[t, a:b] = row[a - lo : b - lo]
         report(progress, min(first + chunk, n_frames), n_frames, "causality Jacobian")
     return jac
+
+
+def _through_recursion(split, x, hop, reach, margin_frames, args, progress, cancel) -> np.ndarray:
+    """Rows through a frame-rate tail: ``row_t = sum_{c,k} dS_t/dE[c,k] * dE[c,k]/dx`` with the scalar
+    ``S_t`` of frame ``t`` and the frame energies ``E``. Nothing is assumed causal: the energy rows carry a
+    margin of future samples and the tail's gradient covers every pair of frames."""
+    mode = args[0]
+    n_frames, n_samples = x.shape[0] // hop, x.shape[0]
+    with torch.no_grad():
+        e = split.energy(x.reshape(1, 1, -1))
+    e = e.detach().requires_grad_(True)
+    per_frame = _frame_scalars(split.tail(e), *args)  # (T,) or, in abs mode, (T, C)
+    seeds = torch.eye(n_frames)
+    if mode == "abs":
+        # The tail (PCEN) is per channel, so the gradient of the sum of frame t's channels with respect to
+        # channel c's energies is channel c's own: one pass keeps every channel's rows apart.
+        seeds = seeds.unsqueeze(-1).expand(-1, -1, per_frame.shape[1])
+    (dtail,) = torch.autograd.grad(per_frame, e, seeds, is_grads_batched=True)
+    dtail = dtail[:, 0]  # (rows t, channels c, frames k)
+    past = math.ceil(reach / hop) * hop
+    width = past + margin_frames * hop
+    channels = e.shape[1]
+    jac = np.zeros((n_frames, n_samples), dtype=np.float32)
+    chunk = max(1, min(n_frames, _MEMORY_FLOATS // (width * 4 * channels)))
+    kept = []
+    for first in range(0, n_frames, chunk):
+        check_cancel(cancel)
+        ks = torch.arange(first, min(first + chunk, n_frames))
+        local = _energy_rows(split.channel_energy, channels, x, hop, past, width, ks)  # (C, k, width)
+        if mode == "abs":
+            kept.append(local)
+        else:
+            spread = torch.bmm(dtail[:, :, ks].permute(2, 0, 1), local.permute(1, 0, 2))  # (k, t, width)
+            for k, rows in zip(ks.tolist(), spread.numpy(), strict=True):
+                lo = (k + 1) * hop - past
+                a, b = max(lo, 0), min(lo + width, n_samples)
+                jac[:, a:b] += rows[:, a - lo : b - lo]
+        report(progress, int(ks[-1]) + 1, n_frames, "causality Jacobian")
+    if mode == "abs":
+        _abs_rows(jac, dtail, torch.cat(kept, dim=1), hop, past, cancel)
+    return jac
+
+
+def _energy_rows(channel_energy, channels, x, hop, past, width, ks) -> torch.Tensor:
+    """Per-channel gradients ``(C, len(ks), width)`` of the frame energies ``E[c, k]``, each over the window
+    ``[(k + 1) hop - past, (k + 1) hop + width - past)`` (zeros outside the audio).
+
+    Frames ``width / hop`` apart have disjoint windows, so one backward pass per channel and residue class
+    ("colour") yields all of them; each channel runs alone, through the same stages as the full bank. The
+    audio segment starts where the chunk's first window does, which no energy in the chunk reads before.
+    """
+    colours = width // hop
+    first, last = int(ks[0]), int(ks[-1])
+    s0 = max(0, (first + 1) * hop - past)
+    s1 = min(x.shape[0], (last + 1) * hop + width - past)
+    segment = x[s0:s1]
+    local = ks - s0 // hop
+    seeds = torch.zeros(colours, 1, segment.shape[0] // hop)
+    seeds[ks % colours, 0, local] = 1.0
+    starts = (ks + 1) * hop - past - s0 + width  # window starts in the padded gradient below
+    index = starts[:, None] + torch.arange(width)
+    rows = torch.empty(channels, ks.shape[0], width)
+    for c in range(channels):
+        copies = segment.expand(colours, 1, -1).clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(channel_energy(copies, c), copies, seeds)
+        padded = torch.nn.functional.pad(g[:, 0], (width, width))
+        rows[c] = padded[(ks % colours)[:, None], index]
+    return rows
+
+
+def _abs_rows(jac, dtail, local, hop, past, cancel) -> None:
+    """``jac[t] = sum_c |row_{t,c}|``: each channel's row is assembled whole (hop blocks gathered from every
+    frame window that covers them) before its absolute value is taken, a chunk of rows at a time."""
+    channels, n_frames, width = local.shape
+    n_blocks, past_blocks = width // hop, past // hop
+    segments = local.reshape(channels, n_frames, n_blocks, hop)
+    # Window of frame k, block q covers audio block k + 1 - past_blocks + q; pad so every index is valid.
+    pad_front = past_blocks - 1
+    total_blocks = n_frames + n_blocks
+    chunk = max(1, _MEMORY_FLOATS // (channels * total_blocks * hop * 4))
+    for first in range(0, n_frames, chunk):
+        check_cancel(cancel)
+        d = dtail[first : first + chunk]  # (t, C, k)
+        rows = torch.zeros(d.shape[0], channels, total_blocks, hop)
+        for q in range(n_blocks):
+            rows[:, :, q : q + n_frames] += d.unsqueeze(-1) * segments[:, :, q]
+        audio = rows[:, :, pad_front : pad_front + n_frames].abs().sum(1)
+        jac[first : first + d.shape[0]] = audio.reshape(d.shape[0], -1).numpy()
 
 
 def _batched_rows(module, batch, frame_index, args) -> np.ndarray:

@@ -8,8 +8,9 @@ turns into a parameter form.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -141,6 +142,20 @@ def clamp_band(owner: str, audio_fs: int, f_min: float, f_max: float | None) -> 
     return upper
 
 
+class RecursionSplit(NamedTuple):
+    """``forward(x) == tail(energy(x))`` for a front-end with a frame-rate recursion (PCEN).
+
+    ``energy`` maps audio ``(B, 1, N)`` to frame energies ``(B, F, T)`` through FIR stages only (reaching
+    ``fir_reach`` samples back); ``channel_energy(x, c)`` computes channel ``c`` alone ``(B, 1, T)`` with the
+    same stages; ``tail`` maps energies to the output ``(B, 1, F, T)`` channel by channel. The causality
+    Jacobian differentiates the parts separately, which is far cheaper than differentiating the whole.
+    """
+
+    energy: Callable[[torch.Tensor], torch.Tensor]
+    channel_energy: Callable[[torch.Tensor, int], torch.Tensor]
+    tail: Callable[[torch.Tensor], torch.Tensor]
+
+
 class Frontend(nn.Module):
     """Base class of the strictly causal wav2spec modules: ``(B, 1, T_audio) -> (B, 1, F, T_audio // hop)``."""
 
@@ -187,6 +202,10 @@ class Frontend(nn.Module):
     def recursive(self) -> bool:
         """Whether a frame-rate recursion (PCEN) makes each frame depend on the whole past."""
         return False
+
+    def recursion_split(self) -> RecursionSplit | None:
+        """The FIR / frame-rate split of a recursive front-end (see :class:`RecursionSplit`); None if unsplit."""
+        return None
 
     def centre_frequencies(self) -> np.ndarray | None:
         """Centre frequency of each output channel in Hz (low to high), or None for latent channels."""

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import ConfigurationError
 from . import stages
-from .base import AUDIO_FS, HOP_MS, Frontend, ParamSpec, clamp_band, samples
+from .base import AUDIO_FS, HOP_MS, Frontend, ParamSpec, RecursionSplit, clamp_band, samples
 from .blockconv import causal_correlate, prefer_blocked
 from .scales import erb_bandwidth, erb_spaced
 
@@ -137,19 +137,31 @@ class CausalGammatone(Frontend):
         centroid = (h * lags).sum() / h.sum().clamp_min(1e-30)
         return "true" if centroid < (h.shape[-1] - 1) / 2 else "reversed"
 
+    def recursion_split(self) -> RecursionSplit | None:
+        if self.compression != "pcen":
+            return None
+        return RecursionSplit(
+            energy=lambda x: torch.relu(self._envelope(x)),
+            channel_energy=lambda x, c: torch.relu(self._envelope(x, slice(c, c + 1))),
+            tail=lambda energy: self._compress(energy).unsqueeze(1),
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_waveform(x)
+        return self._compress(self._envelope(x)).unsqueeze(1)
+
+    def _envelope(self, x: torch.Tensor, channels: slice = slice(None)) -> torch.Tensor:
+        """Rectified filter outputs averaged over each frame's envelope window, ``(B, F, T)``."""
+        kernels = self._kernels[channels]
         rectify = torch.relu if self.rectify == "halfwave" else torch.abs
         if prefer_blocked(self.kernel_size, self.hop) and self.env_window % self.hop == 0:
             # Rectify and sum each hop while the block is in cache, then pool whole hops.
             sums = causal_correlate(
-                x, self._kernels, block=self.hop, reduce=lambda y: rectify(y).sum(-1)
+                x, kernels, block=self.hop, reduce=lambda y: rectify(y).sum(-1)
             )
-            env = stages.frames_from_block_sums(sums, self.env_window, self.hop)
-        else:
-            y = rectify(causal_correlate(x, self._kernels))
-            env = stages.causal_average_pool(y, self.env_window, self.hop)
-        return self._compress(env).unsqueeze(1)
+            return stages.frames_from_block_sums(sums, self.env_window, self.hop)
+        y = rectify(causal_correlate(x, kernels))
+        return stages.causal_average_pool(y, self.env_window, self.hop)
 
     def _compress(self, env: torch.Tensor) -> torch.Tensor:
         c = self.config

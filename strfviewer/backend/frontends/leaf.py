@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import stages
-from .base import AUDIO_FS, HOP_MS, Frontend, ParamSpec, clamp_band, samples
+from .base import AUDIO_FS, HOP_MS, Frontend, ParamSpec, RecursionSplit, clamp_band, samples
 from .blockconv import causal_correlate, prefer_blocked
 from .scales import erb_bandwidth, mel_spaced
 
@@ -139,12 +139,19 @@ class CausalLEAF(Frontend):
     def centre_frequencies(self) -> np.ndarray:
         return (self.omega() * self.audio_fs / (2 * math.pi)).detach().cpu().numpy().astype(np.float64)
 
+    def recursion_split(self) -> RecursionSplit:
+        return RecursionSplit(self._energy, lambda x, c: self._energy(x, slice(c, c + 1)), self._normalise)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_waveform(x)
-        re, im = self.gabor_kernels()
+        return self._normalise(self._energy(x))
+
+    def _energy(self, x: torch.Tensor, channels: slice = slice(None)) -> torch.Tensor:
+        """Rectified pooled Gabor envelopes ``(B, F, T)`` (of the selected channels): everything before sPCEN."""
+        re, im = (k[channels] for k in self.gabor_kernels())
         weight = torch.cat([re, im], dim=0).unsqueeze(1)
-        n, hop = self.out_channels, self.hop
-        weights = self.pool_weights()
+        n, hop = re.shape[0], self.hop
+        weights = self.pool_weights()[channels]
 
         def envelope(y: torch.Tensor) -> torch.Tensor:
             return torch.sqrt(y[:, :n].square() + y[:, n:].square() + 1e-9)
@@ -161,6 +168,9 @@ class CausalLEAF(Frontend):
         else:
             env = envelope(causal_correlate(x, weight))
             pooled = stages.causal_weighted_pool(env, weights, hop)
+        return torch.relu(pooled)
+
+    def _normalise(self, energy: torch.Tensor) -> torch.Tensor:
+        """Per-channel sPCEN of the frame energies, ``(B, 1, F, T)``."""
         p = self.pcen_parameters()
-        out = stages.pcen(torch.relu(pooled), p["s"], p["alpha"], p["delta"], p["r"], _EPS)
-        return out.unsqueeze(1)
+        return stages.pcen(energy, p["s"], p["alpha"], p["delta"], p["r"], _EPS).unsqueeze(1)
