@@ -99,7 +99,7 @@ def _recursion_split(module: nn.Module) -> RecursionSplit | None:
         return None
 
     def tail(e: torch.Tensor) -> torch.Tensor:
-        return module.readout(module.core(module.prefiltering(split.tail(e))))
+        return module.readout(module.core(module.prefiltering(split.tail(e)[0]))), None
 
     return split._replace(tail=tail)
 
@@ -224,7 +224,7 @@ def _through_recursion(split, x, hop, reach, margin_frames, args, progress, canc
     with torch.no_grad():
         e = split.energy(x.reshape(1, 1, -1))
     e = e.detach().requires_grad_(True)
-    per_frame = _frame_scalars(split.tail(e), *args)  # (T,) or, in abs mode, (T, C)
+    per_frame = _frame_scalars(split.tail(e)[0], *args)  # (T,) or, in abs mode, (T, C)
     seeds = torch.eye(n_frames)
     if mode == "abs":
         # The tail (PCEN) is per channel, so the gradient of the sum of frame t's channels with respect to

@@ -147,13 +147,15 @@ class RecursionSplit(NamedTuple):
 
     ``energy`` maps audio ``(B, 1, N)`` to frame energies ``(B, F, T)`` through FIR stages only (reaching
     ``fir_reach`` samples back); ``channel_energy(x, c)`` computes channel ``c`` alone ``(B, 1, T)`` with the
-    same stages; ``tail`` maps energies to the output ``(B, 1, F, T)`` channel by channel. The causality
-    Jacobian differentiates the parts separately, which is far cheaper than differentiating the whole.
+    same stages; ``tail(energy, state=None)`` maps energies to the output ``(B, 1, F, T)`` channel by
+    channel, starting from the recursion's state ``(B, F)`` (None: silence before), and returns the output
+    with the final state. The causality Jacobian differentiates the parts separately, which is far cheaper
+    than differentiating the whole; streaming carries the state from chunk to chunk.
     """
 
     energy: Callable[[torch.Tensor], torch.Tensor]
     channel_energy: Callable[[torch.Tensor, int], torch.Tensor]
-    tail: Callable[[torch.Tensor], torch.Tensor]
+    tail: Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
 class Frontend(nn.Module):

@@ -143,7 +143,7 @@ class CausalGammatone(Frontend):
         return RecursionSplit(
             energy=lambda x: torch.relu(self._envelope(x)),
             channel_energy=lambda x, c: torch.relu(self._envelope(x, slice(c, c + 1))),
-            tail=lambda energy: self._compress(energy).unsqueeze(1),
+            tail=self._pcen,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,14 +164,17 @@ class CausalGammatone(Frontend):
         return stages.causal_average_pool(y, self.env_window, self.hop)
 
     def _compress(self, env: torch.Tensor) -> torch.Tensor:
-        c = self.config
         if self.compression == "log":
             return stages.log_floor(env, self.log_floor)
         if self.compression == "cuberoot":
             return stages.cube_root(env)
         if self.compression == "pcen":
-            energy = torch.relu(env)
-            return stages.pcen(
-                energy, c["pcen_s"], c["pcen_alpha"], c["pcen_delta"], c["pcen_r"], c["pcen_eps"]
-            )
+            return self._pcen(torch.relu(env))[0][:, 0]
         return env
+
+    def _pcen(self, energy: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """PCEN output ``(B, 1, F, T)`` from smoother state ``state`` ``(B, F)``, and the final state."""
+        c = self.config
+        smooth = stages.pcen_smoother(energy, c["pcen_s"], state)
+        out = stages.pcen_normalise(energy, smooth, c["pcen_alpha"], c["pcen_delta"], c["pcen_r"], c["pcen_eps"])
+        return out.unsqueeze(1), smooth[..., -1]

@@ -144,7 +144,7 @@ class CausalLEAF(Frontend):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_waveform(x)
-        return self._normalise(self._energy(x))
+        return self._normalise(self._energy(x))[0]
 
     def _energy(self, x: torch.Tensor, channels: slice = slice(None)) -> torch.Tensor:
         """Rectified pooled Gabor envelopes ``(B, F, T)`` (of the selected channels): everything before sPCEN."""
@@ -170,7 +170,10 @@ class CausalLEAF(Frontend):
             pooled = stages.causal_weighted_pool(env, weights, hop)
         return torch.relu(pooled)
 
-    def _normalise(self, energy: torch.Tensor) -> torch.Tensor:
-        """Per-channel sPCEN of the frame energies, ``(B, 1, F, T)``."""
+    def _normalise(self, energy: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel sPCEN of the frame energies ``(B, 1, F, T)`` from smoother state ``state`` ``(B, F)``,
+        and the final state."""
         p = self.pcen_parameters()
-        return stages.pcen(energy, p["s"], p["alpha"], p["delta"], p["r"], _EPS).unsqueeze(1)
+        smooth = stages.pcen_smoother(energy, p["s"], state)
+        out = stages.pcen_normalise(energy, smooth, p["alpha"], p["delta"], p["r"], _EPS)
+        return out.unsqueeze(1), smooth[..., -1]

@@ -56,8 +56,11 @@ def causal_weighted_pool(x: torch.Tensor, weights: torch.Tensor, hop: int) -> to
 _SCAN_BLOCK = 64
 
 
-def pcen_smoother(energy: torch.Tensor, s: torch.Tensor | float) -> torch.Tensor:
-    """``M[t] = (1 - s) M[t-1] + s E[t]`` with ``M[-1] = 0`` along the last axis; ``s`` scalar or per channel.
+def pcen_smoother(
+    energy: torch.Tensor, s: torch.Tensor | float, initial: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``M[t] = (1 - s) M[t-1] + s E[t]`` along the last axis, from ``M[-1] = initial`` (default 0), so a
+    stream can carry the state from one chunk to the next; ``s`` scalar or per channel.
 
     Computed as a blocked scan: within blocks of 64 frames a lower-triangular decay matrix (exact zeros
     above the diagonal, so the future never enters), across blocks the carried state. Unlike a sample loop
@@ -77,7 +80,7 @@ def pcen_smoother(energy: torch.Tensor, s: torch.Tensor | float) -> torch.Tensor
     pad = (-length) % block
     e = torch.nn.functional.pad(energy, (0, pad)).unflatten(-1, (-1, block))  # (..., n_blocks, block)
     local = torch.matmul(e.unsqueeze(-2), decay.transpose(-1, -2).unsqueeze(-3)).squeeze(-2)
-    outputs, state = [], None
+    outputs, state = [], initial
     for b in range(e.shape[-2]):
         block_out = local[..., b, :] if state is None else local[..., b, :] + state.unsqueeze(-1) * carry
         outputs.append(block_out)
@@ -98,11 +101,22 @@ def pcen(
     ``(E / (eps + M) ** alpha + delta) ** r - delta ** r`` with the causal smoother ``M``. Per-channel
     parameters are ``(C,)`` tensors; scalars apply to every channel.
     """
+    return pcen_normalise(energy, pcen_smoother(energy, s), alpha, delta, r, eps)
+
+
+def pcen_normalise(
+    energy: torch.Tensor,
+    smooth: torch.Tensor,
+    alpha: torch.Tensor | float,
+    delta: torch.Tensor | float,
+    r: torch.Tensor | float,
+    eps: float,
+) -> torch.Tensor:
+    """The pointwise part of :func:`pcen`, given the smoother ``M``."""
 
     def per_channel(v: torch.Tensor | float) -> torch.Tensor | float:
         return v.unsqueeze(-1) if isinstance(v, torch.Tensor) and v.dim() == 1 else v
 
-    smooth = pcen_smoother(energy, s)
     alpha, delta, r = per_channel(alpha), per_channel(delta), per_channel(r)
     return (energy / (eps + smooth) ** alpha + delta) ** r - delta**r
 
