@@ -17,6 +17,8 @@ Both engines agree to float32 round-off, so weights trained with one load into t
 from __future__ import annotations
 
 import math
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -116,18 +118,16 @@ def causal_correlate_time_major(
     and writes without transposing. ``bias`` ``(C_out,)`` is added in the frequency domain (DC bin).
     """
     batch, length, c_in = x.shape
+    phases = 1
     if stride > 1 and length % stride == 0 and block % stride == 0:
         # Polyphase form: a stride-s correlation is a stride-1 correlation at the output rate over the s
         # input phases (s * C_in channels, ceil(K / s) taps). Time-major, the phases are a free reshape.
-        c_out, _, k = weight.shape
-        taps = -(-k // stride)
-        weight = F.pad(weight, (taps * stride - k, 0)).reshape(c_out, c_in, taps, stride)
-        weight = weight.permute(0, 3, 1, 2).reshape(c_out, stride * c_in, taps)
+        phases = stride
         x = x.reshape(batch, length // stride, stride * c_in)
         length, block, stride = length // stride, block // stride, 1
     out = x.new_empty(batch, length // block, block // stride, weight.shape[0])
     start = 0
-    for chunk in _blocked_chunks(x, weight, block, stride, bias):  # (r, B, n, C_out)
+    for chunk in _blocked_chunks(x, weight, block, stride, bias, phases):  # (r, B, n, C_out)
         out[:, start : start + chunk.shape[2]] = chunk.permute(1, 2, 0, 3)
         start += chunk.shape[2]
     return out.reshape(batch, length // stride, weight.shape[0])
@@ -142,22 +142,40 @@ def _as_real_matrix(h: torch.Tensor) -> torch.Tensor:
     return rows.reshape(*h.shape[:-2], 2 * h.shape[-2], 2 * h.shape[-1]).contiguous()
 
 
-def _blocked_chunks(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    block: int,
-    stride: int,
-    bias: torch.Tensor | None,
-) -> Iterator[torch.Tensor]:
-    """Yield consecutive chunks of output blocks as ``(block // stride, B, n_chunk, C_out)`` from ``x (B, T, C_in)``."""
-    batch, length, c_in = x.shape
-    c_out, _, k = weight.shape
-    if length % block or block % stride:
-        raise ConfigurationError(
-            f"blocked FIR: the block size {block} must divide the input length {length} and be a multiple "
-            f"of the stride {stride}"
-        )
-    n_blocks = length // block
+# Kernel spectra of fixed weights (parameters used without autograd, e.g. while streaming), so that
+# pushing many short chunks does not transform the same kernels again each time. Entries hold a weak
+# reference to their weight and its version counter, so an updated or freed weight never matches.
+_SPECTRA_CACHE: OrderedDict[int, tuple[weakref.ref, int, int, tuple]] = OrderedDict()
+_SPECTRA_CACHE_SIZE = 16
+
+
+def _kernel_spectra(weight: torch.Tensor, block: int, phases: int) -> tuple[torch.Tensor, int, int]:
+    """``(h_mat, n_fft, n_parts)`` for the partitioned FFT engine, from the cache when ``weight`` is fixed."""
+    cacheable = not (torch.is_grad_enabled() and weight.requires_grad)
+    key = id(weight)
+    if cacheable and key in _SPECTRA_CACHE:
+        ref, version, layout, value = _SPECTRA_CACHE[key]
+        if ref() is weight and version == weight._version and layout == (block, phases):
+            _SPECTRA_CACHE.move_to_end(key)
+            return value
+    value = _partition_spectra(_polyphase(weight, phases) if phases > 1 else weight, block)
+    if cacheable:
+        _SPECTRA_CACHE[key] = (weakref.ref(weight), weight._version, (block, phases), value)
+        while len(_SPECTRA_CACHE) > _SPECTRA_CACHE_SIZE:
+            _SPECTRA_CACHE.popitem(last=False)
+    return value
+
+
+def _polyphase(weight: torch.Tensor, phases: int) -> torch.Tensor:
+    """``(C_out, C_in, K)`` taps as ``(C_out, phases * C_in, ceil(K / phases))`` taps over the input phases."""
+    c_out, c_in, k = weight.shape
+    taps = -(-k // phases)
+    weight = F.pad(weight, (taps * phases - k, 0)).reshape(c_out, c_in, taps, phases)
+    return weight.permute(0, 3, 1, 2).reshape(c_out, phases * c_in, taps)
+
+
+def _partition_spectra(weight: torch.Tensor, block: int) -> tuple[torch.Tensor, int, int]:
+    c_out, c_in, k = weight.shape
     # Partition the impulse response. One partition of length K when the kernel fits beside a block;
     # otherwise a frequency-domain delay line: partition p holds lags [p * block, (p + 1) * block), except
     # the last, which holds as many lags as the FFT size leaves room for (block + 1 with a 2-block FFT).
@@ -180,7 +198,30 @@ def _blocked_chunks(
     # With a short contraction axis, complex GEMMs are call-overhead bound; the equivalent real GEMM on
     # interleaved (re, im) pairs runs about twice as fast there (measured on a 2-core x86 CPU).
     real_mix = n_parts * c_in <= _REAL_MIX_MAX_INNER
-    h_mat = _as_real_matrix(h_mat) if real_mix else h_mat.contiguous()
+    return (_as_real_matrix(h_mat) if real_mix else h_mat.contiguous()), n_fft, n_parts
+
+
+def _blocked_chunks(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    block: int,
+    stride: int,
+    bias: torch.Tensor | None,
+    phases: int = 1,
+) -> Iterator[torch.Tensor]:
+    """Yield consecutive chunks of output blocks as ``(block // stride, B, n_chunk, C_out)`` from ``x (B, T, C_in)``
+    (``phases > 1``: ``x`` holds that many input phases of ``weight``'s channels, see :func:`_polyphase`)."""
+    batch, length, c_in = x.shape
+    c_out = weight.shape[0]
+    if length % block or block % stride:
+        raise ConfigurationError(
+            f"blocked FIR: the block size {block} must divide the input length {length} and be a multiple "
+            f"of the stride {stride}"
+        )
+    n_blocks = length // block
+    h_mat, n_fft, n_parts = _kernel_spectra(weight, block, phases)
+    real_mix = not h_mat.is_complex()
+    n_bins = n_fft // 2 + 1
 
     # The segment of block b is the n_fft samples ending at (b + 1) * block; circular convolution wraps
     # only into its first part - 1 outputs, and the last `block` outputs are exact. Partition p of block b

@@ -1,0 +1,214 @@
+"""Streaming inference: push audio chunk by chunk and get exactly the frames (or rates) offline gives.
+
+A :class:`Streamer` wraps a front-end or an encoding model. Each stage keeps just the state it needs:
+
+* FIR front-ends (and the FIR energies of PCEN front-ends) keep the last ``fir_reach`` samples (rounded up
+  to whole frames) and recompute only the new frames from them. Until that much audio has arrived they
+  keep everything from the start, so the first frames see the module's own zero history, as offline.
+* PCEN carries its smoother state from chunk to chunk.
+* The ICNet encoder keeps, per layer, the inputs its next output still needs (``kernel - stride`` of them at
+  the layer's own rate), so each chunk costs its own length, never the 17,000-sample receptive field.
+* STRF readouts keep the last ``temporal_window_size - 1`` frames; ICNet's decoder needs no state.
+
+Chunks must be whole numbers of frames (``hop`` samples); outputs are ``(channels or neurons, frames)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigurationError, InputShapeError
+from .frontends import Frontend
+from .frontends.icnet import CausalConvBlock, ICNetEncoder
+from .models import AudioEncodingModel, ICNet
+from .models.readouts import STRFReadout
+
+
+class _History:
+    """The most recent ``keep`` steps of a ``(B, C, T)`` signal, or all of it until there are that many.
+
+    ``channels`` given: starts as ``keep`` zeros, the zero padding a convolution layer sees offline.
+    """
+
+    def __init__(self, keep: int, channels: int | None = None) -> None:
+        self.keep = keep
+        self.buffer: torch.Tensor | None = None if channels is None else torch.zeros(1, channels, keep)
+
+    def extend(self, x: torch.Tensor) -> torch.Tensor:
+        """History followed by ``x``; remembers the last ``keep`` steps of it."""
+        full = x if self.buffer is None else torch.cat([self.buffer, x], dim=-1)
+        self.buffer = full[..., -self.keep :] if self.keep > 0 else full[..., :0]
+        return full
+
+
+class _FIRStream:
+    """Frames of ``fn`` (audio ``(1, 1, N)`` -> ``(1, C, T)``) from the audio history and each new chunk."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], reach: int, hop: int) -> None:
+        self.fn, self.hop = fn, hop
+        self.history = _History(math.ceil(reach / hop) * hop)
+
+    def push(self, x: torch.Tensor) -> torch.Tensor:
+        n_frames = x.shape[-1] // self.hop
+        return self.fn(self.history.extend(x))[..., -n_frames:]
+
+
+class _FrontendStream:
+    """A front-end, with its recursion's state carried when it has one."""
+
+    def __init__(self, frontend: Frontend) -> None:
+        split = frontend.recursion_split()
+        self.tail = split.tail if split is not None else None
+        self.state: torch.Tensor | None = None
+        fn = split.energy if split is not None else (lambda x: frontend(x)[:, 0])
+        self.fir = _FIRStream(fn, frontend.fir_reach, frontend.hop)
+
+    def push(self, x: torch.Tensor) -> torch.Tensor:
+        frames = self.fir.push(x)
+        if self.tail is None:
+            return frames
+        out, self.state = self.tail(frames, self.state)
+        return out[:, 0]
+
+
+class _ConvBlockStream:
+    """One causal conv block with the inputs its next outputs still need, on the engine offline uses.
+
+    The blocked FFT engine (``engine_block`` samples per frame at the layer's input rate) needs whole
+    blocks, so it keeps whole blocks of history; the direct engine keeps ``kernel - stride`` samples.
+    """
+
+    def __init__(self, block: CausalConvBlock, engine_block: int | None) -> None:
+        self.block, self.engine_block = block, engine_block
+        keep = max(0, block.kernel_size - block.stride)
+        if engine_block is not None:
+            keep = math.ceil(keep / engine_block) * engine_block
+        self.history = _History(keep, block.conv.in_channels)
+
+    def push(self, x: torch.Tensor) -> torch.Tensor:
+        full = self.history.extend(x)
+        if self.engine_block is None:
+            y = F.conv1d(full, self.block.conv.weight, self.block.conv.bias, stride=self.block.stride)
+            return self.block.activation(y)
+        y = self.block.forward_time_major(full.transpose(1, 2), self.engine_block).transpose(1, 2)
+        return y[..., -(x.shape[-1] // self.block.stride) :]
+
+
+class _ICNetEncoderStream:
+    """SincNet and every encoder layer with per-layer input caches (layer ``i`` at its own rate)."""
+
+    def __init__(self, encoder: ICNetEncoder) -> None:
+        self.encoder = encoder
+        self.sinc_history = _History(encoder.sincnet.kernel_size - 1, 1)
+        engines = [*encoder.layer_blocks(), None]
+        layers = [*encoder.encoder, encoder.bottleneck]
+        self.blocks = [_ConvBlockStream(b, e) for b, e in zip(layers, engines, strict=True)]
+
+    def push(self, x: torch.Tensor) -> torch.Tensor:
+        sincnet = self.encoder.sincnet
+        y = F.conv1d(self.sinc_history.extend(x), sincnet.kernels().unsqueeze(1))
+        y = sincnet._activate(y)
+        for block in self.blocks:
+            y = block.push(y)
+        return y
+
+
+class _STRFReadoutStream:
+    """An STRF readout with the last ``temporal_window_size - 1`` input frames."""
+
+    def __init__(self, readout: STRFReadout) -> None:
+        self.readout = readout
+        self.history = _History(readout.strf.temporal_window_size - 1)
+
+    def push(self, frames: torch.Tensor) -> torch.Tensor:
+        n = frames.shape[-1]
+        rates = self.readout(self.history.extend(frames).unsqueeze(1))  # (1, N, 1, T)
+        return rates[:, :, 0, -n:]
+
+
+class _ICNetDecoderStream:
+    def __init__(self, model: ICNet) -> None:
+        self.model = model
+
+    def push(self, latent: torch.Tensor) -> torch.Tensor:
+        return F.softplus(self.model.decoder(latent.transpose(1, 2))).transpose(1, 2)
+
+
+def _frontend_stream(frontend: Frontend) -> _FrontendStream | _ICNetEncoderStream:
+    return _ICNetEncoderStream(frontend) if isinstance(frontend, ICNetEncoder) else _FrontendStream(frontend)
+
+
+def _readout_stream(model: AudioEncodingModel) -> _STRFReadoutStream | _ICNetDecoderStream:
+    if isinstance(model, ICNet):
+        return _ICNetDecoderStream(model)
+    template = type(model).forward is AudioEncodingModel.forward
+    plain = isinstance(model.prefiltering, nn.Identity) and isinstance(model.core, nn.Identity)
+    if template and plain and isinstance(getattr(model, "readout", None), STRFReadout):
+        return _STRFReadoutStream(model.readout)
+    raise ConfigurationError(
+        f"{type(model).__name__} cannot be streamed: strfviewer streams Linear, LinearNonlinear and ICNet models "
+        "(front-end, then an STRF readout or ICNet's decoder). Run it offline on the whole recording instead."
+    )
+
+
+class Streamer:
+    """Push audio chunks (whole frames) through a front-end or a model; get the new frames or rates.
+
+    The outputs, concatenated, equal offline inference on the concatenated audio (to float round-off).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        if isinstance(module, Frontend):
+            frontend, self.is_model = module, False
+        elif isinstance(module, AudioEncodingModel) and isinstance(module.wav2spec, Frontend):
+            frontend, self.is_model = module.wav2spec, True
+        else:
+            raise ConfigurationError(
+                f"{type(module).__name__} cannot be streamed: give a strfviewer front-end or a model that takes "
+                "audio (one with a front-end)."
+            )
+        self.module = module.eval()
+        self.frontend = frontend
+        self.hop: int = frontend.hop
+        self.audio_fs: int = frontend.audio_fs
+        self.n_outputs: int = int(module.O) if self.is_model else frontend.out_channels
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over, as if no audio had been pushed."""
+        self._stages = [_frontend_stream(self.frontend)]
+        if self.is_model:
+            self._stages.append(_readout_stream(self.module))
+        self.samples_pushed = 0
+
+    @property
+    def frames_out(self) -> int:
+        """Frames (or rate bins) returned since the last reset."""
+        return self.samples_pushed // self.hop
+
+    def push(self, chunk: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The ``(outputs, chunk_length / hop)`` frames or rates for the next chunk of mono audio."""
+        x = torch.as_tensor(chunk, dtype=torch.float32)
+        if x.dim() != 1:
+            raise InputShapeError(
+                f"Streamer.push expects one mono chunk of shape (samples,); got {tuple(x.shape)}. Mix to mono first."
+            )
+        if x.shape[0] % self.hop:
+            raise InputShapeError(
+                f"Streamer.push: a chunk of {x.shape[0]} samples is not a whole number of frames of {self.hop} "
+                f"samples. Push chunks whose length is a multiple of {self.hop}."
+            )
+        if x.shape[0] == 0:
+            return np.zeros((self.n_outputs, 0), dtype=np.float32)
+        with torch.no_grad():
+            y = x.reshape(1, 1, -1)
+            for stage in self._stages:
+                y = stage.push(y)
+        self.samples_pushed += x.shape[0]
+        return y[0].numpy()
