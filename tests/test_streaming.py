@@ -125,3 +125,20 @@ def test_bad_chunks_and_modules_are_refused():
         Streamer(torch.nn.Linear(3, 3))
     with pytest.raises(ConfigurationError, match="cannot be streamed"):
         Streamer(Linear(34, 5, 2))  # takes a spectrogram, not audio
+
+
+@pytest.mark.parametrize("name", ["leaf", "icnet"])
+def test_updated_weights_are_used_at_once_despite_cached_kernels(name):
+    module = _frontend(name)
+    x = torch.randn(1, 1, 40 * HOP)
+    with torch.no_grad():
+        before = module(x)
+        weight = module.encoder[0].conv.weight if name == "icnet" else module.center_freq_
+        weight.mul_(1.1)  # an optimiser-like step on a weight whose kernels or spectra are cached
+        after = module(x)
+    fresh = _frontend(name)
+    fresh.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        expected = fresh(x)
+    assert not torch.equal(before, after)
+    torch.testing.assert_close(after, expected, rtol=0, atol=0)

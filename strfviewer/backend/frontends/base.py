@@ -179,6 +179,20 @@ class Frontend(nn.Module):
         self.config = bound
         return bound
 
+    def _fixed(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, reused while no gradient is recorded and no parameter or buffer has changed.
+
+        Streaming calls a front-end many times a second with the same weights; reusing the tensors built
+        from them (kernels) also lets the FFT engine reuse their spectra.
+        """
+        if torch.is_grad_enabled():
+            return compute()
+        key = tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers()))
+        cache = self.__dict__.setdefault("_fixed_cache", {})
+        if name not in cache or cache[name][0] != key:
+            cache[name] = (key, compute())
+        return cache[name][1]
+
     def _check_waveform(self, x: torch.Tensor) -> None:
         name = type(self).__name__
         if x.dim() != 3 or x.shape[1] != 1:

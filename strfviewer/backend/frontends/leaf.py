@@ -146,12 +146,15 @@ class CausalLEAF(Frontend):
         self._check_waveform(x)
         return self._normalise(self._energy(x))[0]
 
+    def _filters(self, channels: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gabor correlation taps ``(2F, 1, K)`` (real parts, then imaginary) and pooling weights ``(F, L)``."""
+        re, im = (k[channels] for k in self.gabor_kernels())
+        return torch.cat([re, im], dim=0).unsqueeze(1), self.pool_weights()[channels]
+
     def _energy(self, x: torch.Tensor, channels: slice = slice(None)) -> torch.Tensor:
         """Rectified pooled Gabor envelopes ``(B, F, T)`` (of the selected channels): everything before sPCEN."""
-        re, im = (k[channels] for k in self.gabor_kernels())
-        weight = torch.cat([re, im], dim=0).unsqueeze(1)
-        n, hop = re.shape[0], self.hop
-        weights = self.pool_weights()[channels]
+        weight, weights = self._fixed("filters", self._filters) if channels == slice(None) else self._filters(channels)
+        n, hop = weights.shape[0], self.hop
 
         def envelope(y: torch.Tensor) -> torch.Tensor:
             return torch.sqrt(y[:, :n].square() + y[:, n:].square() + 1e-9)
