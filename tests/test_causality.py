@@ -161,3 +161,18 @@ def test_progress_cancel_and_bad_requests():
         frame_jacobian(module, torch.randn(10))
     with pytest.raises(ConfigurationError, match="mode must be one of"):
         frame_jacobian(module, torch.randn(800), mode="sum")
+
+
+def test_rows_are_handed_out_as_they_finish():
+    model = ICNet(16000, 3, n_filters=6, encoder_channels=8, bottleneck_channels=5).eval()
+    audio = torch.randn(40 * 80)
+    batches = []
+    result = frame_jacobian(model, audio, neuron=0, rows_ready=lambda first, rows: batches.append((first, rows.copy())))
+    assert len(batches) > 2 and all(len(rows) <= 8 for _, rows in batches)
+    assert sorted(first for first, _ in batches) == [first for first, _ in batches]  # in order
+    seen = np.zeros(40, dtype=bool)
+    for first, rows in batches:
+        assert rows.shape[1] == 40 * 80
+        np.testing.assert_array_equal(rows, result.jacobian[first : first + len(rows)])
+        seen[first : first + len(rows)] = True
+    assert seen.all()

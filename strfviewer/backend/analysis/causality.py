@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,9 @@ MODES = ("channel", "projection", "abs")
 RF_THRESHOLD = 1e-6
 # Floats the batched backward passes may hold at once (bounds memory on long audio).
 _MEMORY_FLOATS = 1 << 27
+# Frames per batch when rows are handed out as they finish.
+_PROGRESSIVE_ROWS = 8
+RowsCallback = Callable[[int, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -143,10 +147,14 @@ def frame_jacobian(
     margin_frames: int = 4,
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
+    rows_ready: RowsCallback | None = None,
 ) -> CausalityResult:
     """Frames x samples Jacobian of a front-end (``mode``: one ``channel``, a random ``projection`` over
     channels, or ``abs``: the sum of absolute per-channel gradients) or of a model (one ``neuron``, or a
     random projection over neurons). ``audio`` is cropped to a whole number of frames.
+
+    ``rows_ready(first_frame, rows)`` receives rows as soon as they are final, in small batches, so a view
+    can draw a slow Jacobian (the ICNet encoder's) while it is being computed.
     """
     start = time.perf_counter()
     if mode not in MODES:
@@ -175,17 +183,20 @@ def frame_jacobian(
             jac = _through_recursion(split, x, hop, _frontend(module).fir_reach, margin_frames, args, progress,
                                      cancel)
             method = "through the recursion"
+            if rows_ready is not None:  # every row is complete only once all frame energies are in
+                rows_ready(0, jac)
         elif reach is not None:
-            jac, method = _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel), "local windows"
+            jac = _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel, rows_ready)
+            method = "local windows"
         else:
-            jac, method = _whole_signal(module, x, hop, args, progress, cancel), "whole signal"
+            jac, method = _whole_signal(module, x, hop, args, progress, cancel, rows_ready=rows_ready), "whole signal"
     finally:
         module.train(was_training)
     leak_abs, leak_rel, rf = _leak_and_reach(jac, hop, recursive=reach is None)
     return CausalityResult(jac, hop, leak_abs, leak_rel, rf, method, time.perf_counter() - start)
 
 
-def _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel) -> np.ndarray:
+def _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel, rows_ready) -> np.ndarray:
     n_frames = x.shape[0] // hop
     past = math.ceil(reach / hop) * hop
     future = margin_frames * hop
@@ -196,11 +207,16 @@ def _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel)
     n_early = min(n_frames, past // hop - 1)
     if n_early > 0:
         prefix = min(x.shape[0], past + future)
-        jac[:n_early, :prefix] = _whole_signal(module, x[:prefix], hop, args, None, cancel, n_rows=n_early)
+        early_ready = None
+        if rows_ready is not None:  # hand out full-width rows of ``jac``, not the prefix columns
+            def early_ready(first: int, rows: np.ndarray) -> None:
+                rows_ready(first, jac[first : first + len(rows)])
+        _whole_signal(module, x[:prefix], hop, args, None, cancel, n_rows=n_early, rows_ready=early_ready,
+                      out=jac[:n_early, :prefix])
     padded = torch.nn.functional.pad(x, (past - hop, future + hop))
     windows = padded.unfold(0, width, hop)[:n_frames]  # window t covers [(t+1)hop - past, (t+1)hop + future)
     channels = getattr(module, "out_channels", 1) if args[0] == "abs" else 1
-    chunk = max(1, min(n_frames, _MEMORY_FLOATS // (width * 64 * channels)))
+    chunk = _chunk(n_frames, width * 64 * channels, rows_ready)
     frame_in_window = past // hop - 1
     for first in range(n_early, n_frames, chunk):
         check_cancel(cancel)
@@ -211,6 +227,8 @@ def _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel)
             lo = (t + 1) * hop - past
             a, b = max(lo, 0), min(lo + width, x.shape[0])
             jac[t, a:b] = row[a - lo : b - lo]
+        if rows_ready is not None:
+            rows_ready(first, jac[first : first + len(grads)])
         report(progress, min(first + chunk, n_frames), n_frames, "causality Jacobian")
     return jac
 
@@ -315,37 +333,45 @@ def _batched_rows(module, batch, frame_index, args) -> np.ndarray:
     return grads[:, :, 0].abs().sum(0).detach().numpy()
 
 
-def _whole_signal(module, x, hop, args, progress, cancel, n_rows: int | None = None) -> np.ndarray:
-    """Rows of the first ``n_rows`` frames (default: all) by batched VJPs through the whole signal."""
+def _whole_signal(module, x, hop, args, progress, cancel, n_rows: int | None = None, rows_ready=None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Rows of the first ``n_rows`` frames (default: all) by batched VJPs through the whole signal, written
+    into ``out`` if given."""
     n_frames = x.shape[0] // hop
     mode = args[0]
     signal = x.reshape(1, 1, -1).clone().requires_grad_(True)
-    out = module(signal)
-    frames = torch.arange(n_frames)
-    per_frame = _cotangents(out.expand(n_frames, *out.shape[1:]), frames, *args)  # (T,) or (T, C)
+    per_frame = _frame_scalars(module(signal), *args)  # (T,) or (T, C)
     # Batched vector-Jacobian products: cotangent k selects frame k's scalar.
     channels = per_frame.shape[1] if mode == "abs" else 1
-    chunk = max(1, min(n_frames, _MEMORY_FLOATS // (x.shape[0] * 64 * channels)))
+    chunk = _chunk(n_frames, x.shape[0] * 64 * channels, rows_ready)
     n_rows = n_frames if n_rows is None else n_rows
-    jac = np.zeros((n_rows, x.shape[0]), dtype=np.float32)
+    jac = np.zeros((n_rows, x.shape[0]), dtype=np.float32) if out is None else out
     for first in range(0, n_rows, chunk):
         check_cancel(cancel)
-        ks = range(first, min(first + chunk, n_rows))
+        ks = torch.arange(first, min(first + chunk, n_rows))
         if mode == "abs":
-            rows = []
-            for k in ks:
-                eye = torch.zeros(channels, *per_frame.shape)
-                eye[torch.arange(channels), k, torch.arange(channels)] = 1.0
-                (g,) = torch.autograd.grad(per_frame, signal, eye, is_grads_batched=True, retain_graph=True)
-                rows.append(g[:, 0, 0].abs().sum(0))
-            jac[first : first + len(ks)] = torch.stack(rows).detach().numpy()
+            seeds = torch.zeros(channels, len(ks), *per_frame.shape)
+            for i, k in enumerate(ks.tolist()):
+                seeds[torch.arange(channels), i, k, torch.arange(channels)] = 1.0
+            seeds = seeds.flatten(0, 1)  # (C * k, T, C)
+            (g,) = torch.autograd.grad(per_frame, signal, seeds, is_grads_batched=True, retain_graph=True)
+            rows = g[:, 0, 0].reshape(channels, len(ks), -1).abs().sum(0)
         else:
             onehot = torch.zeros(len(ks), n_frames)
-            onehot[torch.arange(len(ks)), torch.tensor(list(ks))] = 1.0
+            onehot[torch.arange(len(ks)), ks] = 1.0
             (g,) = torch.autograd.grad(per_frame, signal, onehot, is_grads_batched=True, retain_graph=True)
-            jac[first : first + len(ks)] = g[:, 0, 0].detach().numpy()
+            rows = g[:, 0, 0]
+        jac[first : first + len(ks)] = rows.detach().numpy()
+        if rows_ready is not None:
+            rows_ready(first, jac[first : first + len(ks)])
         report(progress, first + len(ks), n_rows, "causality Jacobian")
     return jac
+
+
+def _chunk(n_frames: int, floats_per_frame: int, rows_ready) -> int:
+    """Frames per batched pass: as many as memory allows, or a few when rows are shown as they finish."""
+    chunk = max(1, min(n_frames, _MEMORY_FLOATS // floats_per_frame))
+    return min(chunk, _PROGRESSIVE_ROWS) if rows_ready is not None else chunk
 
 
 def _leak_and_reach(jac: np.ndarray, hop: int, recursive: bool) -> tuple[np.ndarray, np.ndarray, int | None]:
