@@ -60,7 +60,7 @@ def main() -> None:
         first_rows: list[float] = []
         start = time.perf_counter()
         frame_jacobian(module, audio, mode="projection",
-                       rows_ready=lambda *_: first_rows.append(time.perf_counter() - start))
+                       rows_ready=lambda *_, seen=first_rows, t0=start: seen.append(time.perf_counter() - t0))
         weights = torch.randn(module.out_channels, generator=torch.Generator().manual_seed(0))
         weights /= np.sqrt(module.out_channels)
         naive = naive_seconds_per_frame(module, audio, weights, args.naive_frames) * n_frames

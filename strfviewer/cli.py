@@ -159,9 +159,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strfviewer",
+        description="See what an auditory front-end and an encoding model hear. Without a subcommand, opens "
+        "the window; subcommands: info, fit (see 'strfviewer info --help', 'strfviewer fit --help').",
+    )
+    parser.add_argument("audio", nargs="*", metavar="AUDIO", help="sound files to open (the first is shown)")
+    parser.add_argument("--model", metavar="PATH", help="trained model folder or weights file to load")
+    parser.add_argument("--dataset", metavar="PATH", help="response-set folder to load")
+    parser.add_argument("--frontend", action="append", choices=list(_FRONTEND_KINDS), metavar="KIND",
+                        help=f"front-end to show ({', '.join(_FRONTEND_KINDS)}; repeatable)")
+    parser.add_argument("--session", metavar="FILE", help="session file (*.strfsession.json) to open")
+    parser.add_argument("--demo", action="store_true", help="open with a generated vocalization-like sound")
+    parser.add_argument("--reset-settings", action="store_true", help="forget saved preferences and layout")
+    parser.add_argument("--version", action="version", version=f"strfviewer {__version__}")
+    return parser
+
+
+_FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
+_SUBCOMMANDS = ("info", "fit")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``strfviewer`` command; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*_SUBCOMMANDS, "-h", "--help"):
+        options = build_gui_parser().parse_args(argv)
+        from .gui.app import run
+
+        return run(options)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "fit":

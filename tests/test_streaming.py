@@ -142,3 +142,22 @@ def test_updated_weights_are_used_at_once_despite_cached_kernels(name):
         expected = fresh(x)
     assert not torch.equal(before, after)
     torch.testing.assert_close(after, expected, rtol=0, atol=0)
+
+
+def test_run_in_chunks_equals_offline_with_progress_and_cancel():
+    import threading
+
+    from strfviewer.backend.jobs import CancelledError
+    from strfviewer.backend.streaming import run_in_chunks
+
+    module = _frontend("leaf")
+    audio = np.random.default_rng(5).standard_normal(FS * 2 + 37).astype(np.float32)  # not whole frames
+    seen = []
+    frames = run_in_chunks(module, audio, chunk_s=0.25, progress=lambda d, t, m: seen.append((d, t)))
+    padded = np.concatenate([audio, np.zeros((-audio.shape[0]) % HOP, dtype=np.float32)])
+    _assert_equal_to_offline(frames, _offline(module, padded))
+    assert len(seen) == 9 and seen[-1][0] == seen[-1][1]
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        run_in_chunks(module, audio, cancel=cancel)

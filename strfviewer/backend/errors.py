@@ -48,3 +48,7 @@ class MissingModelInfoError(CheckpointError):
     def __init__(self, message: str, missing: dict[str, object]) -> None:
         super().__init__(message)
         self.missing = missing
+
+
+class SessionError(DataError):
+    """A session file cannot be read or written."""

@@ -26,6 +26,7 @@ from torch import nn
 from .errors import ConfigurationError, InputShapeError
 from .frontends import Frontend
 from .frontends.icnet import CausalConvBlock, ICNetEncoder
+from .jobs import CancelFlag, ProgressCallback, check_cancel, report
 from .models import AudioEncodingModel, ICNet
 from .models.readouts import STRFReadout
 
@@ -212,3 +213,28 @@ class Streamer:
                 y = stage.push(y)
         self.samples_pushed += x.shape[0]
         return y[0].numpy()
+
+
+def run_in_chunks(
+    module: nn.Module,
+    samples: np.ndarray | torch.Tensor,
+    *,
+    chunk_s: float = 1.0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> np.ndarray:
+    """Offline output ``(outputs, frames)`` of a whole recording, computed chunk by chunk through a
+    :class:`Streamer` (equal to one offline call) so that long recordings report progress, can be
+    cancelled and need memory for one chunk at a time. ``samples`` are zero-padded to whole frames."""
+    streamer = Streamer(module)
+    x = torch.as_tensor(samples, dtype=torch.float32).reshape(-1)
+    x = F.pad(x, (0, (-x.shape[0]) % streamer.hop))
+    chunk = max(1, round(chunk_s * streamer.audio_fs / streamer.hop)) * streamer.hop
+    parts = []
+    for start in range(0, x.shape[0], chunk):
+        check_cancel(cancel)
+        parts.append(streamer.push(x[start : start + chunk]))
+        report(progress, min(start + chunk, x.shape[0]), x.shape[0], "computing frames")
+    if not parts:
+        return np.zeros((streamer.n_outputs, 0), dtype=np.float32)
+    return np.concatenate(parts, axis=1)

@@ -1,0 +1,141 @@
+"""Application setup: the one QApplication, logging to the platform log folder, and the exception boundary.
+
+Every error that reaches the top (an unexpected exception on the GUI thread, in a worker, or a typed
+backend error a view reports) ends in the same dialog: a one-line message, the details, and where the log
+file is. The app keeps running; the session is untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import threading
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from .. import __version__
+
+log = logging.getLogger("strfviewer")
+ORGANISATION, APPLICATION = "strfviewer", "strfviewer"
+
+
+def log_folder() -> Path:
+    """The platform's per-user application data folder, ``logs`` inside it."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    return Path(base or Path.home() / ".strfviewer") / "logs"
+
+
+def setup_logging() -> Path:
+    """Log INFO and above to a rotating file (and WARNING to stderr); returns the file's path."""
+    folder = log_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "strfviewer.log"
+    root = logging.getLogger()
+    if not any(getattr(h, "_strfviewer", False) for h in root.handlers):
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._strfviewer = True
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    return path
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line (its type name when it has no message)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class ErrorReporter:
+    """Shows errors in a dialog without ever raising; remembers the last one (tests read it)."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.parent: QWidget | None = None
+        self.last: tuple[str, str] | None = None
+        self.modal = True  # tests switch this off and read ``last`` instead
+
+    def report(self, message: str, details: str = "", title: str = "strfviewer") -> None:
+        log.error("%s%s", message, f"\n{details}" if details else "")
+        self.last = (message, details)
+        if not self.modal or QApplication.instance() is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self.parent)
+        box.setInformativeText(f"Details are in the log file:\n{self.log_path}")
+        if details:
+            box.setDetailedText(details)
+        box.exec()
+
+    def report_exception(self, exc: BaseException, context: str = "") -> None:
+        from ..backend.errors import StrfviewerError
+
+        message = one_line(exc)
+        if not isinstance(exc, StrfviewerError):
+            message = f"Unexpected error{f' while {context}' if context else ''}: {message}"
+        elif context:
+            message = f"Could not {context}: {message}"
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.report(message, details)
+
+    def excepthook(self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        exc.__traceback__ = tb
+        self.report_exception(exc)
+
+    def install(self) -> None:
+        sys.excepthook = self.excepthook
+        threading.excepthook = lambda args: self.report_exception(args.exc_value, "running a background task")
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The one QApplication, named so that QSettings and the log folder land in the right place."""
+    QCoreApplication.setOrganizationName(ORGANISATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    QCoreApplication.setApplicationVersion(__version__)
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useOpenGL=False)
+    return app
+
+
+def settings() -> QSettings:
+    return QSettings(ORGANISATION, APPLICATION)
+
+
+def run(options) -> int:
+    """Start the window for the parsed command-line ``options`` and run the event loop."""
+    app = create_application()
+    if options.reset_settings:
+        settings().clear()
+    log_path = setup_logging()
+    reporter = ErrorReporter(log_path)
+    reporter.install()
+    from .main_window import MainWindow
+
+    window = MainWindow(reporter)
+    window.show()
+    for kind in options.frontend or []:
+        window.state.add_frontend(kind)
+    if options.session:
+        window.open_session(Path(options.session))
+    elif options.audio:
+        for path in options.audio[1:]:
+            window.state.audio_files.append(Path(path))
+        window.open_audio(Path(options.audio[0]))
+    elif options.demo:
+        from ..backend.data.synth import vocalization_like
+
+        window.set_generated_audio(vocalization_like(48000, 3.0), 48000)
+        if not options.frontend:
+            window.state.add_frontend("gammatone", {"compression": "pcen"})
+    if options.model:
+        window.open_model(Path(options.model))
+    return app.exec()

@@ -1,0 +1,278 @@
+"""Run backend work off the GUI thread and hand its outcome back on the GUI thread.
+
+The backend's heavy functions follow the protocol of :mod:`strfviewer.backend.jobs`: they take a progress
+callback and a cancel flag. :class:`JobRunner` runs such a function on its own thread pool and turns what the
+worker reports into Qt signals and callbacks that always run on the GUI thread, because widgets may only be
+touched there. Every request carries a key (such as ``"strf"``); a new request with the same key supersedes
+the running one, whose result is then dropped, so a slow, stale computation never overwrites a newer view.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, SignalInstance, Slot
+
+from strfviewer.backend.jobs import CancelFlag, CancelledError, ProgressCallback, check_cancel
+
+logger = logging.getLogger(__name__)
+
+JobFunction = Callable[[ProgressCallback, CancelFlag], Any]
+ResultCallback = Callable[[Any], None]
+ErrorCallback = Callable[[BaseException], None]
+
+DEFAULT_MAX_THREADS = 2
+DEFAULT_PROGRESS_INTERVAL_MS = 50
+
+_INT32_MAX = 2**31 - 1
+_ids = itertools.count(1)
+
+# Outcomes a worker reports; anything but _OK is never handed to on_result.
+_OK, _ERROR, _CANCELLED = "ok", "error", "cancelled"
+
+
+class Job:
+    """Handle of one submitted request: what it is, and the flag that stops it."""
+
+    def __init__(self, key: str, description: str) -> None:
+        self.id: int = next(_ids)
+        self.key = key
+        self.description = description
+        self.cancel_event = threading.Event()
+        self._done = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the work to stop; whatever it still produces is dropped, never delivered."""
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether cancellation was requested (directly, by a newer job with the same key, or by shutdown)."""
+        return self.cancel_event.is_set()
+
+    @property
+    def done(self) -> bool:
+        """Whether the worker has returned; set on the worker thread, so it may precede the ``finished`` signal."""
+        return self._done.is_set()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "cancelled" if self.cancelled else "running"
+        return f"Job(id={self.id}, key={self.key!r}, description={self.description!r}, {state})"
+
+
+@dataclass
+class _Entry:
+    """What the runner remembers of a job until its outcome has been handled on the GUI thread."""
+
+    job: Job
+    on_result: ResultCallback
+    on_error: ErrorCallback | None
+
+
+class _Bridge(QObject):
+    """Lives on the GUI thread; workers emit on it, and Qt queues each emission to the runner's slots."""
+
+    started = Signal(object)
+    progressed = Signal(object, object, object, str)  # object, not int: backend counts may exceed 32 bits
+    ended = Signal(object, str, object)  # job, outcome, result or exception
+
+
+def _emit(signal: SignalInstance, *args: object) -> None:
+    """Emit from a worker; a runner already deleted must not turn into an error inside the pool thread."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # the bridge's C++ object is gone: nobody is listening any more
+        logger.debug("job runner deleted; dropped a report from a worker", exc_info=True)
+
+
+class _Worker(QRunnable):
+    """Runs one job's function in the pool and reports its progress and outcome through the bridge."""
+
+    def __init__(self, job: Job, fn: JobFunction, bridge: _Bridge, interval_s: float) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._job = job
+        self._fn: JobFunction | None = fn
+        self._bridge = bridge
+        self._interval_s = interval_s
+        self._last_report = float("-inf")
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        """Progress callback given to the function; doubles as a cancellation point for progress-only loops."""
+        check_cancel(self._job.cancel_event)
+        now = time.monotonic()
+        if done != total and now - self._last_report < self._interval_s:
+            return  # throttled: the GUI needs no more than a few updates per second
+        self._last_report = now
+        _emit(self._bridge.progressed, self._job, done, total, message)
+
+    def run(self) -> None:
+        """Run the function, catching everything: an exception escaping into Qt's pool thread helps nobody."""
+        job, fn = self._job, self._fn
+        outcome, value = _CANCELLED, None
+        try:
+            _emit(self._bridge.started, job)
+            check_cancel(job.cancel_event)  # superseded or cancelled while still queued: do not start at all
+            assert fn is not None
+            value = fn(self._progress, job.cancel_event)
+            outcome = _OK
+        except CancelledError:
+            logger.debug("%r stopped on cancellation", job)
+        except BaseException as exc:
+            logger.error("%r failed", job, exc_info=True)
+            outcome, value = _ERROR, exc
+        finally:
+            self._fn = None  # drop references to the caller's data as soon as possible
+            job._done.set()
+            _emit(self._bridge.ended, job, outcome, value)
+
+
+def _fit_int32(done: int, total: int) -> tuple[int, int]:
+    """Scale counts into Qt's ``int`` so huge totals (samples, say) still draw a sensible progress bar."""
+    done, total = int(done), int(total)
+    largest = max(abs(done), abs(total))
+    if largest <= _INT32_MAX:
+        return done, total
+    scale = _INT32_MAX / largest
+    return int(done * scale), int(total * scale)
+
+
+class JobRunner(QObject):
+    """Runs backend functions on a private thread pool and delivers everything on the GUI thread.
+
+    Create it on the GUI thread, and call :meth:`shutdown` before the application quits so that no worker
+    outlives it. Signals: ``started(job)`` when a worker begins, ``progress(job, done, total, message)``
+    (throttled; the final ``done == total`` report always comes through), ``finished(job)`` once per job
+    whatever the outcome, ``failed(job, exception)`` for errors of jobs submitted without ``on_error``, and
+    ``busyChanged(bool)`` when the runner goes from idle to busy and back.
+    """
+
+    started = Signal(object)
+    progress = Signal(object, int, int, str)
+    finished = Signal(object)
+    failed = Signal(object, object)
+    busyChanged = Signal(bool)
+
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        *,
+        max_threads: int = DEFAULT_MAX_THREADS,
+        progress_interval_ms: int = DEFAULT_PROGRESS_INTERVAL_MS,
+    ) -> None:
+        super().__init__(parent)
+        if max_threads < 1:
+            raise ValueError(f"max_threads must be at least 1, got {max_threads}")
+        # A private pool: QThreadPool.globalInstance() is shared with Qt internals and other libraries.
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max_threads)
+        self._interval_s = max(0, progress_interval_ms) / 1000.0
+        self._bridge = _Bridge(self)
+        queued = Qt.ConnectionType.QueuedConnection
+        self._bridge.started.connect(self._on_started, queued)
+        self._bridge.progressed.connect(self._on_progress, queued)
+        self._bridge.ended.connect(self._on_ended, queued)
+        self._entries: dict[int, _Entry] = {}
+        self._latest: dict[str, Job] = {}
+        self._busy = False
+        self._closed = False
+
+    def submit(
+        self,
+        fn: JobFunction,
+        *,
+        key: str,
+        description: str,
+        on_result: ResultCallback,
+        on_error: ErrorCallback | None = None,
+    ) -> Job:
+        """Run ``fn(progress, cancel)`` in the pool; a running job with the same key is cancelled and dropped."""
+        if self._closed:
+            raise RuntimeError("the job runner has been shut down and accepts no new jobs")
+        previous = self._latest.get(key)
+        if previous is not None:
+            logger.debug("%r superseded by a new request", previous)
+            previous.cancel()
+        job = Job(key, description)
+        self._latest[key] = job
+        self._entries[job.id] = _Entry(job, on_result, on_error)
+        logger.debug("submitting %r", job)
+        self._pool.start(_Worker(job, fn, self._bridge, self._interval_s))
+        self._set_busy(True)
+        return job
+
+    def cancel(self, key: str) -> bool:
+        """Cancel every unfinished job with this key; returns whether there was one."""
+        jobs = [entry.job for entry in self._entries.values() if entry.job.key == key]
+        for job in jobs:
+            job.cancel()
+        return bool(jobs)
+
+    def cancel_all(self) -> None:
+        """Cancel every unfinished job; their results and errors will be dropped."""
+        for entry in self._entries.values():
+            entry.job.cancel()
+
+    def activeJobs(self) -> list[Job]:
+        """Jobs submitted whose outcome has not been handled yet, oldest first."""
+        if self._closed:  # nothing is delivered any more: a job counts as long as its worker runs
+            self._entries = {job_id: e for job_id, e in self._entries.items() if not e.job.done}
+        return [entry.job for entry in self._entries.values()]
+
+    def shutdown(self, timeout_ms: int = 3000) -> bool:
+        """Cancel everything, wait for the pool, and drop all later deliveries; returns whether all stopped."""
+        self._closed = True
+        self.cancel_all()
+        stopped = self._pool.waitForDone(timeout_ms)
+        if not stopped:
+            running = [entry.job for entry in self._entries.values() if not entry.job.done]
+            logger.warning("job runner shut down with %d job(s) still running: %r", len(running), running)
+        return stopped
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self.busyChanged.emit(busy)
+
+    @Slot(object)
+    def _on_started(self, job: Job) -> None:
+        if not self._closed and job.id in self._entries:
+            self.started.emit(job)
+
+    @Slot(object, object, object, str)
+    def _on_progress(self, job: Job, done: int, total: int, message: str) -> None:
+        if self._closed or job.cancelled or job.id not in self._entries:
+            return  # a superseded or cancelled job's progress would mislead the progress bar
+        self.progress.emit(job, *_fit_int32(done, total), message)
+
+    @Slot(object, str, object)
+    def _on_ended(self, job: Job, outcome: str, value: object) -> None:
+        if self._closed:
+            return
+        entry = self._entries.pop(job.id, None)
+        if entry is None:
+            return
+        # Forget the job before the callbacks run, so that one submitting a follow-up with the same key
+        # does not cancel this finished job.
+        if self._latest.get(job.key) is job:
+            del self._latest[job.key]
+        try:
+            if job.cancelled:
+                logger.debug("%r ended after cancellation (%s); its outcome is dropped", job, outcome)
+            elif outcome == _OK:
+                entry.on_result(value)
+            elif outcome == _ERROR:
+                assert isinstance(value, BaseException)
+                if entry.on_error is not None:
+                    entry.on_error(value)
+                else:
+                    self.failed.emit(job, value)
+        finally:
+            self.finished.emit(job)
+            self._set_busy(bool(self._entries))

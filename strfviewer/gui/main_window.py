@@ -1,0 +1,451 @@
+"""The main window: menus, the session dock, the time-aligned panes, playback, live mode and the status bar.
+
+It is the controller the views share: it owns the session state, the job runner, the player and the live
+engine, turns user actions (open, drop, play, add a front-end) into state changes and jobs, and reports
+errors through the one reporter. Views only talk to the state.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .app import ErrorReporter, settings
+from .jobrunner import JobRunner
+from .live import LiveEngine
+from .playback import Player, has_audio_input, make_player
+from .state import AudioDocument, SessionState
+from .views.spectrogram import SpectrogramPane
+from .views.waveform import WaveformOverview
+
+log = logging.getLogger(__name__)
+MAX_RECENT = 10
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64")
+COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "CET-L1")
+FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
+
+
+def load_audio_document(path: Path, progress=None, cancel=None) -> AudioDocument:
+    """Job body: read a sound file as mono float32 at its own (whole-Hz) rate."""
+    from ..backend.data import load_audio
+
+    loaded = load_audio(path)
+    return AudioDocument(path, loaded.waveform.reshape(-1).numpy().astype(np.float32), loaded.sample_rate,
+                         tuple(loaded.notes))
+
+
+class MainWindow(QMainWindow):
+    """One window over one session."""
+
+    def __init__(self, reporter: ErrorReporter, player: Player | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("strfviewer")
+        self.setAcceptDrops(True)
+        self.reporter = reporter
+        reporter.parent = self
+        self.state = SessionState(self)
+        self.runner = JobRunner(self)
+        self.player = player if player is not None else make_player(self)
+        self.live = LiveEngine(self)
+        self.panes: dict[int, SpectrogramPane] = {}
+        self.session_path: Path | None = None
+
+        self._build_central()
+        self._build_dock()
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self._restore_settings()
+
+    # Construction
+    def _build_central(self) -> None:
+        self.overview = WaveformOverview(self.state)
+        self.pane_container = QWidget()
+        self.pane_layout = QVBoxLayout(self.pane_container)
+        self.pane_layout.setContentsMargins(0, 0, 0, 0)
+        self.placeholder = QLabel(
+            "Open a sound (File ▸ Open audio, or drop a file here), then add a front-end from the left panel."
+        )
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color: gray; font-size: 14px;")
+        self.pane_layout.addWidget(self.placeholder)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.pane_container)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.overview)
+        splitter.addWidget(scroll)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+
+    def _build_dock(self) -> None:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.addWidget(QLabel("<b>Sounds</b>"))
+        self.audio_list = QListWidget()
+        self.audio_list.itemActivated.connect(lambda item: self.open_audio(Path(item.data(Qt.ItemDataRole.UserRole))))
+        layout.addWidget(self.audio_list)
+        layout.addWidget(QLabel("<b>Front-ends</b>"))
+        self.kind_box = QComboBox()
+        self.kind_box.addItems(FRONTEND_KINDS)
+        add = QPushButton("Add front-end")
+        add.clicked.connect(lambda: self.state.add_frontend(self.kind_box.currentText()))
+        layout.addWidget(self.kind_box)
+        layout.addWidget(add)
+        layout.addStretch(1)
+        dock = QDockWidget("Session", self)
+        dock.setObjectName("session-dock")
+        dock.setWidget(panel)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Playback")
+        bar.setObjectName("playback-toolbar")
+        self.addToolBar(bar)
+        self.play_action = QAction("Play", self)
+        self.play_action.setToolTip("Play / pause (Space)")
+        self.play_action.triggered.connect(self.player.toggle)
+        bar.addAction(self.play_action)
+        self.live_box = QCheckBox("Live")
+        self.live_box.setToolTip("Compute frames with the streaming engine as the sound plays")
+        self.live_box.toggled.connect(self.state.set_live)
+        bar.addWidget(self.live_box)
+        self.mic_box = QCheckBox("Microphone")
+        self.mic_box.setVisible(has_audio_input())
+        self.mic_action = bar.addWidget(self.mic_box)
+        self.mic_action.setVisible(has_audio_input())
+        bar.addSeparator()
+        bar.addWidget(QLabel("Colormap "))
+        self.colormap_box = QComboBox()
+        self.colormap_box.addItems(COLORMAPS)
+        self.colormap_box.currentTextChanged.connect(lambda name: self.state.update_display(colormap=name))
+        bar.addWidget(self.colormap_box)
+        self.position_label = QLabel("  0.000 s")
+        bar.addWidget(self.position_label)
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.player.toggle)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = file_menu.addAction("&Open audio…", QKeySequence.StandardKey.Open, self.open_audio_dialog)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        file_menu.addAction("Open &session…", self.open_session_dialog)
+        file_menu.addAction("&Save session", QKeySequence.StandardKey.Save, self.save_session)
+        file_menu.addAction("Save session &as…", QKeySequence.StandardKey.SaveAs, self.save_session_as)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction("Show the whole sound", self._show_all)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("Where is the log file?", lambda: self.reporter.report(
+            f"The log file is {self.reporter.log_path}", title="Log file"))
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.job_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.runner.cancel_all)
+        for w in (self.job_label, self.progress, self.cancel_button):
+            bar.addPermanentWidget(w)
+
+    def _connect(self) -> None:
+        self.state.frontendsChanged.connect(self._sync_panes)
+        self.state.audioChanged.connect(self._audio_changed)
+        self.state.cursorChanged.connect(self._cursor_changed)
+        self.runner.progress.connect(self._job_progress)
+        self.runner.busyChanged.connect(self._busy_changed)
+        self.runner.failed.connect(lambda job, exc: self.reporter.report_exception(exc, job.description))
+        self.player.positionChanged.connect(self._player_moved)
+        self.player.stateChanged.connect(self._player_state)
+        self.player.finished.connect(self._player_finished)
+        self.player.error.connect(lambda message: self.reporter.report(message, title="Playback"))
+        self.live.prepared.connect(self._live_prepared)
+        self.live.frames.connect(self._live_frames)
+        self.live.failed.connect(lambda message: self.reporter.report(f"Live mode stopped: {message}"))
+
+    # Audio
+    def open_audio_dialog(self) -> None:
+        folder = settings().value("last_folder", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open audio", folder, f"Sounds ({' '.join('*' + s for s in AUDIO_SUFFIXES)});;All files (*)"
+        )
+        if path:
+            self.open_audio(Path(path))
+
+    def open_audio(self, path: Path, on_done=None) -> None:
+        """Load a sound in the background; on success it becomes the session's sound."""
+        path = Path(path)
+
+        def loaded(document: AudioDocument) -> None:
+            self._remember_recent(path)
+            self.state.set_audio(document)
+            if on_done is not None:
+                on_done()
+
+        self.runner.submit(lambda progress, cancel: load_audio_document(path, progress, cancel),
+                           key="open-audio", description=f"opening {path.name}", on_result=loaded,
+                           on_error=lambda exc: self.reporter.report_exception(exc, f"open {path.name}"))
+
+    def open_model(self, path: Path) -> None:
+        """Load a trained model folder (or weights file) in the background."""
+        from ..backend.checkpoints import load_model
+
+        path = Path(path)
+
+        def loaded(model) -> None:
+            self.state.set_model(model, path)
+            self.statusBar().showMessage(f"Model {path.name} loaded", 5000)
+
+        self.runner.submit(lambda progress, cancel: load_model(path), key="open-model",
+                           description=f"loading {path.name}", on_result=loaded,
+                           on_error=lambda exc: self.reporter.report_exception(exc, f"open the model {path.name}"))
+
+    def set_generated_audio(self, samples: np.ndarray, audio_fs: int) -> None:
+        self.state.set_audio(AudioDocument(None, samples.astype(np.float32), audio_fs))
+
+    def _audio_changed(self) -> None:
+        audio = self.state.audio
+        self.player.stop()
+        self.player.set_audio(audio.samples, audio.audio_fs)
+        self.setWindowTitle(f"{audio.title} - strfviewer")
+        if audio.notes:
+            self.statusBar().showMessage("; ".join(audio.notes), 8000)
+        self.audio_list.clear()
+        for path in self.state.audio_files:
+            item = QListWidgetItem(path.name)
+            item.setData(Qt.ItemDataRole.UserRole, str(path))
+            item.setToolTip(str(path))
+            self.audio_list.addItem(item)
+        if audio.path is not None:
+            settings().setValue("last_folder", str(audio.path.parent))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        sessions = [p for p in paths if p.name.endswith(".json")]
+        if sessions:
+            self.open_session(sessions[0])
+        elif paths:
+            self.open_audio(paths[0])
+        event.acceptProposedAction()
+
+    # Recent files
+    def _remember_recent(self, path: Path) -> None:
+        store = settings()
+        recent = [p for p in (store.value("recent_files", []) or []) if p != str(path)]
+        store.setValue("recent_files", [str(path), *recent][:MAX_RECENT])
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = settings().value("recent_files", []) or []
+        if isinstance(recent, str):
+            recent = [recent]
+        for entry in recent:
+            self.recent_menu.addAction(Path(entry).name, lambda p=entry: self.open_audio(Path(p))).setToolTip(entry)
+        self.recent_menu.setEnabled(bool(recent))
+
+    # Panes
+    def _sync_panes(self) -> None:
+        wanted = {slot.id for slot in self.state.frontends}
+        for slot_id in list(self.panes):
+            if slot_id not in wanted:
+                pane = self.panes.pop(slot_id)
+                self.runner.cancel(f"spectrogram:{slot_id}")
+                pane.setParent(None)
+                pane.deleteLater()
+        for slot in self.state.frontends:
+            if slot.id not in self.panes:
+                pane = SpectrogramPane(self.state, self.runner, slot.id)
+                pane.setMinimumHeight(220)
+                pane.removeRequested.connect(self.state.remove_frontend)
+                self.panes[slot.id] = pane
+                self.pane_layout.addWidget(pane)
+        self.placeholder.setVisible(not self.panes)
+
+    def _show_all(self) -> None:
+        if self.state.audio is not None:
+            self.state.set_view_range(0.0, self.state.audio.duration_s)
+
+    # Playback and live mode
+    def _player_moved(self, seconds: float) -> None:
+        self.state.set_cursor(seconds)
+
+    def _cursor_changed(self, seconds: float) -> None:
+        self.position_label.setText(f"  {seconds:.3f} s")
+        if self.player.state() != "playing" and abs(self.player.position() - seconds) > 1e-3:
+            self.player.seek(seconds)
+        if self.state.audio is not None:
+            self.live.advance(seconds, self.state.audio.audio_fs)
+
+    def _player_state(self, state: str) -> None:
+        self.play_action.setText("Pause" if state == "playing" else "Play")
+        if state == "playing" and self.state.live and not self.live.running and self.state.audio is not None:
+            audio = self.state.audio
+            slots = [(s.id, s.kind, dict(s.args), s.dt_ms) for s in self.state.frontends]
+            self.live.start(audio.samples, audio.audio_fs, slots)
+            self.live.advance(self.player.position(), audio.audio_fs)
+
+    def _player_finished(self) -> None:
+        if self.live.running and self.state.audio is not None:
+            self.live.finish(self.state.audio.samples.shape[0])
+
+    def _live_prepared(self, slot_id: int, info: dict[str, Any]) -> None:
+        pane = self.panes.get(slot_id)
+        if pane is not None:
+            pane.begin_live(info["n_frames"], info["hop"], info["audio_fs"], info["centres"], info["channels"])
+
+    def _live_frames(self, slot_id: int, first: int, frames: np.ndarray) -> None:
+        pane = self.panes.get(slot_id)
+        if pane is not None:
+            pane.add_live_frames(first, frames)
+
+    # Jobs
+    def _job_progress(self, job, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.job_label.setText(job.description)
+
+    def _busy_changed(self, busy: bool) -> None:
+        for w in (self.progress, self.cancel_button):
+            w.setVisible(busy)
+        if not busy:
+            self.job_label.setText("")
+
+    # Sessions
+    def open_session_dialog(self) -> None:
+        folder = settings().value("last_folder", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", folder, "strfviewer sessions (*.strfsession.json)")
+        if path:
+            self.open_session(Path(path))
+
+    def open_session(self, path: Path) -> None:
+        from ..backend.errors import StrfviewerError
+        from ..backend.session import load_session, missing_files
+
+        try:
+            session = load_session(path)
+        except StrfviewerError as exc:
+            self.reporter.report_exception(exc, f"open the session {Path(path).name}")
+            return
+        self.session_path = Path(path)
+        missing = missing_files(session)
+        if missing:
+            self.reporter.report("Some files of this session are missing: " + ", ".join(str(p) for p in missing))
+        self.state.clear_frontends()
+        for entry in session.frontends:
+            self.state.add_frontend(entry.kind, entry.args)
+        if session.display.get("colormap") in COLORMAPS:
+            self.colormap_box.setCurrentText(session.display["colormap"])
+        index = session.selected_audio or 0
+        audio = [p for p in session.audio if p.exists()]
+        view_range, cursor = session.view_range, session.cursor_s
+
+        def restore_view() -> None:
+            if view_range is not None:
+                self.state.set_view_range(*view_range)
+            self.state.set_cursor(cursor)
+
+        if audio:
+            self.state.audio_files = list(audio)
+            self.open_audio(audio[min(index, len(audio) - 1)], on_done=restore_view)
+
+    def save_session(self) -> None:
+        if self.session_path is None:
+            self.save_session_as()
+        else:
+            self._write_session(self.session_path)
+
+    def save_session_as(self) -> None:
+        folder = settings().value("last_folder", str(Path.home()))
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", folder, "strfviewer sessions (*.strfsession.json)")
+        if path:
+            self._write_session(Path(path))
+
+    def session_snapshot(self):
+        from ..backend.session import FrontendEntry, Session
+
+        audio_files = list(self.state.audio_files)
+        current = self.state.audio.path if self.state.audio is not None else None
+        return Session(
+            audio=audio_files,
+            models=[self.state.model_path] if self.state.model_path is not None else [],
+            response_sets=[],
+            frontends=[FrontendEntry(s.kind, dict(s.args)) for s in self.state.frontends],
+            selected_audio=audio_files.index(current) if current in audio_files else None,
+            view_range=self.state.view_range,
+            cursor_s=self.state.cursor_s,
+            display=dict(self.state.display),
+        )
+
+    def _write_session(self, path: Path) -> None:
+        from ..backend.errors import StrfviewerError
+        from ..backend.session import save_session
+
+        try:
+            self.session_path = save_session(self.session_snapshot(), path)
+        except (StrfviewerError, OSError) as exc:
+            self.reporter.report_exception(exc, f"save the session to {path}")
+            return
+        self.statusBar().showMessage(f"Session saved to {self.session_path}", 5000)
+
+    # Settings
+    def _restore_settings(self) -> None:
+        store: QSettings = settings()
+        geometry, window_state = store.value("geometry"), store.value("window_state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 860)
+        if window_state is not None:
+            self.restoreState(window_state)
+        colormap = store.value("colormap", "viridis")
+        if colormap in COLORMAPS:
+            self.colormap_box.setCurrentText(colormap)
+        self.live_box.setChecked(store.value("live", False, type=bool))
+        self._fill_recent_menu()
+
+    def _save_settings(self) -> None:
+        store = settings()
+        store.setValue("geometry", self.saveGeometry())
+        store.setValue("window_state", self.saveState())
+        store.setValue("colormap", self.colormap_box.currentText())
+        store.setValue("live", self.live_box.isChecked())
+
+    def closeEvent(self, event) -> None:
+        self._save_settings()
+        self.player.stop()
+        self.live.shutdown()
+        if not self.runner.shutdown(3000):
+            log.warning("some background jobs were still running at exit")
+        super().closeEvent(event)

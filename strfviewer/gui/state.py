@@ -1,0 +1,140 @@
+"""The one observable session state: views read it and write it, and never call each other.
+
+Everything a user does that other views must reflect goes through here: which sound is open, which
+front-ends are active and with which arguments, the visible time range, the playback cursor, live mode and
+the display settings. Each change emits one signal; views redraw from the state, not from the sender.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None}
+_slot_ids = itertools.count(1)
+
+
+@dataclass
+class FrontendSlot:
+    """One active front-end: its kind, its constructor arguments (besides audio_fs and dt_ms), its id."""
+
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+    dt_ms: float = 5.0
+    id: int = field(default_factory=lambda: next(_slot_ids))
+
+
+@dataclass(frozen=True, eq=False)
+class AudioDocument:
+    """The open sound, as the views need it: mono float32 samples at ``audio_fs`` and where it came from."""
+
+    path: Path | None
+    samples: np.ndarray
+    audio_fs: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[0] / self.audio_fs
+
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path is not None else "generated sound"
+
+
+class SessionState(QObject):
+    """The session a window shows. Setters emit a signal only when something changed."""
+
+    audioChanged = Signal()
+    frontendsChanged = Signal()  # a slot was added or removed
+    frontendChanged = Signal(int)  # a slot's arguments changed (slot id)
+    viewRangeChanged = Signal(float, float)
+    cursorChanged = Signal(float)
+    liveChanged = Signal(bool)
+    displayChanged = Signal()
+    modelChanged = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.audio: AudioDocument | None = None
+        self.audio_files: list[Path] = []
+        self.frontends: list[FrontendSlot] = []
+        self.view_range: tuple[float, float] = (0.0, 1.0)
+        self.cursor_s = 0.0
+        self.live = False
+        self.display: dict[str, Any] = dict(DEFAULT_DISPLAY)
+        self.model: Any = None  # a backend LoadedModel, when one is open
+        self.model_path: Path | None = None
+
+    # Audio
+    def set_audio(self, audio: AudioDocument) -> None:
+        self.audio = audio
+        if audio.path is not None and audio.path not in self.audio_files:
+            self.audio_files.append(audio.path)
+        self.view_range = (0.0, audio.duration_s)
+        self.cursor_s = 0.0
+        self.audioChanged.emit()
+        self.viewRangeChanged.emit(*self.view_range)
+        self.cursorChanged.emit(0.0)
+
+    # Front-ends
+    def add_frontend(self, kind: str, args: dict[str, Any] | None = None, dt_ms: float = 5.0) -> FrontendSlot:
+        slot = FrontendSlot(kind, dict(args or {}), dt_ms)
+        self.frontends.append(slot)
+        self.frontendsChanged.emit()
+        return slot
+
+    def remove_frontend(self, slot_id: int) -> None:
+        self.frontends = [s for s in self.frontends if s.id != slot_id]
+        self.frontendsChanged.emit()
+
+    def clear_frontends(self) -> None:
+        if self.frontends:
+            self.frontends = []
+            self.frontendsChanged.emit()
+
+    def set_frontend_args(self, slot_id: int, args: dict[str, Any]) -> None:
+        slot = self.slot(slot_id)
+        if slot is not None and slot.args != args:
+            slot.args = dict(args)
+            self.frontendChanged.emit(slot_id)
+
+    def slot(self, slot_id: int) -> FrontendSlot | None:
+        return next((s for s in self.frontends if s.id == slot_id), None)
+
+    # Time
+    def set_view_range(self, start: float, stop: float) -> None:
+        limit = self.audio.duration_s if self.audio is not None else max(stop, 1.0)
+        start, stop = max(0.0, min(start, stop)), min(limit, max(start, stop))
+        if stop - start <= 0:
+            return
+        if (start, stop) != self.view_range:
+            self.view_range = (start, stop)
+            self.viewRangeChanged.emit(start, stop)
+
+    def set_cursor(self, seconds: float) -> None:
+        if seconds != self.cursor_s:
+            self.cursor_s = seconds
+            self.cursorChanged.emit(seconds)
+
+    def set_live(self, live: bool) -> None:
+        if live != self.live:
+            self.live = live
+            self.liveChanged.emit(live)
+
+    # Display
+    def update_display(self, **changes: Any) -> None:
+        new = {**self.display, **changes}
+        if new != self.display:
+            self.display = new
+            self.displayChanged.emit()
+
+    # Model
+    def set_model(self, model: Any, path: Path | None) -> None:
+        self.model, self.model_path = model, path
+        self.modelChanged.emit()

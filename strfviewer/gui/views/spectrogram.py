@@ -1,0 +1,259 @@
+"""A spectrogram pane: one active front-end's frames over the shared time axis, with its parameter form.
+
+The pane owns no data of its own beyond the last frames computed: it reads the sound and its front-end
+slot from the session state, asks the job runner for the frames (off the GUI thread, the older request
+dropped when arguments change again), and writes the visible time range and cursor back to the state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..state import SessionState
+from .paramform import ParamForm
+from .timeaxis import TimeLinkedPlot
+
+_MAX_TICKS = 8
+
+
+def frequency_ticks(centres: np.ndarray | None, n_channels: int) -> list[tuple[float, str]]:
+    """Y-axis ticks at channel centres (channel ``i`` spans ``[i, i + 1)``), labelled in Hz or kHz."""
+    step = max(1, math.ceil(n_channels / _MAX_TICKS))
+    ticks = []
+    for i in range(0, n_channels, step):
+        if centres is None:
+            label = f"ch {i}"
+        else:
+            f = float(centres[i])
+            label = f"{f / 1000:.1f} kHz" if f >= 1000 else f"{f:.0f} Hz"
+        ticks.append((i + 0.5, label))
+    return ticks
+
+
+def compute_frames(kind: str, args: dict[str, Any], dt_ms: float, samples: np.ndarray, audio_fs: int,
+                   progress=None, cancel=None) -> dict[str, Any]:
+    """Job body: the front-end's frames of the whole sound (runs off the GUI thread)."""
+    from ...backend.frontends import make_wav2spec
+    from ...backend.streaming import run_in_chunks
+
+    frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
+    frames = run_in_chunks(frontend, samples, progress=progress, cancel=cancel)
+    return {"frames": frames, "centres": frontend.centre_frequencies(), "hop": frontend.hop, "audio_fs": audio_fs}
+
+
+class SpectrogramPane(QWidget):
+    """One front-end slot drawn as an image; x in seconds, y in channels labelled at their centre frequency."""
+
+    removeRequested = Signal(int)
+    framesShown = Signal(int)  # slot id, after an image is set (tests and benchmarks wait on it)
+
+    def __init__(self, state: SessionState, runner, slot_id: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.runner, self.slot_id = state, runner, slot_id
+        self.frames: np.ndarray | None = None
+        self.hop = 1
+        self.audio_fs = 1
+        self.centres: np.ndarray | None = None
+        self._live_frames = 0
+        slot = state.slot(slot_id)
+        self.title = QLabel()
+        self.status = QLabel()
+        self.status.setStyleSheet("color: gray;")
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.auto_levels = QCheckBox("auto levels")
+        self.auto_levels.setChecked(True)
+        self.level_low, self.level_high = QDoubleSpinBox(), QDoubleSpinBox()
+        for box in (self.level_low, self.level_high):
+            box.setRange(-1e6, 1e6)
+            box.setDecimals(3)
+            box.setEnabled(False)
+            box.setMaximumWidth(90)
+            box.valueChanged.connect(self._apply_levels)
+        self.auto_levels.toggled.connect(self._levels_mode_changed)
+        self.params_button = QToolButton(text="Parameters", checkable=True)
+        remove = QToolButton(text="✕")
+        remove.setToolTip("Remove this front-end")
+        remove.clicked.connect(lambda: self.removeRequested.emit(self.slot_id))
+
+        header = QHBoxLayout()
+        for w in (self.title, self.status):
+            header.addWidget(w)
+        header.addStretch(1)
+        for w in (self.auto_levels, QLabel("min"), self.level_low, QLabel("max"), self.level_high,
+                  self.params_button, remove):
+            header.addWidget(w)
+
+        from ...backend.frontends import frontend_class
+
+        schema = [spec.to_dict() for spec in frontend_class(slot.kind).schema]
+        self.form = ParamForm(schema, slot.args, self._validate)
+        self.form.setVisible(False)
+        self.params_button.toggled.connect(self.form.setVisible)
+        self.form.argsChanged.connect(lambda args: self.state.set_frontend_args(self.slot_id, args))
+
+        self.plot = TimeLinkedPlot(state)
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setLabel("left", "channel")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(header)
+        layout.addWidget(self.form)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.readout)
+
+        self._redraw_timer = QTimer(self, singleShot=True, interval=30)
+        self._redraw_timer.timeout.connect(self._draw)
+        state.audioChanged.connect(self.recompute)
+        state.frontendChanged.connect(lambda sid: sid == self.slot_id and self.recompute())
+        state.displayChanged.connect(self._apply_colormap)
+        self._update_title()
+        self._apply_colormap()
+        self.recompute()
+
+    # Computation
+    def _validate(self, args: dict[str, Any]) -> str | None:
+        from ...backend.errors import StrfviewerError
+        from ...backend.frontends import make_wav2spec
+
+        slot = self.state.slot(self.slot_id)
+        fs = self.state.audio.audio_fs if self.state.audio is not None else 48000
+        try:
+            make_wav2spec(slot.kind, audio_fs=fs, dt_ms=slot.dt_ms, **args)
+        except StrfviewerError as exc:
+            return str(exc)
+        return None
+
+    def recompute(self) -> None:
+        slot, audio = self.state.slot(self.slot_id), self.state.audio
+        self._update_title()
+        if slot is None or audio is None:
+            return
+        self.status.setText("computing…")
+        kind, args, dt_ms = slot.kind, dict(slot.args), slot.dt_ms
+        samples, fs = audio.samples, audio.audio_fs
+        self.runner.submit(
+            lambda progress, cancel: compute_frames(kind, args, dt_ms, samples, fs, progress, cancel),
+            key=f"spectrogram:{self.slot_id}",
+            description=f"{kind} spectrogram",
+            on_result=self._show,
+            on_error=self._failed,
+        )
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.setText("failed")
+        self.readout.setText(f"Could not compute: {' '.join(str(exc).split())}")
+
+    def _show(self, result: dict[str, Any]) -> None:
+        self.frames = result["frames"]
+        self.hop, self.audio_fs, self.centres = result["hop"], result["audio_fs"], result["centres"]
+        self.status.setText("")
+        self._live_frames = self.frames.shape[1]
+        self._set_axes()
+        self._draw()
+
+    # Live mode
+    def begin_live(self, n_frames: int, hop: int, audio_fs: int, centres: np.ndarray | None, channels: int) -> None:
+        """Blank the image; frames then arrive with :meth:`add_live_frames` as the sound plays."""
+        self.hop, self.audio_fs, self.centres = hop, audio_fs, centres
+        self.frames = np.full((channels, n_frames), np.nan, dtype=np.float32)
+        self._live_frames = 0
+        self.status.setText("live")
+        self._set_axes()
+        self._draw()
+
+    def add_live_frames(self, first: int, frames: np.ndarray) -> None:
+        if self.frames is None:
+            return
+        stop = min(first + frames.shape[1], self.frames.shape[1])
+        self.frames[:, first:stop] = frames[:, : stop - first]
+        self._live_frames = max(self._live_frames, stop)
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def end_live(self) -> None:
+        self.status.setText("")
+
+    # Drawing
+    def _set_axes(self) -> None:
+        channels, n_frames = self.frames.shape
+        self._rect = QRectF(0, 0, n_frames * self.hop / self.audio_fs, channels)
+        self.plot.getAxis("left").setTicks([frequency_ticks(self.centres, channels)])
+        self.plot.setYRange(0, channels, padding=0)
+
+    def _draw(self) -> None:
+        if self.frames is None or self.frames.size == 0:
+            return
+        self.image.setImage(self.frames, autoLevels=False)
+        self.image.setRect(self._rect)  # after setImage: the rect scales the current image's pixels
+        self._apply_levels()
+        self.framesShown.emit(self.slot_id)
+
+    def _levels_mode_changed(self, auto: bool) -> None:
+        self.level_low.setEnabled(not auto)
+        self.level_high.setEnabled(not auto)
+        self._apply_levels()
+
+    def current_levels(self) -> tuple[float, float]:
+        if not self.auto_levels.isChecked():
+            return self.level_low.value(), self.level_high.value()
+        finite = self.frames[np.isfinite(self.frames)] if self.frames is not None else np.zeros(0)
+        if finite.size == 0:
+            return 0.0, 1.0
+        low, high = np.percentile(finite, [1.0, 99.5])
+        return float(low), float(high if high > low else low + 1e-6)
+
+    def _apply_levels(self) -> None:
+        if self.frames is None:
+            return
+        low, high = self.current_levels()
+        if self.auto_levels.isChecked():
+            for box, value in ((self.level_low, low), (self.level_high, high)):
+                box.blockSignals(True)
+                box.setValue(value)
+                box.blockSignals(False)
+        self.image.setLevels((low, high))
+
+    def _apply_colormap(self) -> None:
+        name = self.state.display.get("colormap", "viridis")
+        colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
+        self.image.setColorMap(colormap)
+
+    def _update_title(self) -> None:
+        slot = self.state.slot(self.slot_id)
+        if slot is None:
+            return
+        shown = ", ".join(f"{k}={v}" for k, v in slot.args.items() if k in ("compression", "n_filters", "n_mels"))
+        self.title.setText(f"<b>{slot.kind}</b> {shown}")
+
+    def _mouse_moved(self, position) -> None:
+        if self.frames is None or not self.plot.sceneBoundingRect().contains(position):
+            return
+        point = self.plot.getViewBox().mapSceneToView(position)
+        t, y = point.x(), point.y()
+        frame, channel = int(t * self.audio_fs // self.hop), math.floor(y)
+        channels, n_frames = self.frames.shape
+        if not (0 <= frame < n_frames and 0 <= channel < channels):
+            self.readout.setText(" ")
+            return
+        hz = f"{self.centres[channel]:.0f} Hz" if self.centres is not None else "latent"
+        value = self.frames[channel, frame]
+        self.readout.setText(f"t = {t:.3f} s · frame {frame} · channel {channel} ({hz}) · value {value:.4g}")

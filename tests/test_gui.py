@@ -1,0 +1,197 @@
+"""The window, driven through its real widgets offscreen: open, drop, edit, jobs, errors, live mode, close."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from PySide6.QtCore import QMimeData, QPointF, QStandardPaths, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from strfviewer.backend.data.synth import vocalization_like
+from strfviewer.gui.app import ErrorReporter, create_application, settings
+from strfviewer.gui.main_window import MainWindow
+from strfviewer.gui.playback import NullPlayer
+from strfviewer.gui.views.spectrogram import compute_frames
+
+FS = 16000
+
+
+def _fresh_application():
+    """The app with test-mode settings (a throw-away location), cleared: no recent files or layout leak in."""
+    QStandardPaths.setTestModeEnabled(True)
+    create_application()
+    settings().clear()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    _fresh_application()
+    reporter = ErrorReporter(tmp_path / "strfviewer.log")
+    reporter.modal = False
+    win = MainWindow(reporter, player=NullPlayer())
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.runner.shutdown(3000)
+    win.live.shutdown()
+
+
+@pytest.fixture
+def sound(tmp_path) -> Path:
+    path = tmp_path / "call.wav"
+    soundfile.write(path, vocalization_like(FS, 0.6), FS)
+    return path
+
+
+def _wait_for_frames(qtbot, win, slot_id):
+    qtbot.waitUntil(lambda: win.panes[slot_id].frames is not None and win.panes[slot_id].status.text() == "",
+                    timeout=20000)
+    return win.panes[slot_id].frames.copy()
+
+
+def test_open_audio_through_the_menu_action(window, qtbot, sound, monkeypatch):
+    monkeypatch.setattr("strfviewer.gui.main_window.QFileDialog.getOpenFileName", lambda *a, **k: (str(sound), ""))
+    window.open_action.trigger()
+    qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
+    assert window.state.audio.path == sound and window.state.audio.audio_fs == FS
+    assert window.windowTitle().startswith("call.wav")
+    assert window.overview.curve.getData()[0].size > 0
+    assert window.audio_list.count() == 1
+    assert [a.text() for a in window.recent_menu.actions()] == ["call.wav"]
+
+
+def test_open_audio_through_a_simulated_drop(window, qtbot, sound):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(sound))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
+    assert window.state.audio.path == sound
+
+
+def test_changing_a_parameter_recomputes_the_image(window, qtbot):
+    window.set_generated_audio(vocalization_like(FS, 0.5), FS)
+    slot = window.state.add_frontend("gammatone", {"f_max": 7000.0})
+    before = _wait_for_frames(qtbot, window, slot.id)
+    pane = window.panes[slot.id]
+    pane.params_button.click()
+    assert not pane.form.isHidden()
+    pane.form.editor("compression").setCurrentText("pcen")
+    pane.form.apply_now()
+    assert window.state.slot(slot.id).args["compression"] == "pcen"
+    qtbot.waitUntil(lambda: pane.frames is not None and not np.array_equal(pane.frames, before), timeout=20000)
+    expected = compute_frames("gammatone", {**window.state.slot(slot.id).args}, 5.0, window.state.audio.samples, FS)
+    np.testing.assert_allclose(pane.image.image, expected["frames"], rtol=0, atol=1e-6)
+
+
+def test_an_invalid_parameter_is_explained_and_not_applied(window, qtbot):
+    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    slot = window.state.add_frontend("mel")
+    pane = window.panes[slot.id]
+    pane.params_button.click()
+    pane.form.editor("win_ms").setValue(1.0)  # shorter than the 5 ms hop
+    pane.form.apply_now()
+    assert not pane.form.message.isHidden() and "win_ms" in pane.form.message.text()
+    assert "win_ms" not in window.state.slot(slot.id).args
+
+
+def test_job_progress_is_shown_and_cancel_stops_it(window, qtbot):
+    from strfviewer.backend.jobs import check_cancel
+
+    stopped = threading.Event()
+
+    def slow(progress, cancel):
+        try:
+            for i in range(1000):
+                check_cancel(cancel)
+                progress(i, 1000, "working")
+                time.sleep(0.01)
+        finally:
+            stopped.set()
+
+    results = []
+    window.runner.submit(slow, key="slow", description="slow job", on_result=results.append)
+    qtbot.waitUntil(lambda: window.progress.isVisible() and window.progress.value() > 0, timeout=5000)
+    assert window.job_label.text() == "slow job"
+    window.cancel_button.click()
+    qtbot.waitUntil(stopped.is_set, timeout=5000)
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=5000)
+    assert results == []
+
+
+def test_a_corrupt_file_shows_the_error_and_the_app_goes_on(window, qtbot, tmp_path, sound):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really")
+    window.open_audio(bad)
+    qtbot.waitUntil(lambda: window.reporter.last is not None, timeout=10000)
+    message, details = window.reporter.last
+    assert "broken.wav" in message and "\n" not in message
+    assert "Traceback" in details  # the details hold what a developer needs
+    assert window.state.audio is None
+    window.open_audio(sound)
+    qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
+    assert window.state.audio.path == sound
+
+
+def test_live_mode_with_the_null_player_gives_the_offline_frames(window, qtbot):
+    samples = vocalization_like(FS, 0.4)
+    window.set_generated_audio(samples, FS)
+    leaf = window.state.add_frontend("leaf", {"f_max": 7000.0, "n_filters": 12})
+    pcen = window.state.add_frontend("gammatone", {"compression": "pcen", "f_max": 7000.0, "n_filters": 12})
+    for slot in (leaf, pcen):
+        _wait_for_frames(qtbot, window, slot.id)
+    window.live_box.setChecked(True)
+    assert window.state.live
+    with qtbot.waitSignal(window.player.finished, timeout=10000):
+        window.player.play()
+    for slot in (leaf, pcen):
+        pane = window.panes[slot.id]
+        qtbot.waitUntil(lambda p=pane: p._live_frames == p.frames.shape[1], timeout=10000)
+        offline = compute_frames(slot.kind, slot.args, 5.0, samples, FS)["frames"]
+        assert np.isfinite(pane.frames).all()
+        np.testing.assert_allclose(pane.frames, offline, rtol=0, atol=1e-5 * np.abs(offline).max())
+
+
+def test_closing_the_window_while_a_job_runs_exits_cleanly(qtbot, tmp_path):
+    _fresh_application()
+    reporter = ErrorReporter(tmp_path / "log")
+    reporter.modal = False
+    win = MainWindow(reporter, player=NullPlayer())
+    win.show()
+    release = threading.Event()
+    finished = threading.Event()
+
+    def stubborn(progress, cancel):
+        while not cancel.is_set():
+            time.sleep(0.01)
+        finished.set()
+
+    delivered = []
+    win.runner.submit(stubborn, key="stubborn", description="stubborn", on_result=delivered.append)
+    qtbot.waitUntil(lambda: win.progress.isVisible(), timeout=5000)
+    assert win.close()
+    assert finished.wait(5)
+    release.set()
+    qtbot.wait(50)
+    assert delivered == [] and reporter.last is None
+
+
+def test_a_session_round_trips_through_the_window(window, qtbot, tmp_path, sound):
+    window.open_audio(sound)
+    qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
+    window.state.add_frontend("mel", {"n_mels": 20})
+    window.state.set_view_range(0.1, 0.4)
+    window.colormap_box.setCurrentText("magma")
+    path = tmp_path / "work.strfsession.json"
+    window._write_session(path)
+    window.state.clear_frontends()
+    window.open_session(path)
+    qtbot.waitUntil(lambda: window.state.audio is not None and window.state.view_range == (0.1, 0.4), timeout=10000)
+    assert [(s.kind, s.args) for s in window.state.frontends] == [("mel", {"n_mels": 20})]
+    assert window.state.display["colormap"] == "magma"
