@@ -12,7 +12,7 @@ import soundfile
 from PySide6.QtCore import QMimeData, QPointF, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from strfviewer.backend.data.synth import vocalization_like
+from strfviewer.backend.synth import vocalization_like
 from strfviewer.gui.app import ErrorReporter, create_application, settings
 from strfviewer.gui.main_window import MainWindow
 from strfviewer.gui.playback import NullPlayer

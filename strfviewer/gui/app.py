@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
+from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from .. import __version__
@@ -111,7 +113,11 @@ def settings() -> QSettings:
 
 
 def run(options) -> int:
-    """Start the window for the parsed command-line ``options`` and run the event loop."""
+    """Start the window for the parsed command-line ``options`` and run the event loop.
+
+    The window is shown before torch is imported: the import (about 2 s) runs in a thread, and the
+    requested sound and front-ends open once it is done.
+    """
     app = create_application()
     if options.reset_settings:
         settings().clear()
@@ -122,6 +128,28 @@ def run(options) -> int:
 
     window = MainWindow(reporter)
     window.show()
+    if os.environ.get("STRFVIEWER_REPORT_SHOWN"):  # used by benchmarks/gui.py to time the launch
+        QTimer.singleShot(0, lambda: (sys.stdout.write(f"shown-at {time.time():.6f}\n"), sys.stdout.flush(),
+                                      app.quit()))
+    warm_up = threading.Thread(target=_import_backend, name="strfviewer-import", daemon=True)
+    warm_up.start()
+
+    def when_ready() -> None:
+        if warm_up.is_alive():
+            QTimer.singleShot(30, when_ready)
+            return
+        _open_requested(window, options)
+
+    QTimer.singleShot(0, when_ready)
+    return app.exec()
+
+
+def _import_backend() -> None:
+    from ..backend import frontends, streaming  # noqa: F401 - imported for its side effect: warm caches
+
+
+def _open_requested(window, options) -> None:
+    """Open what the command line asked for."""
     for kind in options.frontend or []:
         window.state.add_frontend(kind)
     if options.session:
@@ -131,11 +159,10 @@ def run(options) -> int:
             window.state.audio_files.append(Path(path))
         window.open_audio(Path(options.audio[0]))
     elif options.demo:
-        from ..backend.data.synth import vocalization_like
+        from ..backend.synth import vocalization_like
 
         window.set_generated_audio(vocalization_like(48000, 3.0), 48000)
         if not options.frontend:
             window.state.add_frontend("gammatone", {"compression": "pcen"})
     if options.model:
         window.open_model(Path(options.model))
-    return app.exec()

@@ -423,9 +423,7 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         store: QSettings = settings()
         geometry, window_state = store.value("geometry"), store.value("window_state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
+        if geometry is None or not self.restoreGeometry(geometry) or self.width() < 900 or self.height() < 600:
             self.resize(1280, 860)
         if window_state is not None:
             self.restoreState(window_state)

@@ -1,0 +1,149 @@
+"""How responsive the app is: time from launch to a shown window, and the longest GUI-thread stall while a
+LEAF spectrogram of 60 s of audio is computed and while live mode runs.
+
+Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui.py [--launches N] [--seconds S]``.
+
+* Launch: ``strfviewer --demo`` is started ``N`` times (after one warm-up launch, so files are in the page
+  cache); the app prints the wall-clock time of its first event-loop turn after ``show()`` and quits. The
+  median and the worst of the launches are printed.
+* Stalls: a 2 ms timer on the GUI thread records the longest gap between its ticks (the longest time the
+  event loop could not react) while (a) a LEAF spectrogram of ``S`` seconds of 48 kHz audio is computed in
+  the background and drawn, and (b) live mode plays 5 s of audio through mel, gammatone (PCEN) and LEAF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def launch_seconds(runs: int) -> list[float]:
+    env = {**os.environ, "STRFVIEWER_REPORT_SHOWN": "1", "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
+                                                                                            "offscreen")}
+    command = [sys.executable, "-m", "strfviewer", "--demo"]
+    times = []
+    for i in range(runs + 1):
+        start = time.time()
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120).stdout
+        shown = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("shown-at"))
+        if i > 0:  # the first launch only warms the page cache
+            times.append(shown - start)
+    return times
+
+
+class StallMeter:
+    """Longest gap between the ticks of a fast GUI-thread timer."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer(interval=2)
+        self.timer.timeout.connect(self._tick)
+        self.last = None
+        self.worst = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def start(self) -> None:
+        self.last, self.worst = None, 0.0
+        self.timer.start()
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return self.worst
+
+
+def stalls(seconds: float) -> tuple[float, float, float, float]:
+    from PySide6.QtCore import QEventLoop, QStandardPaths, QTimer
+
+    from strfviewer.backend import frontends, streaming  # noqa: F401 - as the app does in a thread at launch
+    from strfviewer.backend.synth import vocalization_like
+    from strfviewer.gui.app import ErrorReporter, create_application, settings
+    from strfviewer.gui.main_window import MainWindow
+    from strfviewer.gui.playback import NullPlayer
+
+    QStandardPaths.setTestModeEnabled(True)
+    app = create_application()
+    settings().clear()
+    reporter = ErrorReporter(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.TempLocation))
+    reporter.modal = False
+    window = MainWindow(reporter, player=NullPlayer())
+    window.show()
+
+    def wait(condition, timeout_s: float) -> None:
+        """Run the real event loop (idle in Qt, as in the app) until ``condition()`` holds."""
+        deadline = time.perf_counter() + timeout_s
+        loop = QEventLoop()
+        poll = QTimer(interval=20)
+        poll.timeout.connect(lambda: (condition() or time.perf_counter() > deadline) and loop.quit())
+        poll.start()
+        loop.exec()
+        poll.stop()
+
+    meter = StallMeter()
+    long_sound = np.tile(vocalization_like(48000, 3.0), int(np.ceil(seconds / 3.0)))[: int(seconds * 48000)]
+    window.set_generated_audio(long_sound, 48000)
+    wait(lambda: False, 0.5)
+    meter.start()
+    wait(lambda: False, 0.1)  # ticks running before the action, so a stall inside it is seen
+    start = time.perf_counter()
+    slot = window.state.add_frontend("leaf")
+    pane = window.panes[slot.id]
+    wait(lambda: pane.frames is not None and pane.status.text() == "", 600)
+    compute_s = time.perf_counter() - start
+    wait(lambda: False, 0.2)
+    leaf_stall = meter.stop()
+
+    window.state.clear_frontends()
+    window.set_generated_audio(vocalization_like(48000, 5.0), 48000)
+    for kind, args in (("mel", {}), ("gammatone", {"compression": "pcen"}), ("leaf", {})):
+        window.state.add_frontend(kind, args)
+    wait(lambda: all(p.frames is not None and p.status.text() == "" for p in window.panes.values()), 120)
+    window.live_box.setChecked(True)
+    finished = []
+    window.player.finished.connect(lambda: finished.append(True))
+    meter.start()
+    wait(lambda: False, 0.1)
+    window.player.play()
+    wait(lambda: bool(finished), 30)
+    wait(lambda: all(p._live_frames == p.frames.shape[1] for p in window.panes.values()), 30)
+    live_stall = meter.stop()
+    live_complete = all(np.isfinite(p.frames).all() for p in window.panes.values())
+    window.close()
+    QTimer.singleShot(0, app.quit)
+    return compute_s, leaf_stall, live_stall, float(live_complete)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--launches", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    times = launch_seconds(args.launches)
+    compute_s, leaf_stall, live_stall, live_complete = stalls(args.seconds)
+    print(f"platform {os.environ['QT_QPA_PLATFORM']}, {os.cpu_count()} CPUs\n")
+    print("| measurement | value | target |")
+    print("|---|---:|---:|")
+    print(f"| launch to shown window, median of {len(times)} warm launches | {statistics.median(times):.2f} s | "
+          "<= 2.5 s |")
+    print(f"| launch to shown window, worst of {len(times)} | {max(times):.2f} s | |")
+    print(f"| LEAF spectrogram of {args.seconds:g} s of 48 kHz audio: compute and draw | {compute_s:.2f} s | |")
+    print(f"| longest GUI stall during that | {1000 * leaf_stall:.0f} ms | <= 100 ms |")
+    print(f"| longest GUI stall while live mode plays 5 s (mel, gammatone PCEN, LEAF) | {1000 * live_stall:.0f} ms | "
+          "<= 100 ms |")
+    print(f"| live frames complete at the end | {'yes' if live_complete else 'NO'} | |")
+
+
+if __name__ == "__main__":
+    main()
