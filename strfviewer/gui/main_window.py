@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
         path = Path(path)
 
         def loaded(model) -> None:
-            self.state.set_model(model, path)
+            self.state.add_model(model)
             self.statusBar().showMessage(f"Model {path.name} loaded", 5000)
 
         self.runner.submit(lambda progress, cancel: load_model(path), key="open-model",
@@ -399,8 +399,9 @@ class MainWindow(QMainWindow):
         current = self.state.audio.path if self.state.audio is not None else None
         return Session(
             audio=audio_files,
-            models=[self.state.model_path] if self.state.model_path is not None else [],
-            response_sets=[],
+            models=[m.path for m in self.state.models],
+            response_sets=[self.state.responses.root] if self.state.responses is not None else [],
+            selected_neuron=self.state.selected_neuron,
             frontends=[FrontendEntry(s.kind, dict(s.args)) for s in self.state.frontends],
             selected_audio=audio_files.index(current) if current in audio_files else None,
             view_range=self.state.view_range,

@@ -57,7 +57,11 @@ class SessionState(QObject):
     cursorChanged = Signal(float)
     liveChanged = Signal(bool)
     displayChanged = Signal()
-    modelChanged = Signal()
+    modelChanged = Signal()  # a model was added or removed (``models``)
+    responsesChanged = Signal()  # a response set was opened (``responses``)
+    neuronChanged = Signal(int)  # the selected neuron index
+    channelChanged = Signal(int)  # the selected front-end channel (-1: none), highlighted everywhere
+    targetChanged = Signal()  # the front-end slot the analysis views study (``target_slot``)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -68,8 +72,11 @@ class SessionState(QObject):
         self.cursor_s = 0.0
         self.live = False
         self.display: dict[str, Any] = dict(DEFAULT_DISPLAY)
-        self.model: Any = None  # a backend LoadedModel, when one is open
-        self.model_path: Path | None = None
+        self.models: list[Any] = []  # backend LoadedModel objects, in the order they were opened
+        self.responses: Any = None  # a backend ResponseSet, when one is open
+        self.selected_neuron = 0
+        self.selected_channel = -1
+        self.target_slot: int | None = None  # None: the first active front-end
 
     # Audio
     def set_audio(self, audio: AudioDocument) -> None:
@@ -134,7 +141,47 @@ class SessionState(QObject):
             self.display = new
             self.displayChanged.emit()
 
-    # Model
-    def set_model(self, model: Any, path: Path | None) -> None:
-        self.model, self.model_path = model, path
+    # Models and responses
+    @property
+    def model(self) -> Any:
+        """The most recently opened model (what live mode and the STRF view use by default)."""
+        return self.models[-1] if self.models else None
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.model.path if self.model is not None else None
+
+    def add_model(self, model: Any) -> None:
+        self.models = [m for m in self.models if m.path != model.path] + [model]
         self.modelChanged.emit()
+
+    def remove_model(self, path: Path) -> None:
+        self.models = [m for m in self.models if m.path != path]
+        self.modelChanged.emit()
+
+    def set_responses(self, responses: Any) -> None:
+        self.responses = responses
+        self.selected_neuron = 0
+        self.responsesChanged.emit()
+        self.neuronChanged.emit(0)
+
+    def set_neuron(self, index: int) -> None:
+        if index != self.selected_neuron and index >= 0:
+            self.selected_neuron = index
+            self.neuronChanged.emit(index)
+
+    def set_channel(self, channel: int) -> None:
+        if channel != self.selected_channel:
+            self.selected_channel = channel
+            self.channelChanged.emit(channel)
+
+    # Analysis target
+    def target(self) -> FrontendSlot | None:
+        """The front-end slot the analysis views study: the chosen one, else the first active one."""
+        chosen = self.slot(self.target_slot) if self.target_slot is not None else None
+        return chosen or (self.frontends[0] if self.frontends else None)
+
+    def set_target(self, slot_id: int | None) -> None:
+        if slot_id != self.target_slot:
+            self.target_slot = slot_id
+            self.targetChanged.emit()
