@@ -166,3 +166,5 @@ def _open_requested(window, options) -> None:
             window.state.add_frontend("gammatone", {"compression": "pcen"})
     if options.model:
         window.open_model(Path(options.model))
+    if options.dataset:
+        window.open_responses(Path(options.dataset))

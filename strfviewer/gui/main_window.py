@@ -47,7 +47,7 @@ COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "CET-L1")
 FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
 
 
-def load_audio_document(path: Path, progress=None, cancel=None) -> AudioDocument:
+def load_audio_document(path: Path) -> AudioDocument:
     """Job body: read a sound file as mono float32 at its own (whole-Hz) rate."""
     from ..backend.data import load_audio
 
@@ -151,6 +151,8 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self.open_action = file_menu.addAction("&Open audio…", QKeySequence.StandardKey.Open, self.open_audio_dialog)
         self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addAction("Open &model…", self.open_model_dialog)
+        file_menu.addAction("Open res&ponse set…", self.open_responses_dialog)
         file_menu.addSeparator()
         file_menu.addAction("Open &session…", self.open_session_dialog)
         file_menu.addAction("&Save session", QKeySequence.StandardKey.Save, self.save_session)
@@ -209,9 +211,13 @@ class MainWindow(QMainWindow):
             if on_done is not None:
                 on_done()
 
-        self.runner.submit(lambda progress, cancel: load_audio_document(path, progress, cancel),
-                           key="open-audio", description=f"opening {path.name}", on_result=loaded,
-                           on_error=lambda exc: self.reporter.report_exception(exc, f"open {path.name}"))
+        self._load(lambda: load_audio_document(path), "open-audio", path.name, loaded)
+
+    def _load(self, read, key: str, name: str, on_result) -> None:
+        """Read a file in the background; a failure becomes the error dialog ("Could not open NAME: ...")."""
+        self.runner.submit(lambda progress, cancel: read(), key=key, description=f"opening {name}",
+                           on_result=on_result,
+                           on_error=lambda exc: self.reporter.report_exception(exc, f"open {name}"))
 
     def open_model(self, path: Path) -> None:
         """Load a trained model folder (or weights file) in the background."""
@@ -223,9 +229,33 @@ class MainWindow(QMainWindow):
             self.state.add_model(model)
             self.statusBar().showMessage(f"Model {path.name} loaded", 5000)
 
-        self.runner.submit(lambda progress, cancel: load_model(path), key="open-model",
-                           description=f"loading {path.name}", on_result=loaded,
-                           on_error=lambda exc: self.reporter.report_exception(exc, f"open the model {path.name}"))
+        self._load(lambda: load_model(path), "open-model", path.name, loaded)
+
+    def open_model_dialog(self) -> None:
+        folder = settings().value("last_folder", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Open a model folder", folder)
+        if path:
+            self.open_model(Path(path))
+
+    def open_responses_dialog(self) -> None:
+        folder = settings().value("last_folder", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Open a response set folder", folder)
+        if path:
+            self.open_responses(Path(path))
+
+    def open_responses(self, path: Path) -> None:
+        """Load a response set (FORMATS.md section 1) in the background."""
+        from ..backend.data import load_response_set
+
+        path = Path(path)
+
+        def loaded(responses) -> None:
+            self.state.set_responses(responses)
+            self.statusBar().showMessage(
+                f"Response set {responses.name}: {len(responses.neurons)} neurons, {len(responses.stimuli)} stimuli",
+                8000)
+
+        self._load(lambda: load_response_set(path), "open-responses", path.name, loaded)
 
     def set_generated_audio(self, samples: np.ndarray, audio_fs: int) -> None:
         self.state.set_audio(AudioDocument(None, samples.astype(np.float32), audio_fs))
@@ -379,6 +409,13 @@ class MainWindow(QMainWindow):
         if audio:
             self.state.audio_files = list(audio)
             self.open_audio(audio[min(index, len(audio) - 1)], on_done=restore_view)
+        for model_path in session.models:
+            if model_path.exists():
+                self.open_model(model_path)
+        if session.response_sets and session.response_sets[0].exists():
+            self.open_responses(session.response_sets[0])
+        if session.selected_neuron is not None:
+            self.state.set_neuron(session.selected_neuron)
 
     def save_session(self) -> None:
         if self.session_path is None:

@@ -111,6 +111,12 @@ class SpectrogramPane(QWidget):
         self.plot.setLabel("left", "channel")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        # The selected channel (state.selected_channel), outlined across the whole time axis.
+        self.highlight = pg.LinearRegionItem(orientation="horizontal", movable=False,
+                                             brush=pg.mkBrush(255, 255, 255, 40), pen=pg.mkPen("w", width=1))
+        self.highlight.setVisible(False)
+        self.plot.addItem(self.highlight, ignoreBounds=True)
+        self.plot.scene().sigMouseClicked.connect(self._select_channel)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
 
         layout = QVBoxLayout(self)
@@ -125,6 +131,7 @@ class SpectrogramPane(QWidget):
         state.audioChanged.connect(self.recompute)
         state.frontendChanged.connect(lambda sid: sid == self.slot_id and self.recompute())
         state.displayChanged.connect(self._apply_colormap)
+        state.channelChanged.connect(self._show_channel)
         self._update_title()
         self._apply_colormap()
         self.recompute()
@@ -169,6 +176,7 @@ class SpectrogramPane(QWidget):
         self._live_frames = self.frames.shape[1]
         self._set_axes()
         self._draw()
+        self._show_channel(self.state.selected_channel)
 
     # Live mode
     def begin_live(self, n_frames: int, hop: int, audio_fs: int, centres: np.ndarray | None, channels: int) -> None:
@@ -243,6 +251,20 @@ class SpectrogramPane(QWidget):
             return
         shown = ", ".join(f"{k}={v}" for k, v in slot.args.items() if k in ("compression", "n_filters", "n_mels"))
         self.title.setText(f"<b>{slot.kind}</b> {shown}")
+
+    def _show_channel(self, channel: int) -> None:
+        visible = self.frames is not None and 0 <= channel < self.frames.shape[0]
+        self.highlight.setVisible(visible)
+        if visible:
+            self.highlight.setRegion((channel, channel + 1))
+
+    def _select_channel(self, event) -> None:
+        """A double click selects the channel under the mouse (for the filter view and the causality view)."""
+        if not event.double() or self.frames is None or not self.plot.sceneBoundingRect().contains(event.scenePos()):
+            return
+        channel = math.floor(self.plot.getViewBox().mapSceneToView(event.scenePos()).y())
+        if 0 <= channel < self.frames.shape[0]:
+            self.state.set_channel(channel)
 
     def _mouse_moved(self, position) -> None:
         if self.frames is None or not self.plot.sceneBoundingRect().contains(position):
