@@ -11,13 +11,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize
+from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton, QWidget
 
 # Data a view exports: named arrays (1-D columns or a 2-D table), plus a header line for CSV.
 ExportData = tuple[dict[str, np.ndarray], str]
+
+
+def _render(widget: QWidget, painter: QPainter) -> None:
+    # The unbound call with an explicit target offset: PySide6 6.10 rejects ``widget.render(painter)`` for
+    # plain QWidgets (it resolves the QGraphicsView overload only for graphics views).
+    QWidget.render(widget, painter, QPoint())
 
 
 def save_png(widget: QWidget, path: str | Path, scale: float = 2.0) -> Path:
@@ -29,7 +35,7 @@ def save_png(widget: QWidget, path: str | Path, scale: float = 2.0) -> Path:
     image.fill(QColor("white"))
     painter = QPainter(image)
     try:
-        widget.render(painter)
+        _render(widget, painter)
     finally:
         painter.end()
     if not image.save(str(path), "PNG"):
@@ -47,7 +53,7 @@ def save_svg(widget: QWidget, path: str | Path, title: str = "strfviewer") -> Pa
     generator.setTitle(title)
     painter = QPainter(generator)
     try:
-        widget.render(painter)
+        _render(widget, painter)
     finally:
         painter.end()
     if not path.exists() or path.stat().st_size == 0:

@@ -1,0 +1,517 @@
+"""Fit a Linear (or LN) encoding model on the open response set, for one front-end or for each in turn.
+
+The dialog is a thin shell around :func:`strfviewer.backend.fitting.fit`: it turns its options into a
+``FitConfig``, runs the fit through the job runner (progress bar and Cancel inside the dialog), loads the
+model folder the fit wrote and adds it to the session, where every view sees it (the comparison view's
+table fills its test cc_norm column from it). A cancelled or failed fit leaves no model folder behind:
+``fit`` writes the folder only at its very end, and whatever a cancellation racing that write leaves is
+removed again, both on the worker and, once the job has ended, on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..app import one_line, settings
+from ..state import FrontendSlot, SessionState
+
+logger = logging.getLogger(__name__)
+
+JOB_KEY = "fit"
+MODEL_CHOICES = {"Linear": "linear", "LN": "ln"}
+NEURON_CHOICES = ("valid", "all")
+_MAX_COUNT = 1_000_000
+
+
+def default_audio_fs(responses: Any, fallback: int | None = None) -> int:
+    """A whole-Hz rate whose samples fill the response set's bins exactly: the stimuli's own rate if it does,
+    else ``fallback`` (the open sound's rate) if that does, else 48 kHz (rounded to the grid)."""
+    from ...backend.data.audio import audio_info
+    from ...backend.data.responses import hop_for
+    from ...backend.errors import StrfviewerError
+
+    candidates: list[float] = []
+    if responses is not None and responses.stimuli:
+        info = responses.stimuli[0]
+        try:
+            candidates.append(info.sample_rate_hz or audio_info(info.file)["sample_rate"])
+        except StrfviewerError:
+            logger.info("could not read the rate of stimulus %s", info.file, exc_info=True)
+    if fallback:
+        candidates.append(fallback)
+    dt_ms = responses.dt_ms if responses is not None else 5.0
+    for rate in candidates:
+        if float(rate).is_integer():
+            try:
+                hop_for(rate, dt_ms)
+                return int(rate)
+            except StrfviewerError:
+                continue
+    per_bin = max(1, round(48000 * dt_ms / 1000))
+    return max(1, round(per_bin * 1000 / dt_ms))
+
+
+def default_model_folder(responses: Any, model: str, kind: str) -> Path:
+    """``<response set>/models/<model>-<kind>-<timestamp>``, made unique if that already exists."""
+    root = Path(responses.root) if responses is not None else Path.home()
+    return unique_folder(root / "models" / f"{model}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def unique_folder(folder: Path) -> Path:
+    """``folder``, or ``folder-2``, ``folder-3``… the first that does not exist yet."""
+    candidate, n = folder, 2
+    while candidate.exists():
+        candidate = folder.with_name(f"{folder.name}-{n}")
+        n += 1
+    return candidate
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse a folder that holds files already: a fit never overwrites (or, on cancel, deletes) someone's work."""
+    from ...backend.errors import CheckpointError
+
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise CheckpointError(f"{folder} already exists and is not an empty folder; choose a new folder")
+
+
+def discard_folder(folder: Path, existed: bool, new_parents: tuple[Path, ...] = ()) -> None:
+    """Remove what a fit wrote to ``folder`` (its files if the folder was there before, else the folder), and
+    the parent folders that were created for it if they are empty now."""
+    if folder.is_dir():
+        if existed:
+            for child in folder.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    for parent in new_parents:
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+
+
+def run_fit(responses: Any, config: Any, folder: Path, existed: bool = False, new_parents: tuple[Path, ...] = (),
+            progress=None, cancel=None) -> dict[str, Any]:
+    """Job body: fit, write the model folder, load it back; on cancellation or failure remove the folder."""
+    from ...backend.checkpoints import load_model
+    from ...backend.fitting import fit
+    from ...backend.jobs import check_cancel
+
+    try:
+        result = fit(responses, config, out=folder, progress=progress, cancel=cancel)
+        check_cancel(cancel)
+        loaded = load_model(result.folder)
+        check_cancel(cancel)
+    except BaseException:
+        discard_folder(folder, existed, new_parents)
+        raise
+    return {"loaded": loaded, "folder": result.folder, "val": result.val_metrics, "test": result.test_metrics,
+            "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": result.seconds}
+
+
+def _describe_slot(slot: FrontendSlot) -> str:
+    args = ", ".join(f"{k}={v}" for k, v in slot.args.items())
+    return f"{slot.kind} ({args})" if args else slot.kind
+
+
+def _metric(metrics: dict[str, Any], name: str) -> str:
+    value = metrics.get(name) if metrics else None
+    return "-" if not isinstance(value, (int, float)) else f"{value:.3f}"
+
+
+class FitDialog(QDialog):
+    """Options, progress and results of fitting a Linear / LN model for the analysed front-end."""
+
+    modelFitted = Signal(object)  # a LoadedModel, after it was added to the session
+    fitsFinished = Signal()  # the run (one fit or the whole "fit all" sequence) ended, whatever the outcome
+
+    def __init__(self, state: SessionState, runner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Fit a model")
+        self.state, self.runner = state, runner
+        self.results: list[dict[str, Any]] = []
+        self._queue: list[int] = []
+        self._pending: dict[int, dict[str, Any]] = {}  # job id -> what its cleanup needs, until delivered
+        self._folder_edited = False
+        self._run_total = 0
+        self._run_results: list[dict[str, Any]] = []
+        self._errors: list[str] = []
+        self._single_folder = True
+        self._current: int | None = None
+        store = settings()
+
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.model_box = QComboBox()
+        self.model_box.addItems(list(MODEL_CHOICES))
+        self.model_box.setCurrentText(str(store.value("fit/model", "Linear")))
+        self.model_box.setToolTip("Linear: STRF then BatchNorm. LN: the same followed by a per-neuron softplus.")
+        self.epochs_box = QSpinBox()
+        self.epochs_box.setRange(1, _MAX_COUNT)
+        self.epochs_box.setValue(int(store.value("fit/max_epochs", 100)))
+        self.patience_box = QSpinBox()
+        self.patience_box.setRange(1, _MAX_COUNT)
+        self.patience_box.setValue(int(store.value("fit/patience", 30)))
+        self.patience_box.setToolTip("Stop after this many epochs without a better validation cc_norm")
+        self.lr_box = QDoubleSpinBox()
+        self.lr_box.setDecimals(6)
+        self.lr_box.setRange(1e-6, 10.0)
+        self.lr_box.setSingleStep(1e-4)
+        self.lr_box.setValue(float(store.value("fit/lr", 1e-3)))
+        self.bins_check = QCheckBox("at most")
+        self.bins_box = QSpinBox()
+        self.bins_box.setRange(1, 100_000_000)
+        self.bins_box.setValue(1000)
+        self.bins_box.setSuffix(" bins")
+        self.bins_box.setEnabled(False)
+        self.bins_check.toggled.connect(self.bins_box.setEnabled)
+        bins = QWidget()
+        bins_row = QHBoxLayout(bins)
+        bins_row.setContentsMargins(0, 0, 0, 0)
+        bins_row.addWidget(self.bins_check)
+        bins_row.addWidget(self.bins_box, 1)
+        self.neurons_box = QComboBox()
+        self.neurons_box.addItems(list(NEURON_CHOICES))
+        self.neurons_box.setCurrentText(str(store.value("fit/neurons", "valid")))
+        self.neurons_box.setToolTip("valid: the neurons the response set marks valid; all: every neuron")
+        self.audio_fs_box = QSpinBox()
+        self.audio_fs_box.setRange(1, 10_000_000)
+        self.audio_fs_box.setSuffix(" Hz")
+        self.audio_fs_box.setToolTip("The stimuli are resampled to this rate; its samples must fill each bin exactly")
+        self.folder_edit = QLineEdit()
+        self.folder_edit.textEdited.connect(self._folder_typed)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        folder = QWidget()
+        folder_row = QHBoxLayout(folder)
+        folder_row.setContentsMargins(0, 0, 0, 0)
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(browse)
+
+        form = QFormLayout()
+        form.addRow("Model", self.model_box)
+        form.addRow("Max epochs", self.epochs_box)
+        form.addRow("Patience", self.patience_box)
+        form.addRow("Learning rate", self.lr_box)
+        form.addRow("Bins per stimulus", bins)
+        form.addRow("Neurons", self.neurons_box)
+        form.addRow("Audio rate", self.audio_fs_box)
+        form.addRow("Output folder", folder)
+
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setDefault(True)
+        self.fit_button.clicked.connect(self.start_fit)
+        self.fit_all_button = QPushButton("Fit all front-ends and compare")
+        self.fit_all_button.setToolTip("One fit per active front-end, in turn; each model joins the session, so "
+                                       "the comparison view's table shows its test cc_norm")
+        self.fit_all_button.clicked.connect(self.start_fit_all)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        actions = QHBoxLayout()
+        for w in (self.fit_button, self.fit_all_button, self.cancel_button):
+            actions.addWidget(w)
+        actions.addStretch(1)
+
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.status = QLabel()
+        self.status.setStyleSheet("color: gray;")
+        self.message = QLabel()
+        self.message.setStyleSheet("color: #c0392b;")
+        self.message.setWordWrap(True)
+        self.message.setVisible(False)
+        self.results_label = QLabel()
+        self.results_label.setWordWrap(True)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.info)
+        layout.addLayout(form)
+        layout.addLayout(actions)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.message)
+        layout.addWidget(self.results_label)
+        layout.addStretch(1)
+        layout.addWidget(close)
+
+        self.model_box.currentTextChanged.connect(lambda _: self._refresh_defaults())
+        state.targetChanged.connect(self._refresh_defaults)
+        state.frontendsChanged.connect(self._refresh_defaults)
+        state.frontendChanged.connect(self._frontend_changed)
+        state.responsesChanged.connect(self._responses_changed)
+        runner.progress.connect(self._job_progress)
+        runner.finished.connect(self._job_finished)
+        self._responses_changed()
+
+    # Options
+    @property
+    def running(self) -> bool:
+        return bool(self._pending)
+
+    def _responses_changed(self) -> None:
+        audio = self.state.audio
+        self.audio_fs_box.setValue(default_audio_fs(self.state.responses, audio.audio_fs if audio else None))
+        self._refresh_defaults()
+
+    def _refresh_defaults(self) -> None:
+        """Describe what will be fitted, and propose an output folder unless the user typed one."""
+        slot, rs = self.state.target(), self.state.responses
+        lines = [f"Front-end: <b>{_describe_slot(slot)}</b>" if slot else "Front-end: none (add one first)"]
+        if rs is not None:
+            lines.append(f"Response set: <b>{rs.name}</b> ({len(rs.neurons)} neurons, {len(rs.stimuli)} stimuli, "
+                         f"{rs.dt_ms:g} ms bins; splits {', '.join(rs.splits) or 'none'})")
+        else:
+            lines.append("Response set: none (open one first)")
+        self.info.setText("<br>".join(lines))
+        if not self._folder_edited and slot is not None:
+            self.folder_edit.setText(str(default_model_folder(rs, self._model_kind(), slot.kind)))
+        self._set_running(self.running)
+
+    def _frontend_changed(self, _slot_id: int) -> None:
+        self._refresh_defaults()
+
+    def _folder_typed(self, _text: str) -> None:
+        self._folder_edited = True
+
+    def _browse(self) -> None:
+        start = self.folder_edit.text() or str(Path.home())
+        chosen = QFileDialog.getExistingDirectory(self, "Folder to hold the model folder", str(Path(start).parent))
+        slot = self.state.target()
+        if chosen and slot is not None:
+            name = Path(self.folder_edit.text()).name or f"{self._model_kind()}-{slot.kind}"
+            self.folder_edit.setText(str(unique_folder(Path(chosen) / name)))
+            self._folder_edited = True
+
+    def _model_kind(self) -> str:
+        return MODEL_CHOICES[self.model_box.currentText()]
+
+    def fit_config(self, slot: FrontendSlot) -> Any:
+        """The backend ``FitConfig`` for ``slot`` with the dialog's options (validated)."""
+        from ...backend.data.responses import hop_for
+        from ...backend.errors import ConfigurationError
+        from ...backend.fitting import FitConfig
+
+        rs = self.state.responses
+        neurons = None
+        if self.neurons_box.currentText() == "valid":
+            neurons = rs.valid_neurons()
+            if not neurons:
+                raise ConfigurationError("fit: the response set marks no neuron valid; choose all neurons")
+        hop_for(self.audio_fs_box.value(), rs.dt_ms)  # a rate that does not fill the bins is explained now
+        config = FitConfig(
+            model=self._model_kind(), frontend=slot.kind, frontend_kwargs=dict(slot.args),
+            audio_fs=self.audio_fs_box.value(), neurons=neurons,
+            n_bins=self.bins_box.value() if self.bins_check.isChecked() else None,
+            lr=self.lr_box.value(), max_epochs=self.epochs_box.value(), patience=self.patience_box.value(),
+        )
+        config.validate()
+        return config
+
+    # Running
+    def start_fit(self) -> None:
+        """Fit the analysed front-end (``state.target()``) into the output folder."""
+        slot = self.state.target()
+        if not self._ready(slot):
+            return
+        self._start([slot.id], single_folder=True)
+
+    def start_fit_all(self) -> None:
+        """Fit every active front-end in turn, each into its own new folder beside the output folder."""
+        slots = list(self.state.frontends)
+        if not self._ready(slots[0] if slots else None):
+            return
+        self._start([s.id for s in slots], single_folder=False)
+
+    def _ready(self, slot: FrontendSlot | None) -> bool:
+        if self.running:
+            return False
+        if self.state.responses is None:
+            self._error("Open a response set first (File ▸ Open response set).")
+            return False
+        if slot is None:
+            self._error("Add a front-end first: the model is fitted on its frames.")
+            return False
+        return True
+
+    def _start(self, slot_ids: list[int], single_folder: bool) -> None:
+        store = settings()
+        for key, value in (("model", self.model_box.currentText()), ("max_epochs", self.epochs_box.value()),
+                           ("patience", self.patience_box.value()), ("lr", self.lr_box.value()),
+                           ("neurons", self.neurons_box.currentText())):
+            store.setValue(f"fit/{key}", value)
+        self.message.clear()
+        self.message.setVisible(False)
+        self.results_label.clear()
+        self._errors = []
+        self._single_folder = single_folder
+        self._queue = list(slot_ids)
+        self._run_total = len(slot_ids)
+        self._run_results = []
+        self._next()
+
+    def _output_folder(self, slot: FrontendSlot) -> Path:
+        text = self.folder_edit.text().strip()
+        if self._single_folder:
+            if not text:
+                return default_model_folder(self.state.responses, self._model_kind(), slot.kind)
+            return Path(text).expanduser()
+        base = Path(text).expanduser().parent if text else Path(self.state.responses.root) / "models"
+        return unique_folder(base / f"{self._model_kind()}-{slot.kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def _next(self) -> None:
+        """Start the next fit of the run, or end the run."""
+        from ...backend.errors import StrfviewerError
+
+        while self._queue:
+            slot = self.state.slot(self._queue.pop(0))
+            if slot is None:
+                continue
+            try:
+                config = self.fit_config(slot)
+                folder = self._output_folder(slot)
+                check_output_folder(folder)
+            except StrfviewerError as exc:
+                self._errors.append(f"{_describe_slot(slot)}: {one_line(exc)}")
+                self._show_errors()
+                continue
+            self._submit(slot, config, folder)
+            return
+        self._set_running(False)
+        done = len(self._run_results)
+        self.status.setText(f"{done} of {self._run_total} fit{'s' if self._run_total != 1 else ''} done"
+                            if self._run_total > 1 else ("done" if done else "not fitted"))
+        self.fitsFinished.emit()
+
+    def _submit(self, slot: FrontendSlot, config: Any, folder: Path) -> None:
+        rs = self.state.responses
+        existed = folder.exists()
+        new_parents = tuple(p for p in folder.parents if not p.exists())
+        position = self._run_total - len(self._queue)
+        label = f"[{position}/{self._run_total}] " if self._run_total > 1 else ""
+        description = f"{label}fitting {config.model} on {slot.kind}"
+        job = self.runner.submit(
+            lambda progress, cancel: run_fit(rs, config, folder, existed, new_parents, progress, cancel),
+            key=JOB_KEY,
+            description=description,
+            on_result=lambda outcome, sid=slot.id: self._fitted(sid, outcome),
+            on_error=self._failed,
+        )
+        self._pending[job.id] = {"folder": folder, "existed": existed, "new_parents": new_parents, "slot": slot,
+                                 "description": description}
+        self._current = job.id
+        self._set_running(True)
+        self.progress.setRange(0, config.max_epochs)
+        self.progress.setValue(0)
+        self.status.setText(f"{description}: loading stimuli…")
+
+    def _fitted(self, slot_id: int, outcome: dict[str, Any]) -> None:
+        self._pending.pop(self._current, None)
+        loaded = outcome["loaded"]
+        self.state.add_model(loaded)
+        slot = self.state.slot(slot_id)
+        entry = {**outcome, "slot_id": slot_id, "kind": slot.kind if slot else "?"}
+        self.results.append(entry)
+        self._run_results.append(entry)
+        self._show_results()
+        self._refresh_defaults()  # the proposed folder is taken now: propose a new one for the next fit
+        self.modelFitted.emit(loaded)
+        self._next()
+
+    def _failed(self, exc: BaseException) -> None:
+        from ...backend.errors import StrfviewerError
+
+        info = self._pending.pop(self._current, None)
+        what = _describe_slot(info["slot"]) if info else "fit"
+        text = one_line(exc) if isinstance(exc, StrfviewerError) else f"unexpected error: {one_line(exc)}"
+        self._errors.append(f"{what}: {text}")
+        self._show_errors()
+        self._next()
+
+    def cancel(self) -> None:
+        """Stop the running fit and the rest of the run; no model folder is left behind."""
+        self._queue.clear()
+        self.runner.cancel(JOB_KEY)
+        self.status.setText("cancelling…")
+
+    def _job_progress(self, job, done: int, total: int, message: str) -> None:
+        info = self._pending.get(job.id)
+        if info is None:
+            return
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(done, max(total, 1)))
+        self.status.setText(f"{info['description']}: {message}")
+
+    def _job_finished(self, job) -> None:
+        """A job of ours ended without delivering (cancelled): remove anything it wrote, end the run."""
+        info = self._pending.pop(job.id, None)
+        if info is None:
+            return
+        discard_folder(info["folder"], info["existed"], info["new_parents"])
+        self._queue.clear()
+        self._set_running(False)
+        self.status.setText("Cancelled: no model was written.")
+        self.fitsFinished.emit()
+
+    # Display
+    def _set_running(self, running: bool) -> None:
+        ready = self.state.responses is not None and self.state.target() is not None
+        self.fit_button.setEnabled(not running and ready)
+        self.fit_all_button.setEnabled(not running and ready and bool(self.state.frontends))
+        self.cancel_button.setEnabled(running)
+        self.progress.setVisible(running)
+
+    def _error(self, text: str) -> None:
+        self._errors = [text]
+        self._show_errors()
+
+    def _show_errors(self) -> None:
+        self.message.setText("\n".join(self._errors))
+        self.message.setVisible(bool(self._errors))
+
+    def _show_results(self) -> None:
+        lines = []
+        for entry in self._run_results:
+            test = entry["test"]
+            test_text = (f"test cc_norm {_metric(test, 'cc_norm_mean')} (median {_metric(test, 'cc_norm_median')})"
+                         if test else "no test split")
+            lines.append(
+                f"<b>{entry['kind']}</b>: validation cc_norm {_metric(entry['val'], 'cc_norm_mean')} "
+                f"(median {_metric(entry['val'], 'cc_norm_median')}), {test_text}; {entry['epochs_run']} epochs "
+                f"(best {entry['best_epoch']}), {entry['seconds']:.1f} s → {entry['folder']}"
+            )
+        self.results_label.setText("<br>".join(lines))
+
+    def done(self, result: int) -> None:
+        """Closing the dialog stops a running fit (which then leaves nothing behind)."""
+        if self.running:
+            self.cancel()
+        super().done(result)

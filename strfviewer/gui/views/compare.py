@@ -1,0 +1,612 @@
+"""Front-ends side by side: every active front-end's frames of the same sound, and a table that compares them.
+
+The question the view answers is "which front-end should I use?": the images show what each one makes of
+the sound on the shared time axis, and the table puts numbers next to them: how big its output is, how fast
+it runs, whether it leaks the future (the causality Jacobian of the first quarter second), how far back it
+listens, and how well the models fitted on it predict held-out responses. Each front-end is measured in its
+own background job (keyed per slot), so changing one front-end only re-measures that one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..app import settings
+from ..export import ExportButton, ExportData
+from ..state import FrontendSlot, SessionState
+from .spectrogram import compute_frames, frequency_ticks
+from .timeaxis import TimeLinkedPlot
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_SHARED_SCALE = "compare/shared_scale"
+JOB_PREFIX = "compare:"
+CAUSALITY_SECONDS = 0.25  # the causality Jacobian is measured on the sound's first quarter second
+COLUMNS = ("front-end", "parameters", "channels", "hop", "compute (s)", "× real time", "causality leak",
+           "receptive field", "test cc_norm")
+_TIME_KEYS = ("audio_fs", "hop_ms", "dt_ms")
+_LEVEL_PERCENTILES = (1.0, 99.5)
+
+
+# Pure helpers (no Qt): what the table shows, testable on their own.
+def _normalised(value: Any) -> Any:
+    """JSON round trip, so tuples and lists (and ints and floats) from different sources compare equal."""
+    return json.loads(json.dumps(value))
+
+
+def effective_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The front-end's full argument set (schema defaults overridden by ``args``), without rate and hop."""
+    from ...backend.errors import ConfigurationError
+    from ...backend.frontends import frontend_class
+
+    full: dict[str, Any] = {}
+    for spec in frontend_class(kind).schema:
+        if spec.name in _TIME_KEYS:
+            continue
+        value = args.get(spec.name, spec.default)
+        with contextlib.suppress(ConfigurationError):  # an invalid value is compared as given: it matches nothing
+            value = spec.coerce(kind, value)
+        full[spec.name] = _normalised(value)
+    return full
+
+
+def non_default_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of ``args`` that differ from the front-end's defaults (what the table lists)."""
+    defaults = effective_args(kind, {})
+    given = effective_args(kind, args)
+    return {k: args[k] for k in args if k in given and not _same(given[k], defaults.get(k))}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(b, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def describe_args(args: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in args.items()) or "defaults"
+
+
+def model_frontend(model: Any) -> tuple[str, dict[str, Any]] | None:
+    """(kind, arguments) of the front-end a loaded model's metadata names, or None.
+
+    ``metadata.json["strfviewer"]["wav2spec"]`` records a waveform model's front-end; a spectrogram-input
+    model fitted by strfviewer records the front-end that made its spectrograms under ``"spectrogram"``.
+    """
+    info = getattr(model, "info", None)
+    if not isinstance(info, dict):
+        metadata = getattr(model, "metadata", None) or {}
+        info = metadata.get("strfviewer", {}) if isinstance(metadata, dict) else {}
+    for key in ("wav2spec", "spectrogram"):
+        block = info.get(key)
+        if isinstance(block, dict) and isinstance(block.get("kind"), str):
+            kwargs = block.get("kwargs") or {}
+            return block["kind"], dict(kwargs) if isinstance(kwargs, dict) else {}
+    return None
+
+
+def median_test_cc_norm(model: Any) -> float | None:
+    """Median over neurons of the model's test cc_norm, from its metadata; None when it records none."""
+    info = getattr(model, "info", None) or {}
+    test = (info.get("metrics") or {}).get("test") or {}
+    per_neuron = test.get("cc_norm")
+    if isinstance(per_neuron, list):
+        finite = [float(v) for v in per_neuron if isinstance(v, (int, float)) and math.isfinite(v)]
+        if finite:
+            return float(np.median(finite))
+    median = test.get("cc_norm_median")
+    if isinstance(median, (int, float)) and math.isfinite(median):
+        return float(median)
+    return None
+
+
+def matching_model(models: list[Any], kind: str, args: dict[str, Any]) -> Any:
+    """The most recently opened model fitted with this front-end (same kind and arguments), or None."""
+    try:
+        wanted = effective_args(kind, args)
+    except Exception:  # an unknown kind: nothing can match
+        return None
+    for model in reversed(models):
+        named = model_frontend(model)
+        if named is None or named[0] != kind:
+            continue
+        try:
+            theirs = effective_args(*named)
+        except Exception:
+            continue
+        if wanted.keys() == theirs.keys() and all(_same(wanted[k], theirs[k]) for k in wanted):
+            return model
+    return None
+
+
+def measure_frontend(kind: str, args: dict[str, Any], dt_ms: float, samples: np.ndarray, audio_fs: int,
+                     progress=None, cancel=None) -> dict[str, Any]:
+    """Job body: the front-end's frames of the whole sound, how long they took, and its causality numbers."""
+    from ...backend.analysis.causality import frame_jacobian
+    from ...backend.errors import StrfviewerError
+    from ...backend.frontends import make_wav2spec
+    from ...backend.jobs import check_cancel
+
+    def stage(name: str):
+        if progress is None:
+            return None
+        return lambda done, total, message: progress(done, total, f"{kind} {name}: {message}")
+
+    start = time.perf_counter()
+    result = compute_frames(kind, args, dt_ms, samples, audio_fs, stage("frames"), cancel)
+    seconds = time.perf_counter() - start
+    check_cancel(cancel)
+    duration = samples.shape[0] / audio_fs
+    result.update(seconds=seconds, duration=duration, rtf=duration / max(seconds, 1e-9),
+                  channels=int(result["frames"].shape[0]), leak=None, leak_exact=False, receptive_field=None,
+                  causality_error=None)
+    frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
+    clip = samples[: round(CAUSALITY_SECONDS * audio_fs)]
+    try:
+        jac = frame_jacobian(frontend, clip, mode="projection", progress=stage("causality"), cancel=cancel)
+    except StrfviewerError as exc:
+        from ...backend.jobs import CancelledError
+
+        if isinstance(exc, CancelledError):
+            raise
+        result["causality_error"] = " ".join(str(exc).split())
+    else:
+        result.update(leak=jac.leak, leak_exact=jac.leak_is_exactly_zero, receptive_field=jac.receptive_field)
+    return result
+
+
+def leak_text(result: dict[str, Any]) -> str:
+    if result.get("causality_error"):
+        return "n/a"
+    return "0 (exact)" if result["leak_exact"] else f"{result['leak']:.3g}"
+
+
+def receptive_field_text(result: dict[str, Any]) -> str:
+    if result.get("causality_error"):
+        return "n/a"
+    rf = result["receptive_field"]
+    return "whole past" if rf is None else f"{rf / result['audio_fs'] * 1000:.1f} ms"
+
+
+def zscore(frames: np.ndarray) -> np.ndarray:
+    """Frames minus their mean, over their standard deviation (finite values only; NaN stays NaN)."""
+    finite = frames[np.isfinite(frames)]
+    if finite.size == 0:
+        return frames.astype(np.float32)
+    sd = float(finite.std())
+    return ((frames - float(finite.mean())) / (sd if sd > 0 else 1.0)).astype(np.float32)
+
+
+def percentile_levels(arrays: list[np.ndarray]) -> tuple[float, float]:
+    finite = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays]) if arrays else np.zeros(0)
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(finite, _LEVEL_PERCENTILES)
+    return float(low), float(high if high > low else low + 1e-6)
+
+
+def _cancel_jobs(jobs: dict[int, Any], *_args: Any) -> None:
+    for job in list(jobs.values()):
+        job.cancel()
+
+
+@dataclass
+class _Row:
+    """One front-end's image and its last measurement."""
+
+    box: QWidget
+    title: QLabel
+    plot: TimeLinkedPlot
+    image: pg.ImageItem
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    computing: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CompareView(QWidget):
+    """All active front-ends on the open sound, stacked on the shared time axis, with a comparison table."""
+
+    resultsShown = Signal(int)  # slot id, after its image and table row were updated (tests wait on it)
+
+    def __init__(self, state: SessionState, runner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.runner = state, runner
+        self.rows: dict[int, _Row] = {}
+        self._stale: set[int] = set()
+        self._jobs: dict[int, Any] = {}
+
+        title = QLabel("<b>Compare front-ends</b>")
+        self.shared_scale = QCheckBox("shared colour scale")
+        self.shared_scale.setToolTip("Z-score each front-end's frames (mean 0, SD 1) and draw all of them with one "
+                                     "colour range, so their contrast can be compared")
+        self.shared_scale.setChecked(bool(settings().value(SETTINGS_SHARED_SCALE, False, type=bool)))
+        self.shared_scale.toggled.connect(self._shared_toggled)
+        self.status = QLabel()
+        self.status.setStyleSheet("color: gray;")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setVisible(False)
+        self.cancel_button = QToolButton(text="Cancel")
+        self.cancel_button.setToolTip("Stop measuring the front-ends")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button = ExportButton(lambda: self.images_area, self.export_data, "compare")
+
+        header = QHBoxLayout()
+        for w in (title, self.status):
+            header.addWidget(w)
+        header.addStretch(1)
+        for w in (self.progress, self.cancel_button, self.shared_scale, self.export_button):
+            header.addWidget(w)
+
+        self.message = QLabel()
+        self.message.setStyleSheet("color: #c0392b;")
+        self.message.setWordWrap(True)
+        self.message.setVisible(False)
+        self.scale_note = QLabel()
+        self.scale_note.setStyleSheet("color: gray;")
+        self.empty_note = QLabel()
+        self.empty_note.setStyleSheet("color: gray;")
+
+        self.images_area = QWidget()
+        self.images_area.setStyleSheet("background: white;")
+        self._images_layout = QVBoxLayout(self.images_area)
+        self._images_layout.setContentsMargins(2, 2, 2, 2)
+        self._images_layout.addWidget(self.empty_note)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.images_area)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeaderItem(COLUMNS.index("× real time")).setToolTip(
+            "Seconds of sound per second of computation (offline, whole sound, this machine)")
+        self.table.horizontalHeaderItem(COLUMNS.index("causality leak")).setToolTip(
+            f"Largest gradient of a frame with respect to samples at or after its end, on the first "
+            f"{CAUSALITY_SECONDS:g} s (random projection over channels)")
+        self.table.horizontalHeaderItem(COLUMNS.index("test cc_norm")).setToolTip(
+            "Median over neurons of the test cc_norm of the latest open model fitted with this front-end")
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(scroll)
+        splitter.addWidget(self.table)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([3000, 1000])  # images first: the table needs a few rows only
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(header)
+        layout.addWidget(self.message)
+        layout.addWidget(self.scale_note)
+        layout.addWidget(splitter, 1)
+
+        state.audioChanged.connect(self._audio_changed)
+        state.frontendsChanged.connect(self._sync_rows)
+        state.frontendChanged.connect(self._frontend_changed)
+        state.modelChanged.connect(self._fill_table)
+        state.displayChanged.connect(self._apply_colormap)
+        runner.progress.connect(self._job_progress)
+        runner.finished.connect(self._job_finished)
+        # A view closed mid-measurement must not receive results: its widgets are gone by then.
+        self.destroyed.connect(functools.partial(_cancel_jobs, self._jobs))
+        self._sync_rows()
+
+    # Rows
+    def _sync_rows(self) -> None:
+        """Make one image per active front-end, in the state's order; measure the new ones."""
+        wanted = [s.id for s in self.state.frontends]
+        for slot_id in [i for i in self.rows if i not in wanted]:
+            self.runner.cancel(f"{JOB_PREFIX}{slot_id}")
+            self._stale.discard(slot_id)
+            row = self.rows.pop(slot_id)
+            self._images_layout.removeWidget(row.box)
+            row.box.setParent(None)
+            row.box.deleteLater()
+        new = [i for i in wanted if i not in self.rows]
+        for slot_id in new:
+            self.rows[slot_id] = self._make_row()
+        for slot_id in wanted:
+            self._images_layout.removeWidget(self.rows[slot_id].box)
+        for slot_id in wanted:
+            self._images_layout.addWidget(self.rows[slot_id].box, 1)
+            self._update_title(slot_id)
+        self.empty_note.setText("" if wanted else "Add front-ends to compare them on the open sound.")
+        self.empty_note.setVisible(not wanted)
+        self._apply_colormap()
+        self._fill_table()
+        self._request(new)
+        self._apply_levels()
+
+    def _make_row(self) -> _Row:
+        box = QWidget()
+        title = QLabel()
+        plot = TimeLinkedPlot(self.state)
+        plot.setMinimumHeight(110)
+        plot.setLabel("left", "channel")
+        plot.setLabel("bottom", "time", units="s")
+        image = pg.ImageItem(axisOrder="row-major")
+        plot.addItem(image)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(title)
+        layout.addWidget(plot, 1)
+        return _Row(box, title, plot, image)
+
+    def _update_title(self, slot_id: int) -> None:
+        slot, row = self.state.slot(slot_id), self.rows.get(slot_id)
+        if slot is None or row is None:
+            return
+        try:
+            shown = describe_args(non_default_args(slot.kind, slot.args))
+        except Exception:  # an unknown kind is reported by the measurement itself
+            shown = describe_args(slot.args)
+        row.title.setText(f"<b>{slot.kind}</b> {shown}")
+
+    def _audio_changed(self) -> None:
+        self._request([s.id for s in self.state.frontends])
+
+    def _frontend_changed(self, slot_id: int) -> None:
+        if slot_id in self.rows:
+            self._update_title(slot_id)
+            self._request([slot_id])
+
+    # Jobs
+    def _request(self, slot_ids: list[int]) -> None:
+        """Measure these front-ends now if the view is visible, else as soon as it is shown."""
+        self._stale.update(i for i in slot_ids if i in self.rows)
+        if self.isVisible():
+            self._flush()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._flush()
+
+    def _flush(self) -> None:
+        audio = self.state.audio
+        if audio is None:
+            self.status.setText("open a sound to compare front-ends" if self.rows else "")
+            return
+        for slot_id in sorted(self._stale):
+            slot = self.state.slot(slot_id)
+            if slot is not None:
+                self._submit(slot, audio.samples, audio.audio_fs)
+        self._stale.clear()
+
+    def _submit(self, slot: FrontendSlot, samples: np.ndarray, audio_fs: int) -> None:
+        kind, args, dt_ms, slot_id = slot.kind, dict(slot.args), slot.dt_ms, slot.id
+        row = self.rows[slot_id]
+        row.computing, row.error = True, None
+        self._jobs[slot_id] = self.runner.submit(
+            lambda progress, cancel: measure_frontend(kind, args, dt_ms, samples, audio_fs, progress, cancel),
+            key=f"{JOB_PREFIX}{slot_id}",
+            description=f"comparing {kind}",
+            on_result=lambda result: self._show(slot_id, result),
+            on_error=lambda exc: self._failed(slot_id, exc),
+        )
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self._update_status()
+        self._fill_table()
+
+    def cancel(self) -> None:
+        """Stop every running measurement of this view; what was already shown stays."""
+        for slot_id in list(self._jobs):
+            self.runner.cancel(f"{JOB_PREFIX}{slot_id}")
+        for row in self.rows.values():
+            row.computing = False
+        self._stale.clear()
+        self.status.setText("cancelled")
+        self._fill_table()
+
+    def _job_progress(self, job, done: int, total: int, message: str) -> None:
+        if not job.key.startswith(JOB_PREFIX) or job not in self._jobs.values():
+            return
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(done, max(total, 1)))
+        self.progress.setToolTip(message)
+
+    def _job_finished(self, job) -> None:
+        slot_id = next((i for i, j in self._jobs.items() if j is job), None)
+        if slot_id is None:
+            return
+        del self._jobs[slot_id]
+        row = self.rows.get(slot_id)
+        if row is not None and job.cancelled:
+            row.computing = False
+        if not self._jobs:
+            self.progress.setVisible(False)
+            self.cancel_button.setVisible(False)
+        if self.status.text() != "cancelled":
+            self._update_status()
+        self._fill_table()
+
+    def _update_status(self) -> None:
+        running = sum(1 for row in self.rows.values() if row.computing)
+        self.status.setText(f"measuring {running} front-end{'s' if running != 1 else ''}…" if running else "")
+
+    def _failed(self, slot_id: int, exc: BaseException) -> None:
+        from ..app import one_line
+
+        row = self.rows.get(slot_id)
+        if row is None:
+            return
+        row.computing, row.error = False, one_line(exc)
+        self._show_errors()
+        self._fill_table()
+        self.resultsShown.emit(slot_id)
+
+    def _show(self, slot_id: int, result: dict[str, Any]) -> None:
+        row = self.rows.get(slot_id)
+        if row is None:
+            return
+        row.computing, row.error, row.result = False, None, result
+        channels, n_frames = result["frames"].shape
+        row.extra["rect"] = QRectF(0, 0, n_frames * result["hop"] / result["audio_fs"], channels)
+        row.plot.getAxis("left").setTicks([frequency_ticks(result["centres"], channels)])
+        row.plot.setYRange(0, channels, padding=0)
+        self._show_errors()
+        self._draw_all()
+        self._fill_table()
+        self.resultsShown.emit(slot_id)
+
+    def _show_errors(self) -> None:
+        lines = []
+        for slot in self.state.frontends:
+            row = self.rows.get(slot.id)
+            if row is not None and row.error:
+                lines.append(f"{slot.kind}: {row.error}")
+            elif row is not None and row.result is not None and row.result.get("causality_error"):
+                lines.append(f"{slot.kind}: no causality measure ({row.result['causality_error']})")
+        self.message.setText("\n".join(lines))
+        self.message.setVisible(bool(lines))
+
+    # Drawing
+    def displayed_frames(self, slot_id: int) -> np.ndarray | None:
+        """What the image of this front-end shows: its frames, z-scored when the colour scale is shared."""
+        row = self.rows.get(slot_id)
+        if row is None or row.result is None:
+            return None
+        frames = row.result["frames"]
+        return zscore(frames) if self.shared_scale.isChecked() else frames
+
+    def _draw_all(self) -> None:
+        for slot_id, row in self.rows.items():
+            shown = self.displayed_frames(slot_id)
+            if shown is None or shown.size == 0:
+                continue
+            row.image.setImage(shown, autoLevels=False)
+            row.image.setRect(row.extra["rect"])  # after setImage: the rect scales the current image's pixels
+        self._apply_levels()
+
+    def image_levels(self) -> dict[int, tuple[float, float]]:
+        """The colour range of each drawn image (one common range when the scale is shared)."""
+        shown = {i: self.displayed_frames(i) for i in self.rows}
+        shown = {i: f for i, f in shown.items() if f is not None and f.size}
+        if self.shared_scale.isChecked():
+            common = percentile_levels(list(shown.values()))
+            return {i: common for i in shown}
+        return {i: percentile_levels([f]) for i, f in shown.items()}
+
+    def _apply_levels(self) -> None:
+        levels = self.image_levels()
+        for slot_id, (low, high) in levels.items():
+            self.rows[slot_id].image.setLevels((low, high))
+        if self.shared_scale.isChecked():
+            common = next(iter(levels.values()), None)
+            span = f": [{common[0]:.2f}, {common[1]:.2f}] SD" if common else ""
+            self.scale_note.setText("Shared colour scale: each front-end's frames are z-scored (mean 0, SD 1) and "
+                                    f"all images use one colour range{span}.")
+        else:
+            self.scale_note.setText("Each image has its own colour range (1st to 99.5th percentile of its frames).")
+
+    def _shared_toggled(self, on: bool) -> None:
+        settings().setValue(SETTINGS_SHARED_SCALE, bool(on))
+        self._draw_all()
+
+    def _apply_colormap(self) -> None:
+        name = self.state.display.get("colormap", "viridis")
+        colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
+        for row in self.rows.values():
+            row.image.setColorMap(colormap)
+
+    # Table
+    def _row_cells(self, slot: FrontendSlot) -> list[str]:
+        row = self.rows.get(slot.id)
+        try:
+            params = describe_args(non_default_args(slot.kind, slot.args))
+        except Exception:
+            params = describe_args(slot.args)
+        cells = [slot.kind, params]
+        result = row.result if row is not None else None
+        if row is not None and row.error:
+            cells += ["-", "-", "failed", "-", "-", "-"]
+        elif result is None:
+            pending = "…" if row is not None and row.computing else "-"
+            cells += [pending] * 6
+        else:
+            hop_ms = result["hop"] / result["audio_fs"] * 1000
+            cells += [str(result["channels"]), f"{result['hop']} ({hop_ms:g} ms)", f"{result['seconds']:.3f}",
+                      f"{result['rtf']:.1f}", leak_text(result), receptive_field_text(result)]
+        model = matching_model(self.state.models, slot.kind, slot.args)
+        value = median_test_cc_norm(model) if model is not None else None
+        cells.append("-" if value is None else f"{value:.3f}")
+        return cells
+
+    def _fill_table(self) -> None:
+        slots = [s for s in self.state.frontends if s.id in self.rows]
+        self.table.setRowCount(len(slots))
+        for r, slot in enumerate(slots):
+            model = matching_model(self.state.models, slot.kind, slot.args)
+            for c, text in enumerate(self._row_cells(slot)):
+                item = QTableWidgetItem(text)
+                if c >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if COLUMNS[c] == "test cc_norm" and model is not None:
+                    item.setToolTip(str(model.path))
+                self.table.setItem(r, c, item)
+
+    def table_text(self) -> list[list[str]]:
+        """The table's cells as shown, row by row (what a user reads; tests read it too)."""
+        return [[self.table.item(r, c).text() if self.table.item(r, c) else ""
+                 for c in range(self.table.columnCount())] for r in range(self.table.rowCount())]
+
+    def export_data(self) -> ExportData | None:
+        """The table as numeric columns, one value per front-end; the header names the rows."""
+        slots = [s for s in self.state.frontends if s.id in self.rows and self.rows[s.id].result is not None]
+        if not slots:
+            return None
+        columns: dict[str, list[float]] = {k: [] for k in ("channels", "hop", "compute_s", "realtime_factor",
+                                                          "leak", "receptive_field_ms", "test_cc_norm")}
+        names = []
+        for slot in slots:
+            result = self.rows[slot.id].result
+            names.append(f"{slot.kind}({describe_args(non_default_args(slot.kind, slot.args))})")
+            rf = result["receptive_field"]
+            model = matching_model(self.state.models, slot.kind, slot.args)
+            cc = median_test_cc_norm(model) if model is not None else None
+            columns["channels"].append(result["channels"])
+            columns["hop"].append(result["hop"])
+            columns["compute_s"].append(result["seconds"])
+            columns["realtime_factor"].append(result["rtf"])
+            columns["leak"].append(math.nan if result["leak"] is None else result["leak"])
+            columns["receptive_field_ms"].append(math.nan if rf is None else rf / result["audio_fs"] * 1000)
+            columns["test_cc_norm"].append(math.nan if cc is None else cc)
+        header = ("front-ends (rows): " + "; ".join(names)
+                  + "\nreceptive_field_ms NaN: the whole past; test_cc_norm NaN: no model fitted with it")
+        return {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}, header

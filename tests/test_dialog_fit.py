@@ -1,0 +1,250 @@
+"""The fit dialog through its real widgets offscreen, on a tiny synthetic response set: a fit adds a loadable
+model to the session, cancelling leaves nothing behind, "fit all" fills the comparison table, errors are shown."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QStandardPaths
+
+from strfviewer.backend import checkpoints
+from strfviewer.backend.checkpoints import load_model
+from strfviewer.backend.data import load_response_set, save_response_set
+from strfviewer.backend.synth import vocalization_like
+from strfviewer.gui.app import create_application, settings
+from strfviewer.gui.dialogs.fit import FitDialog
+from strfviewer.gui.jobrunner import JobRunner
+from strfviewer.gui.state import AudioDocument, SessionState
+from strfviewer.gui.views.compare import COLUMNS, CompareView
+
+FS, DT = 16000, 5.0
+HOP = FS * 5 // 1000
+MEL = {"n_mels": 10, "f_max": 7000.0}
+GAMMATONE = {"n_filters": 10, "f_max": 7000.0}
+
+
+@pytest.fixture(scope="module")
+def response_folder(tmp_path_factory) -> Path:
+    """3 stimuli of 0.3 s at 16 kHz; 4 neurons (the last one not valid) driven by the sound's envelope, 3 repeats."""
+    rng = np.random.default_rng(1)
+    n_bins, n_rep = 60, 3
+    sounds, rates = [], []
+    for s in range(3):
+        sound = vocalization_like(FS, 0.3, seed=s) + 0.05 * rng.normal(size=n_bins * HOP).astype(np.float32)
+        envelope = np.sqrt((sound.reshape(n_bins, HOP) ** 2).mean(axis=1))
+        envelope /= envelope.max()
+        rates.append(np.stack([1.0 + 12.0 * np.roll(envelope, n + 1) for n in range(4)]))  # (N, T)
+        sounds.append(sound)
+    counts = np.stack([rng.poisson(np.repeat(r[:, None, :], n_rep, axis=1)) for r in rates], axis=1)  # (N,S,R,T)
+    root = tmp_path_factory.mktemp("responses") / "tiny-set"
+    return save_response_set(
+        root, name="tiny", dt_ms=DT,
+        stimuli=[{"id": f"s{i}", "audio": a, "sample_rate_hz": FS} for i, a in enumerate(sounds)],
+        neurons=[{"id": f"n{i}", "valid": i < 3} for i in range(4)], counts=counts.astype(np.int16),
+        splits={"train": [0], "val": [1], "test": [2]},
+    )
+
+
+@pytest.fixture
+def session(qtbot, response_folder, tmp_path):
+    QStandardPaths.setTestModeEnabled(True)
+    create_application()
+    settings().clear()
+    state = SessionState()
+    runner = JobRunner()
+    responses = load_response_set(response_folder)
+    responses.root = tmp_path / "tiny-set"  # model folders land in this test's own folder
+    state.set_responses(responses)
+    state.set_audio(AudioDocument(None, vocalization_like(FS, 0.4), FS))
+    yield state, runner
+    runner.shutdown(10000)
+
+
+def _dialog(qtbot, state, runner, epochs: int = 3) -> FitDialog:
+    dialog = FitDialog(state, runner)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.epochs_box.setValue(epochs)
+    dialog.patience_box.setValue(epochs)
+    dialog.lr_box.setValue(0.01)
+    return dialog
+
+
+def _models_folder(state) -> Path:
+    return Path(state.responses.root) / "models"
+
+
+def test_fit_adds_a_loadable_linear_model_to_the_session(session, qtbot):
+    state, runner = session
+    slot = state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner)
+    assert dialog.model_box.currentText() == "Linear"
+    assert dialog.audio_fs_box.value() == FS  # the stimuli's own rate
+    folder = Path(dialog.folder_edit.text())
+    assert folder.parent == _models_folder(state) and folder.name.startswith("linear-mel-")
+    assert not folder.exists()
+
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
+        dialog.fit_button.click()
+    assert dialog.message.isHidden(), dialog.message.text()
+    assert [m.path for m in state.models] == [folder]
+    again = load_model(folder)
+    assert again.model_class == "Linear" and again.frontend.kind == "mel"
+    assert again.info["neurons"] == ["n0", "n1", "n2"]  # "valid" neurons: n3 is not
+    assert again.info["wav2spec"]["kwargs"]["n_mels"] == 10
+    assert again.info["training"]["max_epochs"] == 3 and again.info["training"]["lr"] == pytest.approx(0.01)
+    assert again.info["training"]["frontend_kwargs"] == {**MEL}
+    assert "validation cc_norm" in dialog.results_label.text() and "test cc_norm" in dialog.results_label.text()
+    val = dialog.results[-1]["val"]["cc_norm_mean"]
+    assert f"{val:.3f}" in dialog.results_label.text()
+    assert dialog.results[-1]["slot_id"] == slot.id
+    assert dialog.fit_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    proposed = Path(dialog.folder_edit.text())  # the next fit gets a folder of its own
+    assert proposed != folder and not proposed.exists()
+
+
+def test_ln_on_all_neurons_with_a_bin_limit(session, qtbot):
+    state, runner = session
+    state.add_frontend("gammatone", GAMMATONE)
+    dialog = _dialog(qtbot, state, runner, epochs=2)
+    dialog.model_box.setCurrentText("LN")
+    dialog.neurons_box.setCurrentText("all")
+    dialog.bins_check.setChecked(True)
+    dialog.bins_box.setValue(40)
+    assert Path(dialog.folder_edit.text()).name.startswith("ln-gammatone-")
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
+        dialog.fit_button.click()
+    loaded = state.models[-1]
+    assert loaded.model_class == "LinearNonlinear" and loaded.model.O == 4
+    assert loaded.info["training"]["n_bins"] == 40
+    assert settings().value("fit/model") == "LN"  # the options are remembered
+
+
+def test_cancel_during_a_fit_leaves_no_model_folder(session, qtbot):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner, epochs=1_000_000)
+    folder = Path(dialog.folder_edit.text())
+    dialog.fit_button.click()
+    assert dialog.cancel_button.isEnabled() and not dialog.fit_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.progress.value() >= 2, timeout=60000)  # training is under way
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=60000):
+        dialog.cancel_button.click()
+    assert "Cancelled" in dialog.status.text()
+    assert state.models == []
+    assert not folder.exists() and not _models_folder(state).exists()
+    assert dialog.fit_button.isEnabled() and not dialog.cancel_button.isEnabled()
+
+
+def test_cancel_racing_the_model_write_still_removes_the_folder(session, qtbot, monkeypatch):
+    """Cancel arrives after the fit has written its folder (while it is loaded back): the folder goes again."""
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    written, proceed = threading.Event(), threading.Event()
+    real_load = checkpoints.load_model
+
+    def slow_load(path, **kwargs):
+        written.set()
+        proceed.wait(20)
+        return real_load(path, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "load_model", slow_load)
+    dialog = _dialog(qtbot, state, runner, epochs=2)
+    folder = Path(dialog.folder_edit.text())
+    dialog.fit_button.click()
+    qtbot.waitUntil(written.is_set, timeout=60000)
+    assert (folder / "model.safetensors").is_file()
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=60000):
+        dialog.cancel_button.click()
+        proceed.set()
+    assert not folder.exists() and state.models == []
+
+
+def test_fit_all_then_the_comparison_table_shows_each_cc_norm(session, qtbot):
+    state, runner = session
+    mel = state.add_frontend("mel", MEL)
+    gammatone = state.add_frontend("gammatone", GAMMATONE)
+    view = CompareView(state, runner)
+    qtbot.addWidget(view)
+    view.show()
+    assert [row[COLUMNS.index("test cc_norm")] for row in view.table_text()] == ["-", "-"]
+
+    dialog = _dialog(qtbot, state, runner, epochs=2)
+    fitted = []
+    dialog.modelFitted.connect(fitted.append)
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=180000):
+        dialog.fit_all_button.click()
+    assert dialog.message.isHidden(), dialog.message.text()
+    assert len(state.models) == 2 and len(fitted) == 2
+    assert [m.info["wav2spec"]["kind"] for m in state.models] == ["mel", "gammatone"]
+    assert len({m.path for m in state.models}) == 2
+    for model in state.models:
+        assert model.path.parent == _models_folder(state)
+        assert load_model(model.path).model_class == "Linear"
+    cells = [row[COLUMNS.index("test cc_norm")] for row in view.table_text()]
+    for slot, cell, model in zip((mel, gammatone), cells, state.models, strict=True):
+        assert math.isfinite(float(cell)), cell
+        per_neuron = [v for v in model.info["metrics"]["test"]["cc_norm"] if v is not None]
+        assert float(cell) == pytest.approx(float(np.median(per_neuron)), abs=5e-4)
+        assert view.rows[slot.id] is not None
+    assert dialog.results_label.text().count("validation cc_norm") == 2
+
+
+def test_errors_are_shown_in_the_dialog_and_nothing_is_fitted(session, qtbot, tmp_path):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner)
+    dialog.audio_fs_box.setValue(16001)  # 16001 Hz x 5 ms is not a whole number of samples
+    dialog.fit_button.click()
+    assert not dialog.message.isHidden() and "whole number" in dialog.message.text()
+    assert state.models == [] and not dialog.running
+
+    dialog.audio_fs_box.setValue(FS)
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("someone's work")
+    dialog.folder_edit.setText(str(occupied))
+    dialog.fit_button.click()
+    assert "already exists" in dialog.message.text()
+    assert (occupied / "notes.txt").read_text() == "someone's work" and state.models == []
+
+    dialog.folder_edit.setText(str(tmp_path / "fresh"))
+    state.set_frontend_args(state.frontends[0].id, {"n_mels": 10, "win_ms": 1.0})  # an invalid front-end
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=60000):
+        dialog.fit_button.click()
+    assert "win_ms" in dialog.message.text() and "\n" not in dialog.message.text()
+    assert state.models == [] and not (tmp_path / "fresh").exists()
+
+
+def test_the_dialog_needs_a_response_set(qtbot):
+    QStandardPaths.setTestModeEnabled(True)
+    create_application()
+    settings().clear()
+    state, runner = SessionState(), JobRunner()
+    state.add_frontend("mel", MEL)
+    dialog = FitDialog(state, runner)
+    qtbot.addWidget(dialog)
+    assert not dialog.fit_button.isEnabled()
+    dialog.start_fit()
+    assert "response set" in dialog.message.text()
+    runner.shutdown(1000)
+
+
+def test_metadata_names_the_frontend_the_comparison_matches(session, qtbot):
+    """The fitted model's metadata records the full front-end config; the slot holds only non-defaults."""
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner, epochs=1)
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
+        dialog.fit_button.click()
+    meta = json.loads((state.models[0].path / "metadata.json").read_text())["strfviewer"]
+    assert meta["wav2spec"]["kind"] == "mel" and meta["wav2spec"]["kwargs"]["f_min"] == 500.0
+    from strfviewer.gui.views.compare import matching_model
+
+    assert matching_model(state.models, "mel", MEL) is state.models[0]
+    assert matching_model(state.models, "mel", {**MEL, "n_mels": 11}) is None
