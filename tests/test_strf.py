@@ -73,3 +73,15 @@ def test_waveform_gradient_map_is_a_causal_listenable_field(reduce):
         assert 40 * 240 - support.min() == pytest.approx(9 * 240 + 480 - 240, abs=1)
     with pytest.raises(ConfigurationError, match="waveform input"):
         waveform_gradient_map(Linear(34, 9, 2), audio)
+
+
+def test_gradient_strf_of_icnet_is_the_decoder_through_softplus():
+    from strfviewer.backend.analysis.strf import gradient_strf
+    from strfviewer.backend.models import ICNet
+
+    model = ICNet(16000, 3, n_filters=6, encoder_channels=8, bottleneck_channels=5).eval()
+    strf = gradient_strf(model)
+    assert strf.weights.shape == (3, 1, 5, 1)
+    bias = model.decoder.bias.detach()
+    expected = (model.decoder.weight.detach() * torch.sigmoid(bias)[:, None]).numpy()  # softplus' at 0 input
+    np.testing.assert_allclose(strf.weights[:, 0, :, 0], expected, rtol=1e-5, atol=1e-7)

@@ -192,9 +192,16 @@ class JobRunner(QObject):
         on_result: ResultCallback,
         on_error: ErrorCallback | None = None,
     ) -> Job:
-        """Run ``fn(progress, cancel)`` in the pool; a running job with the same key is cancelled and dropped."""
+        """Run ``fn(progress, cancel)`` in the pool; a running job with the same key is cancelled and dropped.
+
+        After :meth:`shutdown` (the window is closing) a request is not run: the returned job is already
+        cancelled. Views with a pending timer may still ask during shutdown, and that must not raise.
+        """
         if self._closed:
-            raise RuntimeError("the job runner has been shut down and accepts no new jobs")
+            logger.debug("%s requested after shutdown; not run", description)
+            job = Job(key, description)
+            job.cancel()
+            return job
         previous = self._latest.get(key)
         if previous is not None:
             logger.debug("%r superseded by a new request", previous)

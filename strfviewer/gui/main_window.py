@@ -8,6 +8,7 @@ errors through the one reporter. Views only talk to the state.
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -35,7 +37,7 @@ from PySide6.QtWidgets import (
 from .app import ErrorReporter, settings
 from .jobrunner import JobRunner
 from .live import LiveEngine
-from .playback import Player, has_audio_input, make_player
+from .playback import Player, make_player
 from .state import AudioDocument, SessionState
 from .views.spectrogram import SpectrogramPane
 from .views.waveform import WaveformOverview
@@ -43,6 +45,14 @@ from .views.waveform import WaveformOverview
 log = logging.getLogger(__name__)
 MAX_RECENT = 10
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64")
+# The analysis views: (name, tab title, module under gui/views, class).
+ANALYSIS_VIEWS = (
+    ("filters", "Filters", "filters", "FiltersView"),
+    ("causality", "Causality", "causality", "CausalityView"),
+    ("strf", "STRFs", "strf", "StrfView"),
+    ("psth", "PSTH", "psth", "PsthView"),
+    ("compare", "Compare", "compare", "CompareView"),
+)
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "CET-L1")
 FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
 
@@ -95,9 +105,17 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.pane_container)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("view-tabs")
+        self.tabs.addTab(scroll, "Spectrograms")
+        self.views: dict[str, QWidget] = {}
+        for name, title, module, cls in ANALYSIS_VIEWS:
+            view = getattr(import_module(f".views.{module}", __package__), cls)(self.state, self.runner)
+            self.views[name] = view
+            self.tabs.addTab(view, title)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.overview)
-        splitter.addWidget(scroll)
+        splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
         self.setCentralWidget(splitter)
 
@@ -115,6 +133,19 @@ class MainWindow(QMainWindow):
         add.clicked.connect(lambda: self.state.add_frontend(self.kind_box.currentText()))
         layout.addWidget(self.kind_box)
         layout.addWidget(add)
+        layout.addWidget(QLabel("Analysed front-end"))
+        self.target_box = QComboBox()
+        self.target_box.setToolTip("The front-end the Filters and Causality views study")
+        self.target_box.currentIndexChanged.connect(
+            lambda i: i >= 0 and self.state.set_target(self.target_box.itemData(i)))
+        layout.addWidget(self.target_box)
+        layout.addWidget(QLabel("<b>Models</b>"))
+        self.model_list = QListWidget()
+        layout.addWidget(self.model_list)
+        fit = QPushButton("Fit a model…")
+        fit.setToolTip("Fit a Linear model for the analysed front-end on the open response set")
+        fit.clicked.connect(self.open_fit_dialog)
+        layout.addWidget(fit)
         layout.addStretch(1)
         dock = QDockWidget("Session", self)
         dock.setObjectName("session-dock")
@@ -133,10 +164,6 @@ class MainWindow(QMainWindow):
         self.live_box.setToolTip("Compute frames with the streaming engine as the sound plays")
         self.live_box.toggled.connect(self.state.set_live)
         bar.addWidget(self.live_box)
-        self.mic_box = QCheckBox("Microphone")
-        self.mic_box.setVisible(has_audio_input())
-        self.mic_action = bar.addWidget(self.mic_box)
-        self.mic_action.setVisible(has_audio_input())
         bar.addSeparator()
         bar.addWidget(QLabel("Colormap "))
         self.colormap_box = QComboBox()
@@ -179,6 +206,8 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.state.frontendsChanged.connect(self._sync_panes)
+        self.state.frontendsChanged.connect(self._sync_targets)
+        self.state.modelChanged.connect(self._sync_models)
         self.state.audioChanged.connect(self._audio_changed)
         self.state.cursorChanged.connect(self._cursor_changed)
         self.runner.progress.connect(self._job_progress)
@@ -219,17 +248,31 @@ class MainWindow(QMainWindow):
                            on_result=on_result,
                            on_error=lambda exc: self.reporter.report_exception(exc, f"open {name}"))
 
-    def open_model(self, path: Path) -> None:
-        """Load a trained model folder (or weights file) in the background."""
+    def open_model(self, path: Path, ask=None, answers: dict[str, Any] | None = None, rounds: int = 0) -> None:
+        """Load a trained model folder (or weights file) in the background. When the files do not say
+        everything (a deepSTRF folder whose front-end cannot be inferred), ``ask`` (default: the model-info
+        dialog, pre-filled with the inferred guesses) asks for what is missing and the load is retried."""
         from ..backend.checkpoints import load_model
+        from ..backend.errors import MissingModelInfoError
+        from .dialogs.model_info import ask_model_info
 
-        path = Path(path)
+        path, ask = Path(path), ask or ask_model_info
 
         def loaded(model) -> None:
             self.state.add_model(model)
             self.statusBar().showMessage(f"Model {path.name} loaded", 5000)
 
-        self._load(lambda: load_model(path), "open-model", path.name, loaded)
+        def failed(exc: BaseException) -> None:
+            # At most two questions: a bare weights file lacks the model class, then maybe the front-end.
+            if isinstance(exc, MissingModelInfoError) and rounds < 2:
+                more = ask(self, exc)
+                if more is not None:
+                    self.open_model(path, ask, {**(answers or {}), **more}, rounds + 1)
+                return
+            self.reporter.report_exception(exc, f"open {path.name}")
+
+        self.runner.submit(lambda progress, cancel: load_model(path, **(answers or {})), key="open-model",
+                           description=f"opening {path.name}", on_result=loaded, on_error=failed)
 
     def open_model_dialog(self) -> None:
         folder = settings().value("last_folder", str(Path.home()))
@@ -322,6 +365,32 @@ class MainWindow(QMainWindow):
                 self.panes[slot.id] = pane
                 self.pane_layout.addWidget(pane)
         self.placeholder.setVisible(not self.panes)
+
+    def _sync_targets(self) -> None:
+        self.target_box.blockSignals(True)
+        self.target_box.clear()
+        for slot in self.state.frontends:
+            self.target_box.addItem(f"{slot.kind} #{slot.id}", slot.id)
+        target = self.state.target()
+        if target is not None:
+            self.target_box.setCurrentIndex(self.target_box.findData(target.id))
+        self.target_box.blockSignals(False)
+
+    def _sync_models(self) -> None:
+        self.model_list.clear()
+        for loaded in self.state.models:
+            item = QListWidgetItem(f"{loaded.path.name} ({loaded.model_class})")
+            item.setToolTip(str(loaded.path))
+            self.model_list.addItem(item)
+
+    def open_fit_dialog(self) -> None:
+        from .dialogs.fit import FitDialog
+
+        if self.state.responses is None or self.state.target() is None:
+            self.reporter.report("To fit a model, open a response set (File ▸ Open response set) and add a "
+                                 "front-end first.", title="Fit a model")
+            return
+        FitDialog(self.state, self.runner, self).exec()
 
     def _show_all(self) -> None:
         if self.state.audio is not None:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigurationError
 from ..frontends import Frontend
-from ..models import Linear
+from ..models import ICNet, Linear
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,19 @@ def linear_strf(model: Linear) -> Strf:
     return Strf(weights.cpu().numpy(), bias.cpu().numpy(), lags, dt_ms, freqs)
 
 
+def _after_frontend(model: nn.Module, spec: torch.Tensor) -> torch.Tensor:
+    """Rates ``(B, N, 1, T)`` from front-end frames ``(B, 1, F, T)``: the template's slots, or ICNet's decoder."""
+    if isinstance(model, ICNet):
+        return F.softplus(model.decoder(spec[:, 0].transpose(1, 2))).transpose(1, 2).unsqueeze(2)
+    return model.readout(model.core(model.prefiltering(spec)))
+
+
 def gradient_strf(model: nn.Module, n_lags: int | None = None) -> Strf:
     """Gradient of each neuron's response at the last frame with respect to a silent (zero) spectrogram.
 
-    Works for any model with the four slots (the front-end is bypassed, so the map is in spectrogram space);
-    for a Linear model it equals :func:`linear_strf`. ``n_lags`` defaults to the model's STRF length.
+    Works for any model with the four slots and for ICNet (the front-end is bypassed, so the map is in the
+    space of its frames: the latent channels for ICNet, whose decoder reads one frame); for a Linear model it
+    equals :func:`linear_strf`. ``n_lags`` defaults to the model's STRF length.
     """
     n_lags = int(n_lags or model.T)
     n_neurons = model.O
@@ -68,14 +77,14 @@ def gradient_strf(model: nn.Module, n_lags: int | None = None) -> Strf:
     try:
         x = torch.zeros(n_neurons, 1, model.F, n_lags, requires_grad=True,
                         device=next(model.parameters()).device)
-        out = model.readout(model.core(model.prefiltering(x)))  # (N_batch, N, 1, T)
+        out = _after_frontend(model, x)  # (N_batch, N, 1, T)
         objective = out[torch.arange(n_neurons), torch.arange(n_neurons), 0, -1].sum()
         (grad,) = torch.autograd.grad(objective, x)
     finally:
         model.train(was_training)
     lags, dt_ms, freqs = _axes(model, n_lags)
     with torch.no_grad():
-        baseline = model.readout(model.core(model.prefiltering(torch.zeros_like(x[:1]))))[0, :, 0, -1]
+        baseline = _after_frontend(model, torch.zeros_like(x[:1]))[0, :, 0, -1]
     return Strf(grad.cpu().numpy(), baseline.cpu().numpy(), lags, dt_ms, freqs)
 
 

@@ -1,0 +1,674 @@
+"""What each channel of the analysis target's front-end listens to: its filters and its tone tuning.
+
+Two complementary pictures: the filters themselves (impulse responses, and magnitude responses on a log
+frequency axis) read from the front-end's coefficients, and tone-sweep tuning curves of the whole front-end
+(which also work where there are no explicit filters, such as the ICNet encoder's latent channels). A table
+lists each channel's nominal centre, measured peak and -3 dB bandwidth. For learnable front-ends taken from
+a loaded model, the filters they were initialised with are overlaid (dashed) on the trained ones.
+
+The view reads the target slot, the sound's sample rate and the loaded models from the session state, runs
+the computations through the job runner, and writes only the selected channel back to the state.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...backend.errors import ConfigurationError
+from ..app import one_line, settings
+from ..export import ExportButton, ExportData
+from ..jobrunner import JobRunner
+from ..state import SessionState
+from .spectrogram import frequency_ticks
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_PREFIX = "filters/"
+LEVEL_MIN_DB, LEVEL_MAX_DB = -60.0, 0.0
+DEFAULT_LEVEL_DB = -20.0
+DEFAULT_AUDIO_FS = 48000  # what the front-end is built for before a sound is open
+SETTINGS_SOURCE = "front-end settings"
+DATA_MAGNITUDE, DATA_TUNING = "magnitude responses", "tuning curves"
+TABLE_COLUMNS = ("channel", "centre Hz", "filter peak Hz", "-3 dB bandwidth Hz", "tuning peak Hz")
+_MAGNITUDE_SPAN_DB = 60.0  # the magnitude plot shows this far below the strongest peak
+_MAGNITUDE_POINTS = 1500  # points per drawn magnitude curve (the export keeps every FFT bin)
+_BOLD_COLOUR = "#c0392b"
+
+FrontendBuilder = Callable[[], Any]  # returns a fresh backend Frontend the job may use alone
+
+
+def level_rms(level_db: float) -> float:
+    """RMS of a tone at ``level_db`` dB re full scale (0 dBFS: a sine of amplitude 1)."""
+    return 10.0 ** (level_db / 20.0) / math.sqrt(2.0)
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """What the filter plots and the table show for one front-end (built off the GUI thread)."""
+
+    kind: str
+    out_channels: int
+    centres: np.ndarray | None
+    bank: Any  # backend FilterBank, or None when the front-end has no explicit filters
+    initial: Any  # the FilterBank it was initialised with, only when that differs from ``bank``
+    filters_are_channels: bool  # whether filter i is output channel i (not so for the ICNet encoder)
+    note: str  # what the filter plots show, or why they are empty
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """Tone-sweep tuning curves of the whole front-end, with what is needed to label them."""
+
+    curves: Any  # backend TuningCurves
+    centres: np.ndarray | None
+    level_db: float
+
+
+def compute_filters(build: FrontendBuilder, progress=None, cancel=None) -> FilterResult:
+    """Job body: the filter bank, the initial one where it differs, and the channels' centres."""
+    from ...backend.analysis import filters as analysis
+    from ...backend.jobs import check_cancel, report
+
+    frontend = build()
+    check_cancel(cancel)
+    centres = frontend.centre_frequencies()
+    kind, out_channels = frontend.kind, int(frontend.out_channels)
+    try:
+        bank = analysis.filter_bank(frontend)
+    except ConfigurationError as exc:
+        note = f"No explicit filters: {one_line(exc)}. The tuning curves describe the whole front-end."
+        return FilterResult(kind, out_channels, centres, None, None, False, note)
+    check_cancel(cancel)
+    initial = analysis.initial_filter_bank(frontend)
+    if initial is not None and _same_filters(initial.impulse_responses, bank.impulse_responses):
+        initial = None
+    report(progress, 1, 1, "filters")
+    n_filters = bank.impulse_responses.shape[0]
+    filters_are_channels = kind != "icnet" and n_filters == out_channels
+    if kind == "icnet":
+        note = (f"The encoder's first stage: {n_filters} SincNet filters. Its {out_channels} output channels are "
+                "learned mixtures; the tuning curves below describe them.")
+    else:
+        note = f"{n_filters} filters"
+    if np.iscomplexobj(bank.impulse_responses):
+        note += " (impulse responses: real part of complex filters)"
+    if initial is not None:
+        note += "; dashed: the filters before training"
+    return FilterResult(kind, out_channels, centres, bank, initial, filters_are_channels, note)
+
+
+def _same_filters(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    scale = float(np.abs(b).max()) if b.size else 0.0
+    return bool(np.allclose(a, b, rtol=0.0, atol=1e-6 * max(scale, 1e-12)))
+
+
+def compute_tuning(build: FrontendBuilder, level_db: float, progress=None, cancel=None) -> TuningResult:
+    """Job body: the tone sweep of the whole front-end at ``level_db`` dB re full scale."""
+    from ...backend.analysis import filters as analysis
+
+    frontend = build()
+    curves = analysis.tuning_curves(frontend, level_rms=level_rms(level_db), progress=progress, cancel=cancel)
+    return TuningResult(curves, frontend.centre_frequencies(), level_db)
+
+
+def _log_plot(title: str, bottom: str, left: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(title=title)
+    plot.setLogMode(x=True, y=False)
+    plot.setLabel("bottom", bottom, units="Hz")
+    plot.setLabel("left", left)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    return plot
+
+
+def _settings_float(key: str, default: float) -> float:
+    try:
+        return float(settings().value(key, default))
+    except (TypeError, ValueError):
+        return default
+
+
+class FiltersView(QWidget):
+    """Impulse, magnitude and tuning responses of the target front-end's channels, with a per-channel table."""
+
+    filtersShown = Signal()  # after the filter plots and table were drawn (tests wait on it)
+    tuningShown = Signal()  # after the tuning curves were drawn
+
+    def __init__(self, state: SessionState, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.runner = state, runner
+        self.filters: FilterResult | None = None
+        self.tuning: TuningResult | None = None
+        self._signature: tuple | None = None
+        self._source_models: list[Any] = []
+        self.impulse_curves: list[pg.PlotDataItem] = []
+        self.magnitude_curves: list[pg.PlotDataItem] = []
+        self.initial_impulse_curves: list[pg.PlotDataItem] = []
+        self.initial_magnitude_curves: list[pg.PlotDataItem] = []
+        key = f"filters:{id(self)}"
+        self._bank_key, self._tuning_key = f"{key}:bank", f"{key}:tuning"
+
+        self._build_header()
+        self._build_plots()
+        self._build_table()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.plots)
+        splitter.addWidget(self.table)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([1000, 420])  # room for the table's five columns
+        self.splitter = splitter
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(self._header)
+        layout.addWidget(self.error)
+        layout.addWidget(splitter, 1)
+
+        self._refresh_timer = QTimer(self, singleShot=True, interval=0)  # coalesces bursts of state signals
+        self._refresh_timer.timeout.connect(self._refresh)
+        self._tuning_timer = QTimer(self, singleShot=True, interval=150)  # while the level is being spun
+        self._tuning_timer.timeout.connect(self._submit_tuning)
+        for signal in (state.targetChanged, state.frontendsChanged, state.audioChanged, state.modelChanged):
+            signal.connect(self._schedule)
+        state.frontendChanged.connect(self._schedule)
+        state.channelChanged.connect(self._apply_channel)
+        state.displayChanged.connect(self._apply_colormap)
+        runner_ref, keys = runner, (self._bank_key, self._tuning_key)
+        self.destroyed.connect(lambda *_: [runner_ref.cancel(k) for k in keys])
+        self._apply_colormap()
+        self._refresh()
+
+    # Construction
+    def _build_header(self) -> None:
+        self.title = QLabel()
+        self.status = QLabel()
+        self.status.setStyleSheet("color: gray;")
+        self.source_label = QLabel("source")
+        self.source = QComboBox()
+        self.source.setToolTip("Show the filters of the front-end settings, or the trained filters of a model")
+        self.source.addItem(SETTINGS_SOURCE, None)
+        self.source.currentIndexChanged.connect(self._schedule)
+        self.channel_spin = QSpinBox()
+        self.channel_spin.setRange(-1, 0)
+        self.channel_spin.setSpecialValueText("none")
+        self.channel_spin.setToolTip("The selected channel, highlighted in every view")
+        self.channel_spin.valueChanged.connect(self.state.set_channel)
+        self.level = QDoubleSpinBox()
+        self.level.setRange(LEVEL_MIN_DB, LEVEL_MAX_DB)
+        self.level.setDecimals(1)
+        self.level.setSingleStep(5.0)
+        self.level.setSuffix(" dBFS")
+        self.level.setToolTip("Tone level of the tuning sweep, in dB re full scale (0 dBFS: a full-scale sine)")
+        self.level.setValue(min(LEVEL_MAX_DB, max(LEVEL_MIN_DB, _settings_float(
+            SETTINGS_PREFIX + "level_db", DEFAULT_LEVEL_DB))))
+        self.level.valueChanged.connect(self._level_changed)
+        self.show_initial = QCheckBox("initial filters")
+        self.show_initial.setToolTip("Overlay (dashed) the filters a learnable front-end started from")
+        self.show_initial.setChecked(settings().value(SETTINGS_PREFIX + "show_initial", True, type=bool))
+        self.show_initial.setEnabled(False)
+        self.show_initial.toggled.connect(self._overlay_toggled)
+        self.data_choice = QComboBox()
+        self.data_choice.addItems([DATA_MAGNITUDE, DATA_TUNING])
+        self.data_choice.setToolTip("What the CSV / NPY export contains")
+        saved = settings().value(SETTINGS_PREFIX + "export_data", DATA_MAGNITUDE)
+        if saved in (DATA_MAGNITUDE, DATA_TUNING):
+            self.data_choice.setCurrentText(saved)
+        self.data_choice.currentTextChanged.connect(
+            lambda text: settings().setValue(SETTINGS_PREFIX + "export_data", text))
+        self.export_button = ExportButton(lambda: self.plots, self.export_data, "filters", self)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #c0392b;")
+        self.error.setWordWrap(False)
+        self.error.setVisible(False)
+
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addWidget(self.status)
+        header.addStretch(1)
+        for widget in (self.source_label, self.source, QLabel("channel"), self.channel_spin, QLabel("tone level"),
+                       self.level, self.show_initial, QLabel("data"), self.data_choice, self.export_button):
+            header.addWidget(widget)
+        self._header = header
+        self.source_label.setVisible(False)
+        self.source.setVisible(False)
+
+    def _build_plots(self) -> None:
+        self.plots = QWidget()
+        self.filter_note = QLabel(" ")
+        self.filter_note.setStyleSheet("color: gray;")
+        self.impulse_plot = pg.PlotWidget(title="impulse responses")
+        self.impulse_plot.setLabel("bottom", "time after the impulse", units="ms")
+        self.impulse_plot.setLabel("left", "amplitude")
+        self.impulse_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.magnitude_plot = _log_plot("magnitude responses", "frequency", "gain (dB)")
+        self.heatmap_plot = _log_plot("tone tuning (each channel scaled to its range)", "tone frequency",
+                                      "channel")
+        self.heatmap_plot.showGrid(x=False, y=False)
+        self.heatmap = pg.ImageItem(axisOrder="row-major")
+        self.heatmap_plot.addItem(self.heatmap)
+        self.heatmap_band = pg.LinearRegionItem(orientation="horizontal", movable=False,
+                                                brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(_BOLD_COLOUR, width=2))
+        self.heatmap_band.setVisible(False)
+        self.heatmap_band.setZValue(10)
+        self.heatmap_plot.addItem(self.heatmap_band, ignoreBounds=True)
+        self.heatmap_plot.scene().sigMouseClicked.connect(self._heatmap_clicked)
+        self.tuning_plot = _log_plot("tuning of the selected channel", "tone frequency", "mean output")
+        self.tuning_curve = self.tuning_plot.plot(pen=pg.mkPen(_BOLD_COLOUR, width=2))
+        self.centre_lines = []
+        for plot in (self.magnitude_plot, self.tuning_plot):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#7f8c8d", width=1, style=Qt.PenStyle.DotLine))
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self.centre_lines.append(line)
+        grid = QGridLayout(self.plots)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.filter_note, 0, 0, 1, 2)
+        grid.addWidget(self.impulse_plot, 1, 0)
+        grid.addWidget(self.magnitude_plot, 1, 1)
+        grid.addWidget(self.heatmap_plot, 2, 0)
+        grid.addWidget(self.tuning_plot, 2, 1)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
+
+    def _build_table(self) -> None:
+        self.table = QTableWidget(0, len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._table_selection_changed)
+
+    # What to compute
+    def _matching_models(self) -> list[Any]:
+        """Loaded models whose front-end is of the target's kind: their trained filters can be shown."""
+        slot = self.state.target()
+        if slot is None:
+            return []
+        return [m for m in self.state.models
+                if getattr(m, "frontend", None) is not None and m.frontend.kind == slot.kind.lower()]
+
+    def _refresh_sources(self) -> None:
+        models = self._matching_models()
+        chosen = self.source.currentData()
+        self.source.blockSignals(True)
+        try:
+            self.source.clear()
+            self.source.addItem(SETTINGS_SOURCE, None)
+            for model in models:
+                self.source.addItem(f"{model.path.name} (trained)", str(model.path))
+            index = self.source.findData(chosen) if chosen is not None else 0
+            self.source.setCurrentIndex(max(0, index))
+        finally:
+            self.source.blockSignals(False)
+        self._source_models = models
+        self.source.setVisible(bool(models))
+        self.source_label.setVisible(bool(models))
+
+    def _source_model(self) -> Any:
+        index = self.source.currentIndex()
+        return self._source_models[index - 1] if 0 < index <= len(self._source_models) else None
+
+    def _audio_fs(self) -> int:
+        return self.state.audio.audio_fs if self.state.audio is not None else DEFAULT_AUDIO_FS
+
+    def _current_signature(self) -> tuple | None:
+        slot = self.state.target()
+        if slot is None:
+            return None
+        model = self._source_model()
+        if model is not None:
+            return ("model", slot.id, id(model), str(model.path))
+        return ("settings", slot.id, slot.kind, repr(sorted(slot.args.items())), slot.dt_ms, self._audio_fs())
+
+    def builder(self) -> FrontendBuilder | None:
+        """A callable giving a fresh front-end for one job: built from the slot, or a copy of a model's."""
+        slot = self.state.target()
+        if slot is None:
+            return None
+        model = self._source_model()
+        if model is not None:
+            frontend = copy.deepcopy(model.frontend)  # the job gets its own: tuning_curves toggles eval/train
+            return lambda: frontend
+        kind, args, dt_ms, audio_fs = slot.kind, dict(slot.args), slot.dt_ms, self._audio_fs()
+
+        def build():
+            from ...backend.frontends import make_wav2spec
+
+            return make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args)
+
+        return build
+
+    def _schedule(self, *_args: Any) -> None:
+        self._refresh_timer.start()
+
+    def _refresh(self) -> None:
+        """Recompute when what the view studies changed (target, its arguments, sample rate, source)."""
+        self._refresh_sources()
+        self._update_title()
+        signature = self._current_signature()
+        if signature is None:
+            self._signature = None
+            self.runner.cancel(self._bank_key)
+            self.runner.cancel(self._tuning_key)
+            self._clear()
+            self.status.setText("Add a front-end to see its filters.")
+            return
+        if signature != self._signature:
+            self.recompute()
+
+    def recompute(self) -> None:
+        """Drop what is shown and compute the filters and the tuning curves of the current source."""
+        self._signature = self._current_signature()
+        build = self.builder()
+        if build is None:
+            return
+        self._clear()
+        self._set_error("")
+        self.status.setText("computing…")
+        self.runner.submit(
+            lambda progress, cancel: compute_filters(build, progress, cancel),
+            key=self._bank_key,
+            description="filter responses",
+            on_result=self._show_filters,
+            on_error=lambda exc: self._failed("filters", exc),
+        )
+        self._submit_tuning()
+
+    def _submit_tuning(self) -> None:
+        build = self.builder()
+        if build is None:
+            return
+        level_db = self.level.value()
+        self.status.setText(f"tone sweep at {level_db:g} dBFS…")
+        self.runner.submit(
+            lambda progress, cancel: compute_tuning(build, level_db, progress, cancel),
+            key=self._tuning_key,
+            description="tone-sweep tuning curves",
+            on_result=self._show_tuning,
+            on_error=lambda exc: self._failed("tuning curves", exc),
+        )
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.status.setText("")
+        if isinstance(exc, ConfigurationError):  # raised while building the front-end: both jobs say the same
+            self._set_error(f"Invalid front-end settings: {one_line(exc)}")
+        else:
+            self._set_error(f"Could not compute the {what}: {one_line(exc)}")
+
+    def _set_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+    # Controls
+    def _level_changed(self, value: float) -> None:
+        settings().setValue(SETTINGS_PREFIX + "level_db", float(value))
+        if self._signature is not None:
+            self._tuning_timer.start()
+
+    def _overlay_toggled(self, shown: bool) -> None:
+        settings().setValue(SETTINGS_PREFIX + "show_initial", bool(shown))
+        self._apply_overlay()
+
+    def _table_selection_changed(self) -> None:
+        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
+        if rows:
+            self.state.set_channel(min(rows))
+
+    def _heatmap_clicked(self, event) -> None:
+        if self.tuning is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        view = self.heatmap_plot.getViewBox()
+        if not view.sceneBoundingRect().contains(event.scenePos()):
+            return
+        row = math.floor(view.mapSceneToView(event.scenePos()).y())
+        if 0 <= row < self.tuning.curves.response.shape[0]:
+            self.state.set_channel(row)
+
+    # Drawing
+    def _clear(self) -> None:
+        self.filters, self.tuning = None, None
+        self._clear_filter_curves()
+        self.heatmap.clear()
+        self.tuning_curve.setData([], [])
+        self.table.setRowCount(0)
+        self.filter_note.setText(" ")
+        self.show_initial.setEnabled(False)
+        self._apply_channel(self.state.selected_channel)
+
+    def _clear_filter_curves(self) -> None:
+        for plot, curves in ((self.impulse_plot, self.impulse_curves), (self.magnitude_plot, self.magnitude_curves),
+                             (self.impulse_plot, self.initial_impulse_curves),
+                             (self.magnitude_plot, self.initial_magnitude_curves)):
+            for curve in curves:
+                plot.removeItem(curve)
+            curves.clear()
+
+    def _show_filters(self, result: FilterResult) -> None:
+        self.filters = result
+        self._clear_filter_curves()
+        self.filter_note.setText(result.note)
+        bank = result.bank
+        if bank is not None:
+            self._draw_bank(bank, self.impulse_curves, self.magnitude_curves, dashed=False)
+            if result.initial is not None:
+                self._draw_bank(result.initial, self.initial_impulse_curves, self.initial_magnitude_curves,
+                                dashed=True)
+            if result.filters_are_channels:
+                n = len(self.impulse_curves)
+                for i, curve in enumerate(self.impulse_curves + self.magnitude_curves):
+                    curve.setCurveClickable(True, width=6)
+                    curve.sigClicked.connect(lambda _item, _event, c=i % n: self.state.set_channel(c))
+            db = bank.magnitude_db[:, 1:]
+            top = float(np.max(db)) if db.size else 0.0
+            self.magnitude_plot.setYRange(top - _MAGNITUDE_SPAN_DB, top + 3.0, padding=0)
+            nyquist = bank.audio_fs / 2.0
+            lowest = max(float(np.min(bank.peak_hz)) / 4.0, float(bank.frequencies_hz[1]), 10.0)
+            self.magnitude_plot.setXRange(math.log10(min(lowest, nyquist / 10)), math.log10(nyquist), padding=0)
+            self.impulse_plot.autoRange()
+        self.show_initial.setEnabled(result.initial is not None)
+        self._apply_overlay()
+        self._fill_table()
+        self._update_status()
+        self._apply_channel(self.state.selected_channel)
+        self.filtersShown.emit()
+
+    def _draw_bank(self, bank: Any, impulse: list, magnitude: list, dashed: bool) -> None:
+        h = np.real(bank.impulse_responses)
+        times = bank.times_ms
+        shown = _log_spaced_bins(len(bank.frequencies_hz))  # no DC bin on a log axis
+        freqs = bank.frequencies_hz[shown]
+        for c in range(h.shape[0]):
+            pen = self._pen(c, h.shape[0], bold=False, dashed=dashed)
+            impulse.append(self.impulse_plot.plot(times, h[c], pen=pen))
+            magnitude.append(self.magnitude_plot.plot(freqs, bank.magnitude_db[c, shown], pen=pen))
+
+    def _show_tuning(self, result: TuningResult) -> None:
+        self.tuning = result
+        curves = result.curves
+        response = np.asarray(curves.response, dtype=np.float64)
+        low = response.min(axis=1, keepdims=True)
+        span = response.max(axis=1, keepdims=True) - low
+        normalised = np.where(span > 0, (response - low) / np.where(span > 0, span, 1.0), 0.0)
+        log_f = np.log10(curves.frequencies_hz)
+        step = (log_f[-1] - log_f[0]) / max(1, len(log_f) - 1)
+        channels = response.shape[0]
+        self.heatmap.setImage(normalised.astype(np.float32), autoLevels=False, levels=(0.0, 1.0))
+        self.heatmap.setRect(QRectF(log_f[0] - step / 2, 0, log_f[-1] - log_f[0] + step, channels))
+        self.heatmap_plot.getAxis("left").setTicks([frequency_ticks(result.centres, channels)])
+        self.heatmap_plot.setXRange(log_f[0] - step / 2, log_f[-1] + step / 2, padding=0)
+        self.heatmap_plot.setYRange(0, channels, padding=0)
+        self.channel_spin.setMaximum(channels - 1)
+        self._fill_table()
+        self._update_status()
+        self._apply_channel(self.state.selected_channel)
+        self.tuningShown.emit()
+
+    def _update_status(self) -> None:
+        waiting = [name for name, value in (("filters", self.filters), ("tone sweep", self.tuning)) if value is None]
+        self.status.setText(f"computing {' and '.join(waiting)}…" if waiting else "")
+
+    def _fill_table(self) -> None:
+        """One row per output channel; columns fill in as the filter and tuning results arrive."""
+        filters, tuning = self.filters, self.tuning
+        if filters is not None:
+            channels, centres = filters.out_channels, filters.centres
+        elif tuning is not None:
+            channels, centres = tuning.curves.response.shape[0], tuning.centres
+        else:
+            return
+        bank = filters.bank if filters is not None and filters.filters_are_channels else None
+        best = tuning.curves.best_frequency_hz if tuning is not None else None
+        self.table.blockSignals(True)
+        try:
+            self.table.setRowCount(channels)
+            for c in range(channels):
+                values = (
+                    str(c),
+                    _hz(centres, c),
+                    _hz(bank.peak_hz if bank is not None else None, c),
+                    _hz(bank.bandwidth_hz if bank is not None else None, c),
+                    _hz(best, c),
+                )
+                for column, text in enumerate(values):
+                    item = QTableWidgetItem(text)
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    self.table.setItem(c, column, item)
+        finally:
+            self.table.blockSignals(False)
+        self.channel_spin.setMaximum(channels - 1)
+
+    def _pen(self, c: int, n: int, bold: bool, dashed: bool) -> Any:
+        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+        if bold:
+            return pg.mkPen(_BOLD_COLOUR, width=2.5 if not dashed else 2.0, style=style)
+        return pg.mkPen(pg.intColor(c, hues=max(n, 1), alpha=110), width=1, style=style)
+
+    def _apply_overlay(self) -> None:
+        shown = self.show_initial.isChecked() and self.show_initial.isEnabled()
+        for curve in self.initial_impulse_curves + self.initial_magnitude_curves:
+            curve.setVisible(shown)
+
+    def _apply_channel(self, channel: int) -> None:
+        """Bold the selected channel's filter, mark its tuning row, follow it in the table and spin box."""
+        filters_selected = self.filters is not None and self.filters.filters_are_channels
+        for curves, dashed in ((self.impulse_curves, False), (self.magnitude_curves, False),
+                               (self.initial_impulse_curves, True), (self.initial_magnitude_curves, True)):
+            for c, curve in enumerate(curves):
+                bold = filters_selected and c == channel
+                curve.setPen(self._pen(c, len(curves), bold, dashed))
+                curve.setZValue(10 if bold else 0)
+        n_channels = self.table.rowCount()
+        valid = 0 <= channel < n_channels
+        self.channel_spin.blockSignals(True)
+        self.channel_spin.setValue(channel if valid else -1)
+        self.channel_spin.blockSignals(False)
+        self.table.blockSignals(True)
+        if valid:
+            self.table.selectRow(channel)
+            item = self.table.item(channel, 0)
+            if item is not None:
+                self.table.scrollToItem(item)
+        else:
+            self.table.clearSelection()
+        self.table.blockSignals(False)
+        centres = self.filters.centres if self.filters is not None else (
+            self.tuning.centres if self.tuning is not None else None)
+        centre = float(centres[channel]) if valid and centres is not None and channel < len(centres) else None
+        for line in self.centre_lines:
+            line.setVisible(centre is not None and centre > 0)
+            if centre is not None and centre > 0:
+                line.setValue(math.log10(centre))
+        tuning_valid = self.tuning is not None and 0 <= channel < self.tuning.curves.response.shape[0]
+        if tuning_valid:
+            self.tuning_curve.setData(self.tuning.curves.frequencies_hz, self.tuning.curves.response[channel])
+            self.tuning_plot.setTitle(f"tuning of channel {channel}")
+            self.heatmap_band.setRegion((channel, channel + 1))
+        else:
+            self.tuning_curve.setData([], [])
+            self.tuning_plot.setTitle("tuning of the selected channel (none)")
+        self.heatmap_band.setVisible(tuning_valid)
+
+    def _apply_colormap(self) -> None:
+        name = self.state.display.get("colormap", "viridis")
+        colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
+        self.heatmap.setColorMap(colormap)
+
+    def _update_title(self) -> None:
+        slot = self.state.target()
+        if slot is None:
+            self.title.setText("<b>Filters</b>")
+            return
+        model = self._source_model()
+        source = f" · trained in {model.path.name}" if model is not None else ""
+        self.title.setText(f"<b>{slot.kind}</b> filters{source}")
+
+    # Export
+    def export_data(self) -> ExportData | None:
+        """The magnitude responses (frequency + one column per filter) or the tuning curves, as chosen."""
+        if self.data_choice.currentText() == DATA_TUNING:
+            return self._tuning_data() or self._magnitude_data()
+        return self._magnitude_data() or self._tuning_data()
+
+    def _magnitude_data(self) -> ExportData | None:
+        if self.filters is None or self.filters.bank is None:
+            return None
+        bank = self.filters.bank
+        prefix = "channel" if self.filters.filters_are_channels else "filter"
+        arrays = {"frequency_hz": bank.frequencies_hz}
+        arrays.update({f"{prefix}_{c}_db": row for c, row in enumerate(bank.magnitude_db)})
+        return arrays, f"magnitude responses in dB of the {self._source_text()}"
+
+    def _tuning_data(self) -> ExportData | None:
+        if self.tuning is None:
+            return None
+        curves = self.tuning.curves
+        arrays = {"frequency_hz": curves.frequencies_hz}
+        arrays.update({f"channel_{c}": row for c, row in enumerate(curves.response)})
+        return arrays, (f"mean output of the {self._source_text()} to tones at {self.tuning.level_db:g} dBFS "
+                        f"(level_rms {curves.level_rms:.6g})")
+
+    def _source_text(self) -> str:
+        slot, model = self.state.target(), self._source_model()
+        kind = slot.kind if slot is not None else "?"
+        return f"{kind} front-end trained in {model.path.name}" if model is not None else f"{kind} front-end"
+
+
+def _log_spaced_bins(n_bins: int, points: int = _MAGNITUDE_POINTS) -> np.ndarray:
+    """Indices of FFT bins 1.. evenly spread on a log axis: the plot looks the same, with far fewer points."""
+    if n_bins - 1 <= points:
+        return np.arange(1, n_bins)
+    return np.unique(np.round(np.geomspace(1, n_bins - 1, points)).astype(int))
+
+
+def _hz(values: np.ndarray | None, c: int) -> str:
+    if values is None or c >= len(values) or not np.isfinite(values[c]):
+        return "—"
+    return f"{float(values[c]):.0f}"

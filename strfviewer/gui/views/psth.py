@@ -1,0 +1,1005 @@
+"""The PSTH view: recorded responses of one neuron to one stimulus next to every open model's prediction.
+
+It answers "how well does each model predict this neuron?" at three scales: one stimulus (raster, mean PSTH
+with its SEM band and the predicted rates), one neuron (cc, cc_norm and cc_max over the test split in the
+legend) and the population (a sortable neuron table, cc_norm against cc_max, a cc_norm histogram).
+
+Predictions of all stimuli by all models are computed once per (model, response set) in one background job
+and cached. Scores are those of the backend's fitting (``fitting.score`` on the items ``fitting._prepare``
+builds, with the model's own training recipe: Hann smoothing and bin limit), so what the view shows is what
+``strfviewer fit`` reported. A model that cannot predict the open response set (other bin width, sample rate
+or neurons) is listed with the reason instead of failing the view.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...backend.errors import StrfviewerError
+from ..app import one_line, settings
+from ..export import ExportButton, ExportData
+from ..state import SessionState
+from .timeaxis import TimeLinkedPlot
+
+if TYPE_CHECKING:
+    from ...backend.data.responses import ResponseSet
+
+logger = logging.getLogger(__name__)
+
+JOB_KEY = "psth-predict"
+SETTINGS_PREFIX = "psth/"
+SPIKE_TIMES_FILE = "spike_times.npz"
+# One colour per model, in the order the models were opened.
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+# Counts on the plots' dark background: no spike is background, the most spikes white.
+_RASTER_COLORMAP = pg.ColorMap([0.0, 1.0], [(0, 0, 0), (255, 255, 255)])
+_RECORDED_PEN = "#ecf0f1"
+
+
+class ModelMismatchError(StrfviewerError):
+    """A model cannot predict the open response set; the message is the one-line reason shown to the user."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data and computation (no widgets: these run in the job runner's threads)
+
+
+@dataclass(frozen=True)
+class SpikeTimes:
+    """Exact spike times from a response set's optional ``spike_times.npz``.
+
+    The layout read is the one NS1 documents (FORMATS.md §1 leaves it to the folder's README): ``spike_ticks``
+    (sorted per trial), ``trial_ptr`` (trial ``i`` holds ``spike_ticks[trial_ptr[i]:trial_ptr[i + 1]]``,
+    ``i = (neuron * S + stimulus) * R + repeat``) and ``tick_ms``, the duration of one tick, times from onset.
+    """
+
+    ticks: np.ndarray
+    trial_ptr: np.ndarray
+    tick_s: float
+    shape: tuple[int, int, int]
+
+    def times(self, neuron: int, stimulus: int, repeat: int) -> np.ndarray:
+        """Spike times in seconds after sound onset of one trial."""
+        _, n_stimuli, n_repeats = self.shape
+        trial = (neuron * n_stimuli + stimulus) * n_repeats + repeat
+        return self.ticks[self.trial_ptr[trial]: self.trial_ptr[trial + 1]] * self.tick_s
+
+
+def read_spike_times(root: Path, shape: tuple[int, int, int]) -> tuple[SpikeTimes | None, str | None]:
+    """The spike times stored next to a response set of ``shape`` (neurons, stimuli, repeats), if readable.
+
+    Returns ``(None, None)`` when there is no file and ``(None, reason)`` when its layout is not understood:
+    the raster then falls back to the binned counts, which every response set has.
+    """
+    path = Path(root) / SPIKE_TIMES_FILE
+    if not path.is_file():
+        return None, None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in ("spike_ticks", "trial_ptr", "tick_ms") if k not in archive.files]
+            if missing:
+                return None, f"{SPIKE_TIMES_FILE} has no {', '.join(missing)}: the raster shows binned counts"
+            ticks = np.asarray(archive["spike_ticks"])
+            trial_ptr = np.asarray(archive["trial_ptr"], dtype=np.int64)
+            tick_ms = float(archive["tick_ms"])
+            stored = tuple(int(v) for v in archive["shape"]) if "shape" in archive.files else tuple(shape)
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        return None, f"{SPIKE_TIMES_FILE} cannot be read ({one_line(exc)}): the raster shows binned counts"
+    if stored != tuple(shape) or trial_ptr.shape != (math.prod(shape) + 1,) or not tick_ms > 0:
+        return None, f"{SPIKE_TIMES_FILE} does not match the counts' shape {shape}: the raster shows binned counts"
+    return SpikeTimes(ticks, trial_ptr, tick_ms / 1000.0, tuple(shape)), None
+
+
+@dataclass
+class ResponseStats:
+    """What the view needs of a response set besides the counts: the metric split, cc_max, spike times."""
+
+    split_name: str
+    split: list[int]
+    cc_max: np.ndarray  # (N,) over the split, Hann-smoothed as the backend's fitting scores by default
+    spikes: SpikeTimes | None = None
+    spikes_note: str | None = None
+
+
+@dataclass
+class ModelResult:
+    """One model's predictions of every stimulus and its scores per neuron, or why it has none."""
+
+    model: Any  # the backend LoadedModel (kept: its identity is the cache key)
+    name: str
+    reason: str | None = None
+    predictions: list[np.ndarray] = field(default_factory=list)  # per stimulus (N, T_s); NaN: neuron not modelled
+    cc: np.ndarray | None = None  # (N,) over the split, NaN for neurons the model does not predict
+    cc_norm: np.ndarray | None = None
+    cc_max: np.ndarray | None = None
+    neurons: list[int] = field(default_factory=list)  # response-set index of each model output
+    smooth: bool = True
+    score_bins: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class _Recipe:
+    config: Any  # fitting.FitConfig
+    neurons: list[int]
+    score_bins: int | None
+    notes: list[str]
+
+
+def model_name(loaded: Any) -> str:
+    """A short name for legends and table headers: the model folder's (or file's) name."""
+    path = getattr(loaded, "path", None)
+    return Path(path).name if path is not None else type(loaded).__name__
+
+
+def metric_split(rs: ResponseSet) -> tuple[str, list[int]]:
+    """The stimuli scores are computed over: the test split, or every stimulus when there is none."""
+    test = list(rs.splits.get("test") or [])
+    if test:
+        return "test", test
+    return "all stimuli", list(range(len(rs.stimuli)))
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def model_recipe(loaded: Any, rs: ResponseSet) -> _Recipe:
+    """How the backend's fitting would feed and score ``loaded`` on ``rs``; ModelMismatchError when it cannot."""
+    from ...backend.data.responses import hop_for
+    from ...backend.errors import GridLockError
+    from ...backend.fitting import FitConfig
+
+    info = _as_dict(getattr(loaded, "info", None))
+    training = _as_dict(info.get("training"))
+    notes: list[str] = []
+    frontend = loaded.frontend
+    if frontend is not None:
+        audio_fs = int(frontend.audio_fs)
+        dt_ms = frontend.config.get("dt_ms", frontend.config.get("hop_ms"))
+        kind, kwargs, spectrogram_input = frontend.kind, {}, False
+    else:
+        spectrogram = _as_dict(info.get("spectrogram"))
+        if not spectrogram.get("kind") or not spectrogram.get("audio_fs"):
+            raise ModelMismatchError("takes a spectrogram, and its files do not say which one (kind, audio_fs)")
+        audio_fs, kind = int(spectrogram["audio_fs"]), str(spectrogram["kind"])
+        kwargs, spectrogram_input = dict(_as_dict(spectrogram.get("kwargs"))), True
+        dt_ms = info.get("dt_ms", _as_dict(info.get("dataset")).get("dt_ms"))
+    if dt_ms is not None and abs(float(dt_ms) - rs.dt_ms) > 1e-9:
+        raise ModelMismatchError(f"predicts {float(dt_ms):g} ms bins; the response set has {rs.dt_ms:g} ms bins")
+    try:
+        hop_for(audio_fs, rs.dt_ms)
+    except GridLockError:
+        raise ModelMismatchError(f"its {audio_fs} Hz audio does not fill {rs.dt_ms:g} ms bins with whole samples") \
+            from None
+    n_out = int(getattr(loaded.model, "O", 0) or _as_dict(getattr(loaded, "config", None)).get("out_neurons", 0))
+    n_rs = len(rs.neurons)
+    position = {n.id: i for i, n in enumerate(rs.neurons)}
+    ids = info.get("neurons")
+    if isinstance(ids, list) and len(ids) == n_out and all(str(i) in position for i in ids):
+        neurons = [position[str(i)] for i in ids]
+    elif n_out == n_rs:
+        neurons = list(range(n_rs))
+        if isinstance(ids, list) and ids:
+            notes.append("its neuron ids are not the response set's: matched by position")
+    else:
+        extra = " and its neuron ids are not all in the set" if isinstance(ids, list) and ids else ""
+        raise ModelMismatchError(f"predicts {n_out} neurons; the response set has {n_rs}{extra}")
+    n_bins = training.get("n_bins")
+    score_bins = int(n_bins) if isinstance(n_bins, int) and not isinstance(n_bins, bool) and n_bins > 0 else None
+    config = FitConfig(model="linear", frontend=kind, frontend_kwargs=kwargs, spectrogram_input=spectrogram_input,
+                       audio_fs=audio_fs, smooth=bool(training.get("smooth", True)), n_bins=None)
+    return _Recipe(config, neurons, score_bins, notes)
+
+
+def _per_neuron(values: list[Any], neurons: list[int], n_rs: int) -> np.ndarray:
+    out = np.full(n_rs, np.nan)
+    for j, value in zip(neurons, values, strict=True):
+        out[j] = np.nan if value is None else float(value)
+    return out
+
+
+def predict_model(loaded: Any, rs: ResponseSet, split: list[int], progress: Any = None, cancel: Any = None) \
+        -> ModelResult:
+    """Predict every stimulus of ``rs`` with ``loaded`` and score it over ``split`` as ``fitting.fit`` does.
+
+    ``progress()`` (no arguments) is called once per stimulus. Raises ModelMismatchError (and other backend errors)
+    when the model cannot predict this response set, CancelledError when ``cancel`` is set.
+    """
+    import torch
+
+    from ...backend.fitting import _predict, _prepare, score
+    from ...backend.jobs import check_cancel
+
+    recipe = model_recipe(loaded, rs)
+    n_rs, n_model = len(rs.neurons), len(recipe.neurons)
+    wanted = set(split)
+    predictions, scored_predictions, scored_items = [], [], []
+    device = torch.device("cpu")
+    scoring_config = replace(recipe.config, n_bins=recipe.score_bins)
+    for s in range(len(rs.stimuli)):
+        check_cancel(cancel)
+        item = _prepare(rs, recipe.config, loaded.model, recipe.neurons, [s], False, device, cancel)[0]
+        out = _predict(loaded.model, [item], False)[0]  # (1, n_model, 1, T)
+        n_bins = item.responses.shape[-1]
+        if out.shape[1] != n_model or out.shape[-1] != n_bins:
+            raise ModelMismatchError(f"returns shape {tuple(out.shape)} for {n_model} neurons and {n_bins} bins")
+        full = np.full((n_rs, n_bins), np.nan, dtype=np.float32)
+        full[recipe.neurons] = out[0, :, 0]
+        predictions.append(full)
+        if s in wanted:
+            if recipe.score_bins is not None and recipe.score_bins < n_bins:
+                # Scored as fitting did: on the first score_bins bins, audio and smoothing cut there too.
+                item = _prepare(rs, scoring_config, loaded.model, recipe.neurons, [s], False, device, cancel)[0]
+                out = _predict(loaded.model, [item], False)[0]
+            scored_predictions.append(out)
+            scored_items.append(replace(item, features=torch.empty(0)))
+        if progress is not None:
+            progress()
+    result = ModelResult(loaded, model_name(loaded), predictions=predictions, neurons=recipe.neurons,
+                         smooth=recipe.config.smooth, score_bins=recipe.score_bins, notes=recipe.notes)
+    if scored_items:
+        summary = score(scored_predictions, scored_items)
+        result.cc = _per_neuron(summary["cc"], recipe.neurons, n_rs)
+        result.cc_norm = _per_neuron(summary["cc_norm"], recipe.neurons, n_rs)
+        result.cc_max = _per_neuron(summary["cc_max"], recipe.neurons, n_rs)
+    else:
+        result.cc = result.cc_norm = result.cc_max = np.full(n_rs, np.nan)
+    return result
+
+
+def response_stats(rs: ResponseSet) -> ResponseStats:
+    """cc_max per neuron over the metric split (Hann-smoothed, as fitting scores by default) and spike times."""
+    from ...backend import metrics
+
+    split_name, split = metric_split(rs)
+    cc_max = metrics.cc_max(metrics.smooth_hann5(rs.responses(split), axis=-1))
+    spikes, note = read_spike_times(rs.root, tuple(rs.counts.shape[:3]))
+    return ResponseStats(split_name, split, cc_max, spikes, note)
+
+
+def compute_predictions(rs: ResponseSet, models: list[Any], with_stats: bool, progress: Any = None,
+                        cancel: Any = None) -> dict[str, Any]:
+    """Job body: the response set's statistics (if asked) and every model's predictions and scores.
+
+    A model that cannot predict ``rs`` comes back as a ModelResult with a ``reason``; only cancellation and
+    errors in the response set itself end the job.
+    """
+    from ...backend.jobs import CancelledError, check_cancel, report
+
+    total = 1 + len(models) * len(rs.stimuli)
+    done = 0
+    report(progress, done, total, "recorded responses")
+    stats = response_stats(rs) if with_stats else None
+    done += 1
+    split = stats.split if stats is not None else metric_split(rs)[1]
+    results = []
+    for loaded in models:
+        name = model_name(loaded)
+        start = done
+
+        def tick(name: str = name) -> None:
+            nonlocal done
+            done += 1
+            report(progress, done, total, f"predicting with {name}")
+
+        try:
+            results.append(predict_model(loaded, rs, split, tick, cancel))
+        except CancelledError:
+            raise
+        except ModelMismatchError as exc:
+            results.append(ModelResult(loaded, name, reason=str(exc)))
+        except StrfviewerError as exc:
+            results.append(ModelResult(loaded, name, reason=one_line(exc)))
+        except (RuntimeError, ValueError) as exc:  # torch shape errors: this model does not fit these inputs
+            logger.warning("%s could not predict %s", name, rs.name, exc_info=True)
+            results.append(ModelResult(loaded, name, reason=f"could not predict: {one_line(exc)}"))
+        done = start + len(rs.stimuli)
+        check_cancel(cancel)
+    report(progress, total, total, "done")
+    return {"responses": rs, "stats": stats, "results": results}
+
+
+def trial_counts(rs: ResponseSet, neuron: int, stimulus: int) -> np.ndarray:
+    """Float counts ``(R, T)`` of one neuron and stimulus, NaN where missing (negative integers too).
+
+    Reads only that cell: ``ResponseSet.responses`` builds a mask of the whole array, too slow per redraw.
+    """
+    block = np.asarray(rs.counts[neuron, stimulus])
+    out = block.astype(np.float64)
+    if np.issubdtype(block.dtype, np.signedinteger):
+        out[block < 0] = np.nan
+    return out
+
+
+def stimulus_bins(rs: ResponseSet, stimulus: int) -> int:
+    """``ResponseSet.n_bins`` from the stimulus' slice only (bins with data for some neuron and repeat)."""
+    block = np.asarray(rs.counts[:, stimulus])
+    if np.issubdtype(block.dtype, np.floating):
+        missing = np.isnan(block)
+    elif np.issubdtype(block.dtype, np.signedinteger):
+        missing = block < 0
+    else:
+        return block.shape[-1]
+    present = ~missing.all(axis=(0, 1))
+    return int(np.flatnonzero(present)[-1] + 1) if present.any() else 0
+
+
+def mean_and_sem(counts: np.ndarray, smooth: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean over repeats (``metrics.psth``), its standard error, and the number of recorded repeats."""
+    from ...backend import metrics
+
+    x = metrics.smooth_hann5(counts, axis=-1) if smooth else counts
+    mean = metrics.psth(x[None, None])[0, 0, 0]
+    recorded = np.isfinite(x)
+    n = recorded.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        sem = np.where(n >= 2, np.nanstd(x, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), np.nan)
+    return mean, sem, int(recorded.any(axis=1).sum())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Widgets
+
+
+class _SortItem(QTableWidgetItem):
+    """A table cell that sorts by a number; NaN stays at the bottom in both orders."""
+
+    def __init__(self, text: str, key: float) -> None:
+        super().__init__(text)
+        self.key = float(key)
+        self.setFlags(self.flags() & ~Qt.ItemFlag.ItemIsEditable)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.key, getattr(other, "key", math.nan)
+        if math.isnan(mine) or math.isnan(theirs):
+            if math.isnan(mine) == math.isnan(theirs):
+                return False
+            table = self.tableWidget()
+            descending = table is not None and \
+                table.horizontalHeader().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+            return math.isnan(mine) == descending
+        return mine < theirs
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
+def _column_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "model"
+
+
+class PsthView(QWidget):
+    """Recorded raster and PSTH against the models' predicted rates, a neuron table and population scores."""
+
+    predictionsShown = Signal()  # after job results were merged and drawn (tests wait on it)
+
+    def __init__(self, state: SessionState, runner: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.runner = state, runner
+        self._cache: dict[int, ModelResult] = {}  # id(LoadedModel) -> result, for the open response set
+        self._stats: ResponseStats | None = None
+        self._stats_for: Any = None  # the response set _stats and _cache belong to
+        self._job: Any = None
+        self._job_covers: set[int] = set()
+        self._syncing = False
+        self._bins_cache: dict[int, int] = {}
+        self._shown: dict[str, Any] | None = None  # what the PSTH plot shows (the export's data)
+        self._range_for: tuple[int, int, bool] | None = None  # (response set, stimulus, linked) the x range is for
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._psth_items: list[tuple[pg.PlotWidget, Any]] = []
+        self.raster_mode = "none"  # "spikes" | "counts" | "none"
+
+        self._build_header()
+        self._build_figure()
+        self._build_side()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.figure)
+        splitter.addWidget(self.side)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(self.header)
+        layout.addWidget(self.status)
+        layout.addWidget(self.mismatch_label)
+        layout.addWidget(splitter, 1)
+
+        # [ and ] step through the neuron table from anywhere in the view.
+        self.previous_shortcut = QShortcut(QKeySequence("["), self)
+        self.next_shortcut = QShortcut(QKeySequence("]"), self)
+        for shortcut, step in ((self.previous_shortcut, -1), (self.next_shortcut, 1)):
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(lambda step=step: self.step_neuron(step))
+
+        state.responsesChanged.connect(self._responses_changed)
+        state.modelChanged.connect(self._models_changed)
+        state.neuronChanged.connect(self._neuron_changed)
+        state.audioChanged.connect(self._draw_stimulus)
+        runner.progress.connect(self._job_progress)
+        runner.finished.connect(self._job_finished)
+        self._responses_changed()
+
+    # Construction
+    def _build_header(self) -> None:
+        self.title = QLabel("<b>PSTH</b>")
+        self.stimulus_box = QComboBox()
+        self.stimulus_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.stimulus_box.setToolTip("Stimulus shown in the raster and PSTH ([test]: in the test split)")
+        self.stimulus_box.currentIndexChanged.connect(self._stimulus_chosen)
+        self.smooth_box = QCheckBox("Hann-smoothed")
+        self.smooth_box.setToolTip("Show the recorded PSTH smoothed with the 5-tap Hann window the fitting uses")
+        self.smooth_box.setChecked(settings().value(f"{SETTINGS_PREFIX}smooth", True, type=bool))
+        self.smooth_box.toggled.connect(self._smooth_toggled)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setVisible(False)
+        self.cancel_button = QToolButton(text="Cancel")
+        self.cancel_button.setToolTip("Stop computing the predictions")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(lambda: self.runner.cancel(JOB_KEY))
+        self.predict_button = QToolButton(text="Predict")
+        self.predict_button.setToolTip("Compute the predictions that are missing (after a cancel)")
+        self.predict_button.clicked.connect(self.request_predictions)
+        self.export_button = ExportButton(figure=lambda: self.figure, data=self.export_data, name="psth")
+        self.header = QHBoxLayout()
+        for widget in (self.title, QLabel("stimulus"), self.stimulus_box, self.smooth_box):
+            self.header.addWidget(widget)
+        self.header.addStretch(1)
+        for widget in (self.progress, self.cancel_button, self.predict_button, self.export_button):
+            self.header.addWidget(widget)
+        self.status = QLabel()
+        self.status.setStyleSheet("color: gray;")
+        self.status.setWordWrap(True)
+        self.mismatch_label = QLabel()
+        self.mismatch_label.setStyleSheet("color: #c0392b;")
+        self.mismatch_label.setVisible(False)
+
+    def _build_figure(self) -> None:
+        self.figure = QWidget()
+        self.raster_plot = pg.PlotWidget()
+        self.raster_plot.setLabel("left", "repeat")
+        self.raster_plot.setMouseEnabled(x=True, y=False)
+        self.raster_plot.getAxis("bottom").setStyle(showValues=False)
+        self.raster_image = pg.ImageItem(axisOrder="row-major")
+        self.raster_image.setColorMap(_RASTER_COLORMAP)
+        self.raster_ticks = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(_RECORDED_PEN, width=1))
+        self.raster_plot.addItem(self.raster_image)
+        self.raster_plot.addItem(self.raster_ticks)
+        self.linked_plot = TimeLinkedPlot(self.state)
+        self.plain_plot = pg.PlotWidget()
+        self.plain_plot.setMouseEnabled(x=True, y=False)
+        for plot in (self.linked_plot, self.plain_plot):
+            plot.setLabel("bottom", "time", units="s")
+            plot.setLabel("left", "spikes / bin")
+            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        for plot in (self.raster_plot, self.linked_plot, self.plain_plot):
+            plot.getAxis("left").setWidth(56)  # equal widths: linked x ranges then line up exactly
+        self.psth_stack = QStackedWidget()
+        self.psth_stack.addWidget(self.plain_plot)
+        self.psth_stack.addWidget(self.linked_plot)
+        self.raster_plot.setXLink(self.plain_plot)
+        layout = QVBoxLayout(self.figure)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.raster_plot, 2)
+        layout.addWidget(self.psth_stack, 3)
+
+    def _build_side(self) -> None:
+        self.side = QSplitter(Qt.Orientation.Vertical)
+        self.table = QTableWidget()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+        self.table.setToolTip("Click a header to sort; [ and ] step through the rows in this order")
+        self.table.itemSelectionChanged.connect(self._row_selected)
+        population = QWidget()
+        box = QVBoxLayout(population)
+        box.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("population model"))
+        self.population_box = QComboBox()
+        self.population_box.currentIndexChanged.connect(self._population_model_chosen)
+        row.addWidget(self.population_box, 1)
+        box.addLayout(row)
+        self.scatter_plot = pg.PlotWidget()
+        self.scatter_plot.setLabel("bottom", "cc_max")
+        self.scatter_plot.setLabel("left", "cc_norm")
+        self.scatter = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#34495e"), brush=pg.mkBrush(52, 152, 219, 160))
+        self.scatter.sigClicked.connect(self._points_clicked)
+        self.scatter_highlight = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#e74c3c", width=2), brush=None)
+        self.scatter_plot.addItem(self.scatter)
+        self.scatter_plot.addItem(self.scatter_highlight)
+        self.histogram_plot = pg.PlotWidget()
+        self.histogram_plot.setLabel("bottom", "cc_norm")
+        self.histogram_plot.setLabel("left", "neurons")
+        self.histogram = pg.BarGraphItem(x0=[], x1=[], height=[], brush="#95a5a6")
+        self.histogram_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e74c3c", width=1.5))
+        self.histogram_plot.addItem(self.histogram)
+        self.histogram_plot.addItem(self.histogram_line, ignoreBounds=True)
+        for plot in (self.scatter_plot, self.histogram_plot):
+            for side in ("bottom", "left"):
+                plot.getAxis(side).enableAutoSIPrefix(False)  # scores read as they are, not in milli-units
+        plots = QHBoxLayout()
+        plots.addWidget(self.scatter_plot)
+        plots.addWidget(self.histogram_plot)
+        box.addLayout(plots, 1)
+        self.side.addWidget(self.table)
+        self.side.addWidget(population)
+
+    # What is selected
+    @property
+    def psth_plot(self) -> pg.PlotWidget:
+        """The PSTH plot in use: on the shared time axis when the stimulus is the open sound."""
+        return self.psth_stack.currentWidget()
+
+    @property
+    def legend(self) -> pg.LegendItem:
+        return self.psth_plot.getPlotItem().legend
+
+    def legend_texts(self) -> list[str]:
+        """The legend's lines, in order (recorded first, then one per model)."""
+        return [label.text for _, label in self.legend.items]
+
+    def stimulus(self) -> int:
+        return max(0, self.stimulus_box.currentIndex())
+
+    def neuron(self) -> int:
+        rs = self.state.responses
+        return 0 if rs is None else min(max(0, self.state.selected_neuron), len(rs.neurons) - 1)
+
+    def results(self) -> list[ModelResult]:
+        """Results of the open models, in their order (only those computed already)."""
+        return [self._cache[id(m)] for m in self.state.models if id(m) in self._cache]
+
+    def valid_results(self) -> list[ModelResult]:
+        return [r for r in self.results() if r.ok]
+
+    def shown_metrics(self) -> dict[str, dict[str, float]]:
+        """Per model name, cc / cc_norm / cc_max of the selected neuron over the metric split."""
+        n = self.neuron()
+        return {r.name: {"cc": float(r.cc[n]), "cc_norm": float(r.cc_norm[n]), "cc_max": float(r.cc_max[n])}
+                for r in self.valid_results()}
+
+    def select_stimulus(self, index: int) -> None:
+        self.stimulus_box.setCurrentIndex(index)
+
+    def step_neuron(self, delta: int) -> None:
+        """Select the neuron ``delta`` rows away in the neuron table's current (sorted) order."""
+        if self.state.responses is None or self.table.rowCount() == 0:
+            return
+        row = self._row_of(self.neuron())
+        row = min(max(0, (row if row is not None else 0) + delta), self.table.rowCount() - 1)
+        self.state.set_neuron(int(self.table.item(row, 0).data(Qt.ItemDataRole.UserRole)))
+
+    # State changes
+    def _responses_changed(self) -> None:
+        rs = self.state.responses
+        self._bins_cache = {}
+        if rs is not self._stats_for:
+            self._cache, self._stats, self._stats_for = {}, None, rs
+        self._fill_stimuli()
+        if rs is None:
+            self._set_status("Open a response set (File ▸ Open response set) to compare recorded and predicted "
+                             "responses.")
+        self._refresh_all()
+        self.request_predictions()
+
+    def _models_changed(self) -> None:
+        present = {id(m) for m in self.state.models}
+        self._cache = {k: v for k, v in self._cache.items() if k in present}
+        self._fill_population_models()
+        self._refresh_all()
+        self.request_predictions()
+
+    def _neuron_changed(self, _index: int = 0) -> None:
+        self._select_row(self.neuron())
+        self._draw_stimulus()
+        self._draw_population_highlight()
+
+    def _stimulus_chosen(self, index: int) -> None:
+        rs = self.state.responses
+        if self._syncing or rs is None or index < 0:
+            return
+        store = settings()
+        store.setValue(f"{SETTINGS_PREFIX}stimulus", index)
+        store.setValue(f"{SETTINGS_PREFIX}stimulus_set", rs.name)
+        self._draw_stimulus(reset_range=True)
+
+    def _smooth_toggled(self, checked: bool) -> None:
+        settings().setValue(f"{SETTINGS_PREFIX}smooth", checked)
+        self._draw_stimulus()
+
+    def _population_model_chosen(self, index: int) -> None:
+        if self._syncing or index < 0:
+            return
+        settings().setValue(f"{SETTINGS_PREFIX}population_model", self.population_box.itemData(index))
+        self._draw_population()
+
+    # The job
+    def request_predictions(self) -> None:
+        """Submit the job for what is missing: the response set's statistics and uncached models."""
+        rs = self.state.responses
+        if rs is None:
+            return
+        models = [m for m in self.state.models if id(m) not in self._cache]
+        with_stats = self._stats is None
+        if not models and not with_stats:
+            return
+        wanted = {id(m) for m in models} | ({0} if with_stats else set())
+        if self._job_covers and wanted <= self._job_covers and not self._job.cancelled:
+            return  # the job in flight already computes all of it
+        self._job_covers = wanted
+        self._set_status(f"predicting {len(models)} model(s)…" if models else "reading the responses…")
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self._job = self.runner.submit(
+            lambda progress, cancel: compute_predictions(rs, models, with_stats, progress, cancel),
+            key=JOB_KEY,
+            description=f"PSTH predictions ({rs.name})",
+            on_result=self._show_results,
+            on_error=self._failed,
+        )
+
+    def _job_progress(self, job: Any, done: int, total: int, message: str) -> None:
+        if job is self._job:
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done)
+            self.progress.setToolTip(message)
+
+    def _job_finished(self, job: Any) -> None:
+        if job is not self._job:
+            return
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self._job_covers = set()
+        if job.cancelled:
+            self._set_status("Predictions cancelled: press Predict to compute them.")
+
+    def _failed(self, exc: BaseException) -> None:
+        self._set_status(f"Could not compute the predictions: {one_line(exc)}", error=True)
+
+    def _show_results(self, result: dict[str, Any]) -> None:
+        if result["responses"] is not self.state.responses:
+            return  # a response set opened since: its own job follows
+        if result["stats"] is not None:
+            self._stats = result["stats"]
+        present = {id(m) for m in self.state.models}
+        for item in result["results"]:
+            if id(item.model) in present:
+                self._cache[id(item.model)] = item
+        self._fill_population_models()
+        self._refresh_all()
+        self.predictionsShown.emit()
+
+    # Drawing
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #c0392b;" if error else "color: gray;")
+
+    def _refresh_all(self) -> None:
+        self._update_status()
+        self._update_mismatches()
+        self._fill_table()
+        self._draw_stimulus()
+        self._draw_population()
+
+    def _update_status(self) -> None:
+        rs = self.state.responses
+        if rs is None:
+            return
+        busy = self._job is not None and not self._job.done and not self._job.cancelled
+        if busy:
+            return
+        parts = [f"{rs.name}: {len(rs.neurons)} neurons, {len(rs.stimuli)} stimuli"]
+        if self._stats is not None:
+            split = ", ".join(str(s) for s in self._stats.split)
+            parts.append(f"scores over the {self._stats.split_name} split (stimuli {split})"
+                         if self._stats.split_name == "test" else "no test split: scores over all stimuli")
+            if self._stats.spikes_note:
+                parts.append(self._stats.spikes_note)
+        if not self.state.models:
+            parts.append("no model open: only the recorded responses are shown")
+        for r in self.valid_results():
+            parts.extend(f"{r.name}: {note}" for note in r.notes)
+        self._set_status(" · ".join(parts))
+
+    def _update_mismatches(self) -> None:
+        lines = [f"{r.name} is not shown: {r.reason}" for r in self.results() if not r.ok]
+        self.mismatch_label.setText("\n".join(lines))
+        self.mismatch_label.setVisible(bool(lines))
+
+    def _fill_stimuli(self) -> None:
+        rs = self.state.responses
+        self._syncing = True
+        try:
+            self.stimulus_box.clear()
+            if rs is None:
+                return
+            test = set(rs.splits.get("test") or [])
+            for i, info in enumerate(rs.stimuli):
+                label = f" ({info.label})" if info.label else ""
+                self.stimulus_box.addItem(f"{i}: {info.id}{label}{' [test]' if i in test else ''}", i)
+            chosen = rs.splits["test"][0] if rs.splits.get("test") else 0
+            store = settings()
+            saved = store.value(f"{SETTINGS_PREFIX}stimulus")
+            if saved is not None and store.value(f"{SETTINGS_PREFIX}stimulus_set") == rs.name:
+                try:
+                    if 0 <= int(saved) < len(rs.stimuli):
+                        chosen = int(saved)
+                except (TypeError, ValueError):
+                    pass
+            self.stimulus_box.setCurrentIndex(chosen)
+        finally:
+            self._syncing = False
+
+    def _fill_population_models(self) -> None:
+        valid = self.valid_results()
+        current = self.population_box.currentData()
+        wanted = current if current is not None else settings().value(f"{SETTINGS_PREFIX}population_model")
+        self._syncing = True
+        try:
+            self.population_box.clear()
+            for r in valid:
+                self.population_box.addItem(r.name, str(r.model.path))
+            index = self.population_box.findData(wanted) if wanted is not None else -1
+            self.population_box.setCurrentIndex(index if index >= 0 else len(valid) - 1)
+        finally:
+            self._syncing = False
+
+    def _population_result(self) -> ModelResult | None:
+        path = self.population_box.currentData()
+        return next((r for r in self.valid_results() if str(r.model.path) == path), None)
+
+    def _fill_table(self) -> None:
+        rs, table = self.state.responses, self.table
+        self._syncing = True
+        try:
+            table.setSortingEnabled(False)
+            table.clear()
+            if rs is None:
+                table.setRowCount(0)
+                table.setColumnCount(0)
+                return
+            results = self.valid_results()
+            headers = ["neuron", "cc_max", *(f"cc_norm {r.name}" for r in results)]
+            table.setColumnCount(len(headers))
+            table.setHorizontalHeaderLabels(headers)
+            table.setRowCount(len(rs.neurons))
+            cc_max = self._stats.cc_max if self._stats is not None else np.full(len(rs.neurons), np.nan)
+            for i, info in enumerate(rs.neurons):
+                item = _SortItem(info.id, i)
+                item.setData(Qt.ItemDataRole.UserRole, i)
+                if not info.valid:
+                    item.setToolTip("not in the response set's default (valid) subset")
+                table.setItem(i, 0, item)
+                table.setItem(i, 1, _SortItem(_fmt(cc_max[i]), cc_max[i]))
+                for j, r in enumerate(results):
+                    table.setItem(i, 2 + j, _SortItem(_fmt(r.cc_norm[i]), r.cc_norm[i]))
+            table.setSortingEnabled(True)  # sorts by the header's current indicator
+            table.resizeColumnsToContents()
+        finally:
+            self._syncing = False
+        self._select_row(self.neuron())
+
+    def _row_of(self, neuron: int) -> int | None:
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == neuron:
+                return row
+        return None
+
+    def _select_row(self, neuron: int) -> None:
+        row = self._row_of(neuron)
+        if row is None:
+            return
+        self._syncing = True
+        try:
+            self.table.selectRow(row)
+            self.table.scrollToItem(self.table.item(row, 0))
+        finally:
+            self._syncing = False
+
+    def _row_selected(self) -> None:
+        if self._syncing:
+            return
+        rows = {item.row() for item in self.table.selectedItems()}
+        if len(rows) == 1:
+            item = self.table.item(rows.pop(), 0)
+            if item is not None:
+                self.state.set_neuron(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _stimulus_is_open_audio(self, rs: ResponseSet, stimulus: int) -> bool:
+        audio = self.state.audio
+        if audio is None or audio.path is None:
+            return False
+        try:
+            return Path(audio.path).resolve() == Path(rs.stimuli[stimulus].file).resolve()
+        except OSError:
+            return False
+
+    def _n_bins(self, rs: ResponseSet, stimulus: int) -> int:
+        if stimulus not in self._bins_cache:
+            self._bins_cache[stimulus] = stimulus_bins(rs, stimulus)
+        return self._bins_cache[stimulus]
+
+    def _use_plot(self, linked: bool) -> pg.PlotWidget:
+        wanted = self.linked_plot if linked else self.plain_plot
+        if self.psth_stack.currentWidget() is not wanted:
+            self._clear_psth()
+            self.psth_stack.setCurrentWidget(wanted)
+            self.raster_plot.setXLink(wanted)
+        return wanted
+
+    def _clear_psth(self) -> None:
+        """Remove what this view drew (not plot.clear(): that would also drop the shared cursor line)."""
+        for plot, item in self._psth_items:
+            plot.removeItem(item)
+        self._psth_items = []
+        for plot in (self.plain_plot, self.linked_plot):
+            plot.getPlotItem().legend.clear()
+
+    def _add(self, plot: pg.PlotWidget, item: Any) -> Any:
+        plot.addItem(item)
+        self._psth_items.append((plot, item))
+        return item
+
+    def _draw_stimulus(self, reset_range: bool = False) -> None:
+        rs = self.state.responses
+        self.curves = {}
+        self._shown = None
+        self._clear_psth()
+        if rs is None or self.stimulus_box.count() == 0:
+            self.raster_image.clear()
+            self.raster_ticks.setData([], [])
+            self.raster_mode = "none"
+            return
+        s, n = self.stimulus(), self.neuron()
+        linked = self._stimulus_is_open_audio(rs, s)
+        plot = self._use_plot(linked)
+        dt_s = rs.dt_ms / 1000.0
+        n_bins = self._n_bins(rs, s)
+        counts = trial_counts(rs, n, s)[:, :n_bins]
+        self._draw_raster(rs, counts, n, s, dt_s)
+        smooth = self.smooth_box.isChecked()
+        mean, sem, n_repeats = mean_and_sem(counts, smooth)
+        t = (np.arange(n_bins) + 0.5) * dt_s
+        band = np.nan_to_num(sem)
+        low = pg.PlotCurveItem(t, mean - band, pen=pg.mkPen(None))
+        high = pg.PlotCurveItem(t, mean + band, pen=pg.mkPen(None))
+        for item in (low, high, pg.FillBetweenItem(low, high, brush=pg.mkBrush(189, 195, 199, 80))):
+            self._add(plot, item)
+        label = f"recorded mean ± SEM ({n_repeats} repeats{', smoothed' if smooth else ''})"
+        self.curves["recorded"] = self._add(plot, pg.PlotDataItem(t, mean, pen=pg.mkPen(_RECORDED_PEN, width=2),
+                                                                  name=label))
+        data: dict[str, np.ndarray] = {"time_s": t, "recorded_mean": mean, "recorded_sem": sem}
+        for index, model in enumerate(self.state.models):
+            result = self._cache.get(id(model))
+            if result is None or not result.ok:
+                continue
+            prediction = result.predictions[s][n] if s < len(result.predictions) else None
+            if prediction is None or not np.isfinite(prediction).any():
+                continue
+            color = PALETTE[index % len(PALETTE)]
+            text = (f"{result.name} · cc {_fmt(result.cc[n])} · cc_norm {_fmt(result.cc_norm[n])} · "
+                    f"cc_max {_fmt(result.cc_max[n])}")
+            self.curves[result.name] = self._add(plot, pg.PlotDataItem(t[: prediction.shape[0]], prediction,
+                                                                       pen=pg.mkPen(color, width=1.5), name=text))
+            data[f"pred_{_column_name(result.name)}"] = prediction.astype(np.float64)
+        info, neuron = rs.stimuli[s], rs.neurons[n]
+        self._shown = {"data": data, "header": (
+            f"neuron {neuron.id}; stimulus {info.id}; {rs.dt_ms:g} ms bins, spike counts per bin"
+            f"{' (Hann-smoothed)' if smooth else ''}; time_s is the bin centre; {rs.name}")}
+        self.title.setText(f"<b>PSTH</b> neuron {neuron.id}")
+        plot.enableAutoRange(axis="y")
+        shown = (id(rs), s, linked)
+        if reset_range or shown != self._range_for:  # a new stimulus: show all of it (or the shared range)
+            self._range_for = shown
+            start, stop = self.state.view_range if linked else (0.0, n_bins * dt_s)
+            plot.setXRange(start, stop, padding=0)
+
+    def _draw_raster(self, rs: ResponseSet, counts: np.ndarray, n: int, s: int, dt_s: float) -> None:
+        n_repeats, n_bins = counts.shape
+        spikes = self._stats.spikes if self._stats is not None else None
+        if spikes is not None:
+            xs, ys = [], []
+            for r in range(n_repeats):
+                times = spikes.times(n, s, r)
+                times = times[(times >= 0) & (times < n_bins * dt_s)]
+                xs.append(np.repeat(times, 2))
+                ys.append(np.tile([r + 0.1, r + 0.9], times.size))
+            self.raster_image.clear()
+            self.raster_ticks.setData(np.concatenate(xs) if xs else [], np.concatenate(ys) if ys else [])
+            self.raster_mode = "spikes"
+        else:
+            self.raster_ticks.setData([], [])
+            image = np.nan_to_num(counts)
+            self.raster_image.setImage(image, levels=(0.0, max(1.0, float(image.max(initial=0.0)))))
+            self.raster_image.setRect(0.0, 0.0, n_bins * dt_s, n_repeats)
+            self.raster_mode = "counts"
+        self.raster_plot.setYRange(0, max(1, n_repeats), padding=0)
+
+    def _draw_population(self) -> None:
+        rs, result = self.state.responses, self._population_result()
+        if rs is None or result is None or self._stats is None:
+            self.scatter.setData([])
+            self.histogram.setOpts(x0=[], x1=[], height=[])
+            self._draw_population_highlight()
+            return
+        x, y = self._stats.cc_max, result.cc_norm
+        keep = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        self.scatter.setData(x=x[keep], y=y[keep], data=keep.tolist())
+        finite = y[np.isfinite(y)]
+        median = float(np.median(finite)) if finite.size else None
+        self.scatter_plot.setTitle(f"{result.name}: median cc_norm {_fmt(median)}", size="9pt")
+        if finite.size:
+            edges = np.linspace(min(0.0, float(finite.min())), max(1.0, float(finite.max())), 21)
+            heights, _ = np.histogram(finite, bins=edges)
+            self.histogram.setOpts(x0=edges[:-1], x1=edges[1:], height=heights)
+        else:
+            self.histogram.setOpts(x0=[], x1=[], height=[])
+        self._draw_population_highlight()
+
+    def _draw_population_highlight(self) -> None:
+        rs, result = self.state.responses, self._population_result()
+        n = self.neuron()
+        if rs is None or result is None or self._stats is None:
+            self.scatter_highlight.setData([])
+            self.histogram_line.setVisible(False)
+            return
+        x, y = self._stats.cc_max[n], result.cc_norm[n]
+        if np.isfinite(x) and np.isfinite(y):
+            self.scatter_highlight.setData(x=[x], y=[y])
+        else:
+            self.scatter_highlight.setData([])
+        self.histogram_line.setVisible(bool(np.isfinite(y)))
+        if np.isfinite(y):
+            self.histogram_line.setValue(float(y))
+
+    def _points_clicked(self, _item: Any, points: Any, _event: Any = None) -> None:
+        """A click on the population scatter selects the neuron of the (first) point under the mouse."""
+        if points is not None and len(points) > 0:
+            self.state.set_neuron(int(points[0].data()))
+
+    # Export
+    def export_data(self) -> ExportData | None:
+        """Time, recorded mean and SEM, and each model's prediction for the shown neuron and stimulus."""
+        if self._shown is None:
+            return None
+        return dict(self._shown["data"]), self._shown["header"]
