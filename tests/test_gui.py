@@ -195,3 +195,18 @@ def test_a_session_round_trips_through_the_window(window, qtbot, tmp_path, sound
     qtbot.waitUntil(lambda: window.state.audio is not None and window.state.view_range == (0.1, 0.4), timeout=10000)
     assert [(s.kind, s.args) for s in window.state.frontends] == [("mel", {"n_mels": 20})]
     assert window.state.display["colormap"] == "magma"
+
+
+def test_analysis_views_are_tabs_that_share_the_selected_channel(window, qtbot):
+    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    slot = window.state.add_frontend("gammatone", {"f_max": 7000.0, "n_filters": 10})
+    _wait_for_frames(qtbot, window, slot.id)
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == ["Spectrograms", "Filters", "Causality", "STRFs", "PSTH", "Compare"]
+    window.tabs.setCurrentWidget(window.views["filters"])
+    qtbot.waitUntil(lambda: window.views["filters"].channel_spin.maximum() == 9, timeout=20000)
+    window.views["filters"].channel_spin.setValue(3)  # the user picks channel 3 in the filter view
+    assert window.state.selected_channel == 3
+    pane = window.panes[slot.id]
+    assert not pane.highlight.isHidden() and tuple(pane.highlight.getRegion()) == (3, 4)
+    assert window.target_box.currentData() == slot.id
