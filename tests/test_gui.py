@@ -208,5 +208,5 @@ def test_analysis_views_are_tabs_that_share_the_selected_channel(window, qtbot):
     window.views["filters"].channel_spin.setValue(3)  # the user picks channel 3 in the filter view
     assert window.state.selected_channel == 3
     pane = window.panes[slot.id]
-    assert not pane.highlight.isHidden() and tuple(pane.highlight.getRegion()) == (3, 4)
+    assert pane.highlight.isVisible() and tuple(pane.highlight.getRegion()) == (3, 4)
     assert window.target_box.currentData() == slot.id
