@@ -210,3 +210,15 @@ def test_analysis_views_are_tabs_that_share_the_selected_channel(window, qtbot):
     pane = window.panes[slot.id]
     assert pane.highlight.isVisible() and tuple(pane.highlight.getRegion()) == (3, 4)
     assert window.target_box.currentData() == slot.id
+
+
+def test_a_spectrogram_pane_exports_its_figure_and_frames(window, qtbot, tmp_path):
+    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    slot = window.state.add_frontend("mel")
+    frames = _wait_for_frames(qtbot, window, slot.id)
+    button = window.panes[slot.id].export_button
+    assert button.export(tmp_path / "s.png").stat().st_size > 1000
+    assert button.export(tmp_path / "s.svg").stat().st_size > 1000
+    np.testing.assert_array_equal(np.load(button.export(tmp_path / "s.npy")), frames)
+    table = np.loadtxt(button.export(tmp_path / "s.csv"), delimiter=",")
+    np.testing.assert_allclose(table, frames, rtol=1e-6)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..export import ExportButton
 from ..state import SessionState
 from .paramform import ParamForm
 from .timeaxis import TimeLinkedPlot
@@ -94,8 +95,9 @@ class SpectrogramPane(QWidget):
         for w in (self.title, self.status):
             header.addWidget(w)
         header.addStretch(1)
+        self.export_button = ExportButton(lambda: self.plot, self.export_data, f"{slot.kind}-spectrogram")
         for w in (self.auto_levels, QLabel("min"), self.level_low, QLabel("max"), self.level_high,
-                  self.params_button, remove):
+                  self.params_button, self.export_button, remove):
             header.addWidget(w)
 
         from ...backend.frontends import frontend_class
@@ -177,6 +179,16 @@ class SpectrogramPane(QWidget):
         self._set_axes()
         self._draw()
         self._show_channel(self.state.selected_channel)
+
+    def export_data(self):
+        """The frames shown (channels x frames), with the frame times and centre frequencies in the header."""
+        if self.frames is None:
+            return None
+        slot = self.state.slot(self.slot_id)
+        centres = "latent" if self.centres is None else " ".join(f"{f:.1f}" for f in self.centres)
+        header = (f"{slot.kind} {slot.args}; rows: channels (centre Hz: {centres}); columns: frames of "
+                  f"{self.hop} samples at {self.audio_fs} Hz (frame t ends at (t+1)*{self.hop} samples)")
+        return {"frames": self.frames}, header
 
     # Live mode
     def begin_live(self, n_frames: int, hop: int, audio_fs: int, centres: np.ndarray | None, channels: int) -> None:
