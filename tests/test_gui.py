@@ -222,3 +222,26 @@ def test_a_spectrogram_pane_exports_its_figure_and_frames(window, qtbot, tmp_pat
     np.testing.assert_array_equal(np.load(button.export(tmp_path / "s.npy")), frames)
     table = np.loadtxt(button.export(tmp_path / "s.csv"), delimiter=",")
     np.testing.assert_allclose(table, frames, rtol=1e-6)
+
+
+def test_an_open_model_predicts_rates_offline_and_live(window, qtbot, tmp_path):
+    from strfviewer.backend.checkpoints import save_model
+    from strfviewer.backend.frontends import make_wav2spec
+    from strfviewer.backend.models import LinearNonlinear
+    from strfviewer.backend.streaming import run_in_chunks
+
+    frontend = make_wav2spec("gammatone", audio_fs=FS, dt_ms=5.0, compression="pcen", n_filters=10, f_max=7000.0)
+    folder = save_model(LinearNonlinear(10, 5, 4, wav2spec=frontend).eval(), tmp_path / "ln-model")
+    samples = vocalization_like(FS, 0.4)
+    window.set_generated_audio(samples, FS)
+    window.open_model(folder)
+    qtbot.waitUntil(lambda: window.rates_pane is not None and window.rates_pane.rates is not None, timeout=20000)
+    expected = run_in_chunks(window.state.model.model, samples)
+    np.testing.assert_allclose(window.rates_pane.rates, expected, rtol=1e-6, atol=1e-7)
+    assert window.model_list.count() == 1
+    window.live_box.setChecked(True)
+    with qtbot.waitSignal(window.player.finished, timeout=10000):
+        window.player.play()
+    pane = window.rates_pane
+    qtbot.waitUntil(lambda: pane._live_frames == pane.rates.shape[1], timeout=10000)
+    np.testing.assert_allclose(pane.rates, expected, rtol=0, atol=1e-5 * np.abs(expected).max())

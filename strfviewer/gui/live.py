@@ -44,6 +44,12 @@ class _Worker(QObject):
                     "n_frames": n_frames, "hop": streamer.hop, "audio_fs": streamer.audio_fs,
                     "centres": frontend.centre_frequencies(), "channels": streamer.n_outputs,
                 })
+            for stream_id, model in request.get("models", []):
+                streamer = Streamer(model)
+                self.streamers[stream_id] = streamer
+                n_frames = -(-self.samples.shape[0] // streamer.hop)
+                self.prepared.emit(stream_id, {"n_frames": n_frames, "hop": streamer.hop, "audio_fs": streamer.audio_fs,
+                                               "centres": None, "channels": streamer.n_outputs})
         except StrfviewerError as exc:
             self.streamers = {}
             self.failed.emit(str(exc))
@@ -87,9 +93,11 @@ class LiveEngine(QObject):
         self._thread.start()
         self.running = False
 
-    def start(self, samples: np.ndarray, audio_fs: int, slots: list[tuple[int, str, dict, float]]) -> None:
+    def start(self, samples: np.ndarray, audio_fs: int, slots: list[tuple[int, str, dict, float]],
+              models: list[tuple[int, Any]] = ()) -> None:
+        """Streams for front-end ``slots`` (id, kind, args, dt_ms) and waveform ``models`` (id, module)."""
         self.running = True
-        self._configure.emit({"samples": samples, "audio_fs": audio_fs, "slots": slots})
+        self._configure.emit({"samples": samples, "audio_fs": audio_fs, "slots": slots, "models": list(models)})
 
     def advance(self, seconds: float, audio_fs: int) -> None:
         if self.running:

@@ -39,6 +39,7 @@ from .jobrunner import JobRunner
 from .live import LiveEngine
 from .playback import Player, make_player
 from .state import AudioDocument, SessionState
+from .views.rates import LIVE_ID, RatesPane, usable
 from .views.spectrogram import SpectrogramPane
 from .views.waveform import WaveformOverview
 
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self.player = player if player is not None else make_player(self)
         self.live = LiveEngine(self)
         self.panes: dict[int, SpectrogramPane] = {}
+        self.rates_pane: RatesPane | None = None
         self.session_path: Path | None = None
 
         self._build_central()
@@ -208,6 +210,7 @@ class MainWindow(QMainWindow):
         self.state.frontendsChanged.connect(self._sync_panes)
         self.state.frontendsChanged.connect(self._sync_targets)
         self.state.modelChanged.connect(self._sync_models)
+        self.state.modelChanged.connect(self._sync_rates_pane)
         self.state.audioChanged.connect(self._audio_changed)
         self.state.cursorChanged.connect(self._cursor_changed)
         self.runner.progress.connect(self._job_progress)
@@ -366,6 +369,17 @@ class MainWindow(QMainWindow):
                 self.pane_layout.addWidget(pane)
         self.placeholder.setVisible(not self.panes)
 
+    def _sync_rates_pane(self) -> None:
+        """One pane of predicted rates while a model is open (the most recently opened one)."""
+        if self.state.model is not None and self.rates_pane is None:
+            self.rates_pane = RatesPane(self.state, self.runner)
+            self.rates_pane.setMinimumHeight(200)
+            self.pane_layout.insertWidget(1, self.rates_pane)
+        elif self.state.model is None and self.rates_pane is not None:
+            self.rates_pane.setParent(None)
+            self.rates_pane.deleteLater()
+            self.rates_pane = None
+
     def _sync_targets(self) -> None:
         self.target_box.blockSignals(True)
         self.target_box.clear()
@@ -412,7 +426,9 @@ class MainWindow(QMainWindow):
         if state == "playing" and self.state.live and not self.live.running and self.state.audio is not None:
             audio = self.state.audio
             slots = [(s.id, s.kind, dict(s.args), s.dt_ms) for s in self.state.frontends]
-            self.live.start(audio.samples, audio.audio_fs, slots)
+            loaded = self.state.model
+            models = [(LIVE_ID, loaded.model)] if loaded is not None and usable(loaded, audio.audio_fs) is None else []
+            self.live.start(audio.samples, audio.audio_fs, slots, models)
             self.live.advance(self.player.position(), audio.audio_fs)
 
     def _player_finished(self) -> None:
@@ -420,12 +436,15 @@ class MainWindow(QMainWindow):
             self.live.finish(self.state.audio.samples.shape[0])
 
     def _live_prepared(self, slot_id: int, info: dict[str, Any]) -> None:
+        if slot_id == LIVE_ID and self.rates_pane is not None:
+            self.rates_pane.begin_live(info["n_frames"], info["hop"], info["audio_fs"], info["channels"])
+            return
         pane = self.panes.get(slot_id)
         if pane is not None:
             pane.begin_live(info["n_frames"], info["hop"], info["audio_fs"], info["centres"], info["channels"])
 
     def _live_frames(self, slot_id: int, first: int, frames: np.ndarray) -> None:
-        pane = self.panes.get(slot_id)
+        pane = self.rates_pane if slot_id == LIVE_ID else self.panes.get(slot_id)
         if pane is not None:
             pane.add_live_frames(first, frames)
 

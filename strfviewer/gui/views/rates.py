@@ -1,0 +1,140 @@
+"""Predicted rates: the open model's response to the open sound, one row per neuron, on the shared time axis.
+
+This is the lab-demo pane: computed offline when a model or a sound is opened, and, in live mode, frame by
+frame as the sound plays (the live engine streams the model itself). The selected neuron is outlined.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from ..export import ExportButton
+from ..state import SessionState
+from .timeaxis import TimeLinkedPlot
+
+LIVE_ID = -1  # the live engine's id for the model's stream (front-end slots have positive ids)
+
+
+def model_rates(model: Any, samples: np.ndarray, progress=None, cancel=None) -> np.ndarray:
+    """Job body: rates ``(neurons, frames)`` of a waveform model for the whole sound."""
+    from ...backend.streaming import run_in_chunks
+
+    return run_in_chunks(model, samples, progress=progress, cancel=cancel)
+
+
+def usable(loaded: Any, audio_fs: int) -> str | None:
+    """Why a loaded model cannot predict from this sound (None when it can)."""
+    frontend = getattr(loaded, "frontend", None)
+    if frontend is None:
+        return "the model takes a spectrogram, not audio"
+    if frontend.audio_fs != audio_fs:
+        return f"the model expects {frontend.audio_fs} Hz audio; the sound is {audio_fs} Hz"
+    return None
+
+
+class RatesPane(QWidget):
+    """Image of the predicted rates of every neuron of ``state.model`` for ``state.audio``."""
+
+    ratesShown = Signal()
+
+    def __init__(self, state: SessionState, runner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.runner = state, runner
+        self.rates: np.ndarray | None = None
+        self.hop, self.audio_fs = 1, 1
+        self._live_frames = 0
+        self.title = QLabel()
+        self.status = QLabel()
+        self.status.setStyleSheet("color: gray;")
+        self.export_button = ExportButton(lambda: self.plot, self.export_data, "predicted-rates")
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addWidget(self.status, 1)
+        header.addWidget(self.export_button)
+        self.plot = TimeLinkedPlot(state)
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setLabel("left", "neuron")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setColorMap(pg.colormap.get("inferno"))
+        self.plot.addItem(self.image)
+        self.selected = pg.LinearRegionItem(orientation="horizontal", movable=False,
+                                            brush=pg.mkBrush(255, 255, 255, 40), pen=pg.mkPen("w"))
+        self.plot.addItem(self.selected, ignoreBounds=True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(header)
+        layout.addWidget(self.plot, 1)
+        self._redraw = QTimer(self, singleShot=True, interval=30)
+        self._redraw.timeout.connect(self._draw)
+        state.audioChanged.connect(self.recompute)
+        state.modelChanged.connect(self.recompute)
+        state.neuronChanged.connect(self._show_neuron)
+        self.recompute()
+
+    def recompute(self) -> None:
+        loaded, audio = self.state.model, self.state.audio
+        if loaded is None or audio is None:
+            return
+        self.title.setText(f"<b>predicted rates</b> {loaded.path.name}")
+        problem = usable(loaded, audio.audio_fs)
+        if problem is not None:
+            self.status.setText(problem)
+            return
+        self.status.setText("computing…")
+        model, samples = loaded.model, audio.samples
+        self.hop, self.audio_fs = loaded.frontend.hop, audio.audio_fs
+        self.runner.submit(lambda progress, cancel: model_rates(model, samples, progress, cancel),
+                           key="predicted-rates", description="predicted rates", on_result=self._show,
+                           on_error=lambda exc: self.status.setText(f"Could not predict: {exc}"))
+
+    def _show(self, rates: np.ndarray) -> None:
+        self.rates = rates
+        self._live_frames = rates.shape[1]
+        self.status.setText("")
+        self._draw()
+
+    def begin_live(self, n_frames: int, hop: int, audio_fs: int, neurons: int) -> None:
+        self.hop, self.audio_fs = hop, audio_fs
+        self.rates = np.full((neurons, n_frames), np.nan, dtype=np.float32)
+        self._live_frames = 0
+        self.status.setText("live")
+        self._draw()
+
+    def add_live_frames(self, first: int, rates: np.ndarray) -> None:
+        if self.rates is None:
+            return
+        stop = min(first + rates.shape[1], self.rates.shape[1])
+        self.rates[:, first:stop] = rates[:, : stop - first]
+        self._live_frames = max(self._live_frames, stop)
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def _draw(self) -> None:
+        if self.rates is None or self.rates.size == 0:
+            return
+        neurons, frames = self.rates.shape
+        self.image.setImage(self.rates, autoLevels=False)
+        self.image.setRect(QRectF(0, 0, frames * self.hop / self.audio_fs, neurons))
+        finite = self.rates[np.isfinite(self.rates)]
+        high = float(np.percentile(finite, 99.5)) if finite.size else 1.0
+        self.image.setLevels((0.0, max(high, 1e-6)))
+        self.plot.setYRange(0, neurons, padding=0)
+        self._show_neuron(self.state.selected_neuron)
+        self.ratesShown.emit()
+
+    def _show_neuron(self, neuron: int) -> None:
+        visible = self.rates is not None and 0 <= neuron < self.rates.shape[0]
+        self.selected.setVisible(visible)
+        if visible:
+            self.selected.setRegion((neuron, neuron + 1))
+
+    def export_data(self):
+        if self.rates is None:
+            return None
+        return {"rates": self.rates}, (f"rows: neurons of {self.state.model_path}; columns: frames of {self.hop} "
+                                       f"samples at {self.audio_fs} Hz")
