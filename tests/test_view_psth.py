@@ -31,7 +31,7 @@ FS, DT = 16000, 5.0
 N_STIMULI, N_NEURONS, N_REPEATS, N_BINS = 4, 5, 4, 60  # 0.3 s stimuli
 HOP = int(FS * DT / 1000)
 TEST_SPLIT = [2, 3]
-NS1 = Path("/work/shared/ns1")
+NS1 = Path(__file__).resolve().parents[2] / "shared" / "ns1"  # the shared data folder beside the checkout
 
 
 def _mel(dt_ms: float = DT):
