@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, SignalInstance, Slot
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, SignalInstance, Slot
 
 from strfviewer.backend.jobs import CancelFlag, CancelledError, ProgressCallback, check_cancel
 
@@ -91,12 +91,15 @@ def _emit(signal: SignalInstance, *args: object) -> None:
         logger.debug("job runner deleted; dropped a report from a worker", exc_info=True)
 
 
-class _Worker(QRunnable):
-    """Runs one job's function in the pool and reports its progress and outcome through the bridge."""
+class _Worker:
+    """Runs one job's function in the pool and reports its progress and outcome through the bridge.
+
+    A plain object whose ``run`` the pool calls (``QThreadPool.start(callable)``): Qt owns the runnable that
+    wraps it. A Python ``QRunnable`` subclass with auto-delete would be freed by Qt in the pool thread while
+    its Python wrapper is still collectable on the GUI thread, which crashed the interpreter now and then.
+    """
 
     def __init__(self, job: Job, fn: JobFunction, bridge: _Bridge, interval_s: float) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
         self._job = job
         self._fn: JobFunction | None = fn
         self._bridge = bridge
@@ -210,7 +213,7 @@ class JobRunner(QObject):
         self._latest[key] = job
         self._entries[job.id] = _Entry(job, on_result, on_error)
         logger.debug("submitting %r", job)
-        self._pool.start(_Worker(job, fn, self._bridge, self._interval_s))
+        self._pool.start(_Worker(job, fn, self._bridge, self._interval_s).run)
         self._set_busy(True)
         return job
 
