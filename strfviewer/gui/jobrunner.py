@@ -91,6 +91,9 @@ def _emit(signal: SignalInstance, *args: object) -> None:
         logger.debug("job runner deleted; dropped a report from a worker", exc_info=True)
 
 
+_POOLS: set[QThreadPool] = set()
+
+
 class _Worker:
     """Runs one job's function in the pool and reports its progress and outcome through the bridge.
 
@@ -172,8 +175,11 @@ class JobRunner(QObject):
         super().__init__(parent)
         if max_threads < 1:
             raise ValueError(f"max_threads must be at least 1, got {max_threads}")
-        # A private pool: QThreadPool.globalInstance() is shared with Qt internals and other libraries.
-        self._pool = QThreadPool(self)
+        # A private pool (QThreadPool.globalInstance() is shared with Qt internals and other libraries), with no
+        # Qt parent and kept alive by _POOLS until shutdown has seen it idle: a pool destroyed with the runner by
+        # the garbage collector would wait for its running jobs while holding the GIL those jobs need.
+        self._pool = QThreadPool()
+        _POOLS.add(self._pool)
         self._pool.setMaxThreadCount(max_threads)
         self._interval_s = max(0, progress_interval_ms) / 1000.0
         self._bridge = _Bridge(self)
@@ -240,7 +246,9 @@ class JobRunner(QObject):
         self._closed = True
         self.cancel_all()
         stopped = self._pool.waitForDone(timeout_ms)
-        if not stopped:
+        if stopped:
+            _POOLS.discard(self._pool)
+        else:
             running = [entry.job for entry in self._entries.values() if not entry.job.done]
             logger.warning("job runner shut down with %d job(s) still running: %r", len(running), running)
         return stopped

@@ -16,6 +16,9 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 log = logging.getLogger(__name__)
 
 
+_THREADS: set[QThread] = set()
+
+
 class _Worker(QObject):
     prepared = Signal(int, dict)  # slot id, {"n_frames", "hop", "audio_fs", "centres", "channels"}
     frames = Signal(int, int, object)  # slot id, first frame, (channels, n) array
@@ -83,6 +86,9 @@ class LiveEngine(QObject):
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("strfviewer-live")
+        # Kept alive until shutdown has stopped it: a running QThread destroyed by the garbage collector
+        # (an engine dropped without shutdown) aborts the process.
+        _THREADS.add(self._thread)
         self._worker = _Worker()
         self._worker.moveToThread(self._thread)
         self._configure.connect(self._worker.configure)
@@ -115,4 +121,5 @@ class LiveEngine(QObject):
     def shutdown(self) -> None:
         self.running = False
         self._thread.quit()
-        self._thread.wait(3000)
+        if self._thread.wait(3000):
+            _THREADS.discard(self._thread)
