@@ -55,7 +55,7 @@ def gates() -> Iterator[list[threading.Event]]:
 
 @pytest.fixture
 def runner(qtbot, gates) -> Iterator[JobRunner]:
-    job_runner = JobRunner()
+    job_runner = JobRunner(max_threads=2)  # some tests need an older and a newer job running at once
     yield job_runner
     for event in gates:
         event.set()
@@ -128,7 +128,8 @@ def test_progress_arrives_and_ends_with_done_equal_total(qtbot, runner):
 
 
 def test_progress_is_throttled_but_the_final_report_comes_through(qtbot):
-    runner = JobRunner(progress_interval_ms=3_600_000)  # so long that only the first and final reports pass
+    # An interval so long that only the first and final reports pass.
+    runner = JobRunner(max_threads=2, progress_interval_ms=3_600_000)
     record = Recorder(runner)
 
     def work(progress, cancel):
@@ -285,7 +286,7 @@ def test_busy_changed_toggles_true_then_false(qtbot, runner, gates):
 
 
 def test_shutdown_while_running_stops_in_time_and_drops_late_results(qtbot):
-    runner = JobRunner()
+    runner = JobRunner(max_threads=2)
     record = Recorder(runner)
     entered = threading.Event()
 
