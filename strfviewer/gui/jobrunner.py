@@ -9,6 +9,7 @@ the running one, whose result is then dropped, so a slow, stale computation neve
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import threading
@@ -94,6 +95,24 @@ def _emit(signal: SignalInstance, *args: object) -> None:
 
 
 _POOLS: set[QThreadPool] = set()
+_busy_runners = 0
+
+
+def _pause_cyclic_gc(busy: bool) -> None:
+    """No cyclic garbage collection on the GUI thread while any job runs; a full pass once all are idle.
+
+    A collection pass on the GUI thread holds the GIL while it destroys whatever cycles it finds; in full test
+    runs one of those destructors sometimes waited on a running worker that needed the GIL, and both stopped
+    for good. Reference counting still frees everything else at once; cycles wait until the jobs are done.
+    """
+    global _busy_runners
+    _busy_runners += 1 if busy else -1
+    if _busy_runners > 0:
+        gc.disable()
+    else:
+        _busy_runners = 0
+        gc.enable()
+        gc.collect()
 
 
 class _Worker:
@@ -248,6 +267,9 @@ class JobRunner(QObject):
         self._closed = True
         self.cancel_all()
         stopped = self._pool.waitForDone(timeout_ms)
+        if self._busy:  # nothing is delivered after shutdown, busyChanged included; still release the pause
+            self._busy = False
+            _pause_cyclic_gc(False)
         if stopped:
             _POOLS.discard(self._pool)
         else:
@@ -258,6 +280,7 @@ class JobRunner(QObject):
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:
             self._busy = busy
+            _pause_cyclic_gc(busy)
             self.busyChanged.emit(busy)
 
     @Slot(object)
