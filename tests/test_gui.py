@@ -203,9 +203,11 @@ def test_analysis_views_are_tabs_that_share_the_selected_channel(window, qtbot):
     _wait_for_frames(qtbot, window, slot.id)
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert titles == ["Spectrograms", "Filters", "Causality", "STRFs", "PSTH", "Compare"]
-    window.tabs.setCurrentWidget(window.views["filters"])
-    qtbot.waitUntil(lambda: window.views["filters"].channel_spin.maximum() == 9, timeout=20000)
-    window.views["filters"].channel_spin.setValue(3)  # the user picks channel 3 in the filter view
+    assert window.views == {}  # views are built when their tab is first opened
+    filters = window.show_view("filters")
+    assert window.tabs.currentWidget() is filters and list(window.views) == ["filters"]
+    qtbot.waitUntil(lambda: filters.channel_spin.maximum() == 9, timeout=20000)
+    filters.channel_spin.setValue(3)  # the user picks channel 3 in the filter view
     assert window.state.selected_channel == 3
     pane = window.panes[slot.id]
     assert pane.highlight.isVisible() and tuple(pane.highlight.getRegion()) == (3, 4)

@@ -99,7 +99,7 @@ _busy_runners = 0
 
 
 def _pause_cyclic_gc(busy: bool) -> None:
-    """No cyclic garbage collection on the GUI thread while any job runs; a full pass once all are idle.
+    """No cyclic garbage collection on the GUI thread while any job runs; back to normal once all are idle.
 
     A collection pass on the GUI thread holds the GIL while it destroys whatever cycles it finds; in full test
     runs one of those destructors sometimes waited on a running worker that needed the GIL, and both stopped
@@ -112,7 +112,6 @@ def _pause_cyclic_gc(busy: bool) -> None:
     else:
         _busy_runners = 0
         gc.enable()
-        gc.collect()
 
 
 class _Worker:

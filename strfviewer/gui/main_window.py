@@ -110,11 +110,12 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("view-tabs")
         self.tabs.addTab(scroll, "Spectrograms")
+        # Analysis views are built when their tab is first opened: a view nobody looks at costs nothing at
+        # launch and does no work when the sound or the front-ends change.
         self.views: dict[str, QWidget] = {}
-        for name, title, module, cls in ANALYSIS_VIEWS:
-            view = getattr(import_module(f".views.{module}", __package__), cls)(self.state, self.runner)
-            self.views[name] = view
-            self.tabs.addTab(view, title)
+        for _name, title, _module, _cls in ANALYSIS_VIEWS:
+            self.tabs.addTab(QWidget(), title)
+        self.tabs.currentChanged.connect(self._build_view)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.overview)
         splitter.addWidget(self.tabs)
@@ -368,6 +369,23 @@ class MainWindow(QMainWindow):
                 self.panes[slot.id] = pane
                 self.pane_layout.addWidget(pane)
         self.placeholder.setVisible(not self.panes)
+
+    def _build_view(self, index: int) -> None:
+        if index < 1 or ANALYSIS_VIEWS[index - 1][0] in self.views:
+            return
+        name, title, module, cls = ANALYSIS_VIEWS[index - 1]
+        view = getattr(import_module(f".views.{module}", __package__), cls)(self.state, self.runner)
+        self.views[name] = view
+        self.tabs.blockSignals(True)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, view, title)
+        self.tabs.setCurrentIndex(index)
+        self.tabs.blockSignals(False)
+
+    def show_view(self, name: str) -> QWidget:
+        """Bring an analysis view's tab to the front (building the view if needed) and return the view."""
+        self.tabs.setCurrentIndex(1 + [entry[0] for entry in ANALYSIS_VIEWS].index(name))
+        return self.views[name]
 
     def _sync_rates_pane(self) -> None:
         """One pane of predicted rates while a model is open (the most recently opened one)."""
