@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 _THREADS: set[QThread] = set()
 
 
+def write_frames(buffer: np.ndarray, first: int, frames: np.ndarray) -> int:
+    """Copy streamed ``frames`` into ``buffer`` (channels x all frames) from frame ``first``; returns the end."""
+    stop = min(first + frames.shape[1], buffer.shape[1])
+    buffer[:, first:stop] = frames[:, : stop - first]
+    return stop
+
+
 class _Worker(QObject):
     prepared = Signal(int, dict)  # slot id, {"n_frames", "hop", "audio_fs", "centres", "channels"}
     frames = Signal(int, int, object)  # slot id, first frame, (channels, n) array

@@ -14,6 +14,7 @@ from PySide6.QtCore import QRectF, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..export import ExportButton
+from ..live import write_frames
 from ..state import SessionState
 from .timeaxis import TimeLinkedPlot
 
@@ -108,9 +109,7 @@ class RatesPane(QWidget):
     def add_live_frames(self, first: int, rates: np.ndarray) -> None:
         if self.rates is None:
             return
-        stop = min(first + rates.shape[1], self.rates.shape[1])
-        self.rates[:, first:stop] = rates[:, : stop - first]
-        self._live_frames = max(self._live_frames, stop)
+        self._live_frames = max(self._live_frames, write_frames(self.rates, first, rates))
         if not self._redraw.isActive():
             self._redraw.start()
 

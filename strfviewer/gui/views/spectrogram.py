@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..export import ExportButton
+from ..live import write_frames
 from ..state import SessionState
 from .paramform import ParamForm
 from .timeaxis import TimeLinkedPlot
@@ -203,14 +204,9 @@ class SpectrogramPane(QWidget):
     def add_live_frames(self, first: int, frames: np.ndarray) -> None:
         if self.frames is None:
             return
-        stop = min(first + frames.shape[1], self.frames.shape[1])
-        self.frames[:, first:stop] = frames[:, : stop - first]
-        self._live_frames = max(self._live_frames, stop)
+        self._live_frames = max(self._live_frames, write_frames(self.frames, first, frames))
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
-
-    def end_live(self) -> None:
-        self.status.setText("")
 
     # Drawing
     def _set_axes(self) -> None:
