@@ -62,6 +62,19 @@ def _value(text: str) -> Any:
         return text
 
 
+def _named_values(items: list[str], option: str) -> dict[str, Any]:
+    """['a=1', 'b="x"'] -> {'a': 1, 'b': 'x'}; values are parsed as JSON when they are JSON."""
+    from .backend.errors import ConfigurationError
+
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigurationError(f"{option} expects NAME=VALUE (got {item!r})")
+        values[name] = _value(value)
+    return values
+
+
 def _run_fit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -77,12 +90,10 @@ def _run_fit(args: argparse.Namespace) -> int:
         neurons = rs.valid_neurons()
     else:
         neurons = _index_list(args.neurons)
-    frontend_kwargs = {}
-    for item in args.frontend_arg:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigurationError(f"--frontend-arg expects NAME=VALUE (got {item!r})")
-        frontend_kwargs[name] = _value(value)
+    frontend_kwargs = _named_values(args.frontend_arg, "--frontend-arg")
+    icnet_kwargs = _named_values(args.model_arg, "--model-arg")
+    if icnet_kwargs and args.model != "icnet":
+        raise ConfigurationError("--model-arg applies to --model icnet only; drop it or choose icnet")
     cfg = FitConfig(
         model=args.model, frontend=args.frontend, frontend_kwargs=frontend_kwargs,
         spectrogram_input=args.spectrogram_input, audio_fs=args.audio_fs, temporal_window_size=args.window,
@@ -90,6 +101,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         val=_index_list(args.val) if args.val else None, test=_index_list(args.test) if args.test else None,
         n_bins=args.bins, smooth=not args.no_smooth, loss=args.loss, lr=args.lr, weight_decay=args.weight_decay,
         max_epochs=args.max_epochs, patience=args.patience, seed=args.seed, device=args.device,
+        icnet_kwargs=icnet_kwargs,
     )
     cancel = threading.Event()
     bar = tqdm(total=cfg.max_epochs, unit="epoch", disable=args.quiet, file=sys.stderr)
@@ -138,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--frontend", default="mel", help="front-end kind (mel, gammatone, sincnet, leaf)")
     fit.add_argument("--frontend-arg", action="append", default=[], metavar="NAME=VALUE",
                      help="front-end argument, e.g. compression=pcen (repeatable; values parsed as JSON)")
+    fit.add_argument("--model-arg", action="append", default=[], metavar="NAME=VALUE",
+                     help="ICNet constructor argument, e.g. encoder_channels=32 (repeatable; values parsed as JSON)")
     fit.add_argument("--spectrogram-input", action="store_true",
                      help="fit a spectrogram-input model on the front-end's fixed output")
     fit.add_argument("--audio-fs", type=int, default=48000, help="resample the stimuli to this rate (Hz)")
@@ -156,14 +170,59 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_render_parser(sub)
     return parser
+
+
+# The names of strfviewer.gui.render.VIEWS (not imported here: that would load Qt for every subcommand).
+_RENDER_VIEWS = ("window", "spectrograms", "filters", "causality", "strf", "psth", "compare")
+
+
+def _add_render_parser(sub: Any) -> None:
+    render = sub.add_parser(
+        "render", help="write PNG or SVG images of the app's views without showing a window",
+        description="Open sounds, a session, models or a response set as the window would, wait until every "
+        "view has finished computing, and write images of the chosen views. No window appears (the offscreen "
+        "platform is used unless QT_QPA_PLATFORM says otherwise) and no dialog can block: any error ends the "
+        "run with exit code 2. Each written path is printed on stdout.",
+    )
+    render.add_argument("audio", nargs="*", metavar="AUDIO", help="sound files to open (the first is shown)")
+    render.add_argument("--session", metavar="FILE",
+                        help="session file (*.strfsession.json) to open first; the other options add to it")
+    render.add_argument("--model", action="append", metavar="PATH",
+                        help="trained model folder or weights file to load (repeatable)")
+    render.add_argument("--dataset", metavar="PATH", help="response-set folder to load")
+    render.add_argument("--frontend", action="append", choices=list(_FRONTEND_KINDS), metavar="KIND",
+                        help=f"front-end to show ({', '.join(_FRONTEND_KINDS)}; repeatable; default: mel unless "
+                        "the session has front-ends)")
+    render.add_argument("--view", action="append", choices=["all", *_RENDER_VIEWS], metavar="NAME",
+                        help=f"view to render: {', '.join(_RENDER_VIEWS)}, or all (repeatable; default: all). "
+                        "'window' is the whole window, 'spectrograms' the waveform and spectrogram panes")
+    render.add_argument("--neuron", type=int, metavar="INDEX", help="neuron to select (STRF, PSTH, causality)")
+    render.add_argument("--stimulus", type=int, metavar="INDEX", help="stimulus the PSTH view shows")
+    render.add_argument("--range", type=float, nargs=2, metavar=("START", "END"),
+                        help="time range to show, in seconds (default: the session's, else the whole sound)")
+    render.add_argument("--out", required=True, metavar="PATH",
+                        help="image file for one view; for several views a folder (created) that receives "
+                        "<view>.<format> files")
+    render.add_argument("--format", choices=["png", "svg"],
+                        help="image format (default: from the --out suffix for one view, else png)")
+    render.add_argument("--size", default="1600x1000", metavar="WIDTHxHEIGHT",
+                        help="size of each image in logical pixels: the rendered view itself gets exactly this "
+                        "size (default: 1600x1000)")
+    render.add_argument("--scale", type=float, default=2.0, metavar="FACTOR",
+                        help="PNG pixels per logical pixel: a PNG is size x scale pixels (default: 2, sharp on "
+                        "slides; ignored for SVG)")
+    render.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="give up (exit code 2) if the whole run, all views included, takes longer "
+                        "(default: 300)")
 
 
 def build_gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strfviewer",
         description="See what an auditory front-end and an encoding model hear. Without a subcommand, opens "
-        "the window; subcommands: info, fit (see 'strfviewer info --help', 'strfviewer fit --help').",
+        "the window; subcommands: info, fit, render (see 'strfviewer render --help' and the others).",
     )
     parser.add_argument("audio", nargs="*", metavar="AUDIO", help="sound files to open (the first is shown)")
     parser.add_argument("--model", metavar="PATH", help="trained model folder or weights file to load")
@@ -178,7 +237,7 @@ def build_gui_parser() -> argparse.ArgumentParser:
 
 
 _FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
-_SUBCOMMANDS = ("info", "fit")
+_SUBCOMMANDS = ("info", "fit", "render")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "fit":
             return _run_fit(args)
+        if args.command == "render":
+            from .gui import render
+
+            return render.run(args)
         if args.command == "info" and args.path:
             from .backend.describe import describe_path
 

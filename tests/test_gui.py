@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 from PySide6.QtCore import QMimeData, QPointF, QStandardPaths, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QAction, QDropEvent
 
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.gui.app import ErrorReporter, create_application, settings
@@ -188,13 +188,16 @@ def test_a_session_round_trips_through_the_window(window, qtbot, tmp_path, sound
     window.state.add_frontend("mel", {"n_mels": 20})
     window.state.set_view_range(0.1, 0.4)
     window.colormap_box.setCurrentText("magma")
+    window.show_view("strf")
     path = tmp_path / "work.strfsession.json"
     window._write_session(path)
     window.state.clear_frontends()
+    window.show_view("spectrograms")
     window.open_session(path)
     qtbot.waitUntil(lambda: window.state.audio is not None and window.state.view_range == (0.1, 0.4), timeout=10000)
     assert [(s.kind, s.args) for s in window.state.frontends] == [("mel", {"n_mels": 20})]
     assert window.state.display["colormap"] == "magma"
+    assert window.current_view() == "strf"  # the tab in front is part of the session
 
 
 def test_analysis_views_are_tabs_that_share_the_selected_channel(window, qtbot):
@@ -247,3 +250,29 @@ def test_an_open_model_predicts_rates_offline_and_live(window, qtbot, tmp_path):
     pane = window.rates_pane
     qtbot.waitUntil(lambda: pane._live_frames == pane.rates.shape[1], timeout=10000)
     np.testing.assert_allclose(pane.rates, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_keyboard_actions_switch_tabs_and_step_through_the_sounds(window, qtbot, tmp_path):
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"sound{index}.wav")
+        soundfile.write(paths[-1], vocalization_like(FS, 0.3, seed=index), FS)
+    window.state.audio_files = list(paths)
+    window.open_audio(paths[0])
+    qtbot.waitUntil(lambda: window.state.audio is not None and window.state.audio.path == paths[0], timeout=10000)
+    actions = {action.shortcut().toString(): action for action in window.findChildren(QAction)
+               if not action.shortcut().isEmpty()}
+    actions["Ctrl+Down"].trigger()
+    qtbot.waitUntil(lambda: window.state.audio.path == paths[1], timeout=10000)
+    actions["Ctrl+Up"].trigger()
+    qtbot.waitUntil(lambda: window.state.audio.path == paths[0], timeout=10000)
+    actions["Ctrl+Up"].trigger()
+    qtbot.waitUntil(lambda: window.state.audio.path == paths[2], timeout=10000)  # wraps around
+    actions["Ctrl+5"].trigger()
+    assert window.current_view() == "psth" and window.tabs.currentWidget() is window.views["psth"]
+    actions["Ctrl+1"].trigger()
+    assert window.current_view() == "spectrograms"
+    actions["L"].trigger()
+    assert window.state.live
+    actions["L"].trigger()
+    assert not window.state.live

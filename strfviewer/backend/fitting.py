@@ -118,7 +118,10 @@ def _build_frontend(cfg: FitConfig, dt_ms: float) -> Frontend:
 def build_model(cfg: FitConfig, n_neurons: int, dt_ms: float) -> nn.Module:
     """A fresh model for ``cfg`` (seeded by the caller)."""
     if cfg.model == "icnet":
-        return ICNet(cfg.audio_fs, n_neurons, dt_ms=dt_ms, **cfg.icnet_kwargs)
+        try:
+            return ICNet(cfg.audio_fs, n_neurons, dt_ms=dt_ms, **cfg.icnet_kwargs)
+        except TypeError as exc:
+            raise ConfigurationError(f"fit: ICNet does not take these arguments: {exc}") from exc
     frontend = _build_frontend(cfg, dt_ms)
     cls = Linear if cfg.model == "linear" else LinearNonlinear
     wav2spec = None if cfg.spectrogram_input else frontend

@@ -148,6 +148,26 @@ def _import_backend() -> None:
     from ..backend import frontends, streaming  # noqa: F401 - imported for its side effect: warm caches
 
 
+def demo_session() -> Path:
+    """The bundled demo session (``resources/demo`` of a source checkout; see scripts/demo/make_demo.py)."""
+    return Path(__file__).resolve().parents[2] / "resources" / "demo" / "demo.strfsession.json"
+
+
+def _open_demo(window, with_frontends: bool) -> None:
+    """Open the bundled demo session, or a generated sound when this copy of strfviewer has no demo data."""
+    if demo_session().is_file():
+        window.open_session(demo_session())
+        return
+    from ..backend.synth import vocalization_like
+
+    window.reporter.report(
+        f"The demo data is not part of this installation ({demo_session().parent} is missing), so a generated "
+        "sound is shown instead. Install strfviewer from a source checkout (pip install -e .) to get the demo.")
+    window.set_generated_audio(vocalization_like(48000, 3.0), 48000)
+    if with_frontends:
+        window.state.add_frontend("gammatone", {"compression": "pcen"})
+
+
 def _open_requested(window, options) -> None:
     """Open what the command line asked for."""
     for kind in options.frontend or []:
@@ -159,11 +179,7 @@ def _open_requested(window, options) -> None:
             window.state.audio_files.append(Path(path))
         window.open_audio(Path(options.audio[0]))
     elif options.demo:
-        from ..backend.synth import vocalization_like
-
-        window.set_generated_audio(vocalization_like(48000, 3.0), 48000)
-        if not options.frontend:
-            window.state.add_frontend("gammatone", {"compression": "pcen"})
+        _open_demo(window, with_frontends=not options.frontend)
     if options.model:
         window.open_model(Path(options.model))
     if options.dataset:

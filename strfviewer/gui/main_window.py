@@ -54,6 +54,7 @@ ANALYSIS_VIEWS = (
     ("psth", "PSTH", "psth", "PsthView"),
     ("compare", "Compare", "compare", "CompareView"),
 )
+VIEW_NAMES = ("spectrograms", *(entry[0] for entry in ANALYSIS_VIEWS))  # in tab order
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "CET-L1")
 FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
 
@@ -181,19 +182,35 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self.open_action = file_menu.addAction("&Open audio…", QKeySequence.StandardKey.Open, self.open_audio_dialog)
         self.recent_menu = file_menu.addMenu("Open &recent")
-        file_menu.addAction("Open &model…", self.open_model_dialog)
-        file_menu.addAction("Open res&ponse set…", self.open_responses_dialog)
+        file_menu.addAction("Open &model…", QKeySequence("Ctrl+M"), self.open_model_dialog)
+        file_menu.addAction("Open res&ponse set…", QKeySequence("Ctrl+R"), self.open_responses_dialog)
         file_menu.addSeparator()
-        file_menu.addAction("Open &session…", self.open_session_dialog)
+        file_menu.addAction("Open &session…", QKeySequence("Ctrl+Shift+O"), self.open_session_dialog)
         file_menu.addAction("&Save session", QKeySequence.StandardKey.Save, self.save_session)
         file_menu.addAction("Save session &as…", QKeySequence.StandardKey.SaveAs, self.save_session_as)
         file_menu.addSeparator()
         file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
         view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction("Show the whole sound", self._show_all)
+        view_menu.addAction("Show the whole sound", QKeySequence("Home"), self._show_all)
+        view_menu.addAction("Next sound", QKeySequence("Ctrl+Down"), lambda: self.step_sound(1))
+        view_menu.addAction("Previous sound", QKeySequence("Ctrl+Up"), lambda: self.step_sound(-1))
+        view_menu.addAction("Live mode on/off", QKeySequence("L"), self.live_box.toggle)
+        view_menu.addSeparator()
+        for index, name in enumerate(VIEW_NAMES):
+            view_menu.addAction(f"{self.tabs.tabText(index)} tab", QKeySequence(f"Ctrl+{index + 1}"),
+                                lambda name=name: self.show_view(name))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Where is the log file?", lambda: self.reporter.report(
             f"The log file is {self.reporter.log_path}", title="Log file"))
+
+    def step_sound(self, delta: int) -> None:
+        """Open the next (``delta`` = 1) or previous sound of the session's list."""
+        files = self.state.audio_files
+        if not files:
+            return
+        current = self.state.audio.path if self.state.audio is not None else None
+        index = files.index(current) + delta if current in files else 0
+        self.open_audio(files[index % len(files)])
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -275,7 +292,8 @@ class MainWindow(QMainWindow):
                 return
             self.reporter.report_exception(exc, f"open {path.name}")
 
-        self.runner.submit(lambda progress, cancel: load_model(path, **(answers or {})), key="open-model",
+        self.runner.submit(lambda progress, cancel: load_model(path, **(answers or {})),
+                           key=f"open-model:{path.resolve()}",  # one key per file: several models load side by side
                            description=f"opening {path.name}", on_result=loaded, on_error=failed)
 
     def open_model_dialog(self) -> None:
@@ -290,14 +308,14 @@ class MainWindow(QMainWindow):
         if path:
             self.open_responses(Path(path))
 
-    def open_responses(self, path: Path) -> None:
-        """Load a response set (FORMATS.md section 1) in the background."""
+    def open_responses(self, path: Path, neuron: int = 0) -> None:
+        """Load a response set (FORMATS.md section 1) in the background, then select ``neuron``."""
         from ..backend.data import load_response_set
 
         path = Path(path)
 
         def loaded(responses) -> None:
-            self.state.set_responses(responses)
+            self.state.set_responses(responses, neuron)
             self.statusBar().showMessage(
                 f"Response set {responses.name}: {len(responses.neurons)} neurons, {len(responses.stimuli)} stimuli",
                 8000)
@@ -383,9 +401,13 @@ class MainWindow(QMainWindow):
         self.tabs.blockSignals(False)
 
     def show_view(self, name: str) -> QWidget:
-        """Bring an analysis view's tab to the front (building the view if needed) and return the view."""
-        self.tabs.setCurrentIndex(1 + [entry[0] for entry in ANALYSIS_VIEWS].index(name))
-        return self.views[name]
+        """Bring a tab to the front (building an analysis view if needed) and return its widget."""
+        self.tabs.setCurrentIndex(VIEW_NAMES.index(name))
+        return self.tabs.currentWidget() if name == VIEW_NAMES[0] else self.views[name]
+
+    def current_view(self) -> str:
+        """The name of the tab in front (``spectrograms`` or an analysis view's name)."""
+        return VIEW_NAMES[max(0, self.tabs.currentIndex())]
 
     def _sync_rates_pane(self) -> None:
         """One pane of predicted rates while a model is open (the most recently opened one)."""
@@ -503,6 +525,8 @@ class MainWindow(QMainWindow):
             self.state.add_frontend(entry.kind, entry.args)
         if session.display.get("colormap") in COLORMAPS:
             self.colormap_box.setCurrentText(session.display["colormap"])
+        if session.display.get("view") in VIEW_NAMES:
+            self.show_view(session.display["view"])
         index = session.selected_audio or 0
         audio = [p for p in session.audio if p.exists()]
         view_range, cursor = session.view_range, session.cursor_s
@@ -519,8 +543,8 @@ class MainWindow(QMainWindow):
             if model_path.exists():
                 self.open_model(model_path)
         if session.response_sets and session.response_sets[0].exists():
-            self.open_responses(session.response_sets[0])
-        if session.selected_neuron is not None:
+            self.open_responses(session.response_sets[0], session.selected_neuron or 0)
+        elif session.selected_neuron is not None:
             self.state.set_neuron(session.selected_neuron)
 
     def save_session(self) -> None:
@@ -549,7 +573,7 @@ class MainWindow(QMainWindow):
             selected_audio=audio_files.index(current) if current in audio_files else None,
             view_range=self.state.view_range,
             cursor_s=self.state.cursor_s,
-            display=dict(self.state.display),
+            display={**self.state.display, "view": self.current_view()},
         )
 
     def _write_session(self, path: Path) -> None:

@@ -159,11 +159,12 @@ class SessionState(QObject):
         self.models = [m for m in self.models if m.path != path]
         self.modelChanged.emit()
 
-    def set_responses(self, responses: Any) -> None:
+    def set_responses(self, responses: Any, neuron: int = 0) -> None:
+        """Open a response set with ``neuron`` selected (0 when it is out of the set's range)."""
         self.responses = responses
-        self.selected_neuron = 0
+        self.selected_neuron = neuron if 0 <= neuron < len(responses.neurons) else 0
         self.responsesChanged.emit()
-        self.neuronChanged.emit(0)
+        self.neuronChanged.emit(self.selected_neuron)
 
     def set_neuron(self, index: int) -> None:
         if index != self.selected_neuron and index >= 0:
