@@ -78,6 +78,7 @@ def stalls(seconds: float) -> tuple[float, float, float, float]:
     reporter = ErrorReporter(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.TempLocation))
     reporter.modal = False
     window = MainWindow(reporter, player=NullPlayer())
+    window.confirm_close = False
     window.show()
 
     def wait(condition, timeout_s: float) -> None:

@@ -84,6 +84,7 @@ def demo_window(qtbot):
     settings().clear()
     reporter = RecordingReporter()
     window = MainWindow(reporter, player=NullPlayer())
+    window.confirm_close = False
     qtbot.addWidget(window)
     window.show()
     yield window

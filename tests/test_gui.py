@@ -11,7 +11,9 @@ import pytest
 import soundfile
 from PySide6.QtCore import QMimeData, QPointF, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import QAction, QDropEvent
+from PySide6.QtWidgets import QMessageBox
 
+from strfviewer.backend.session import load_session
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.gui.app import ErrorReporter, create_application, settings
 from strfviewer.gui.main_window import MainWindow
@@ -34,6 +36,7 @@ def window(qtbot, tmp_path):
     reporter = ErrorReporter(tmp_path / "strfviewer.log")
     reporter.modal = False
     win = MainWindow(reporter, player=NullPlayer())
+    win.confirm_close = False  # no modal question at teardown; the prompt has its own tests
     qtbot.addWidget(win)
     win.show()
     yield win
@@ -163,18 +166,21 @@ def test_closing_the_window_while_a_job_runs_exits_cleanly(qtbot, tmp_path):
     reporter = ErrorReporter(tmp_path / "log")
     reporter.modal = False
     win = MainWindow(reporter, player=NullPlayer())
+    win.confirm_close = False
     win.show()
     release = threading.Event()
+    started = threading.Event()
     finished = threading.Event()
 
     def stubborn(progress, cancel):
+        started.set()
         while not cancel.is_set():
             time.sleep(0.01)
         finished.set()
 
     delivered = []
     win.runner.submit(stubborn, key="stubborn", description="stubborn", on_result=delivered.append)
-    qtbot.waitUntil(lambda: win.progress.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: win.progress.isVisible() and started.is_set(), timeout=5000)
     assert win.close()
     assert finished.wait(5)
     release.set()
@@ -276,3 +282,61 @@ def test_keyboard_actions_switch_tabs_and_step_through_the_sounds(window, qtbot,
     assert window.state.live
     actions["L"].trigger()
     assert not window.state.live
+
+
+def _answer(monkeypatch, button):
+    asked = []
+    monkeypatch.setattr("strfviewer.gui.main_window.QMessageBox.question",
+                        lambda *args, **kwargs: (asked.append(args[2]), button)[1])
+    return asked
+
+
+def test_changes_mark_the_session_modified_until_it_is_saved(window, qtbot, tmp_path, sound):
+    assert not window.is_modified() and not window.isWindowModified()
+    window.open_audio(sound)
+    assert window.is_modified()  # a sound that is still loading is already part of the work
+    qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
+    window.state.add_frontend("mel")
+    assert window.is_modified() and window.isWindowModified()
+    window._write_session(tmp_path / "work.strfsession.json")
+    assert not window.is_modified() and not window.isWindowModified()
+    window.state.set_view_range(0.1, 0.2)  # looking around is not work
+    window.state.set_cursor(0.15)
+    assert not window.is_modified()
+    window.colormap_box.setCurrentText("magma")
+    assert window.isWindowModified()
+
+
+def test_closing_a_modified_session_asks_and_cancel_keeps_the_window(window, qtbot, monkeypatch):
+    window.confirm_close = True
+    window.state.add_frontend("mel")
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.Cancel)
+    assert not window.close()
+    assert window.isVisible() and len(asked) == 1 and "closing" in asked[0]
+    _answer(monkeypatch, QMessageBox.StandardButton.Discard)
+    assert window.close()
+
+
+def test_save_on_close_writes_the_session_and_a_cancelled_save_as_keeps_the_window(window, qtbot, monkeypatch,
+                                                                                    tmp_path):
+    window.confirm_close = True
+    window.state.add_frontend("gammatone", {"compression": "pcen"})
+    _answer(monkeypatch, QMessageBox.StandardButton.Save)
+    monkeypatch.setattr("strfviewer.gui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: ("", ""))
+    assert not window.close()  # no file chosen: nothing saved, nothing closed
+    path = tmp_path / "kept.strfsession.json"
+    monkeypatch.setattr("strfviewer.gui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(path), ""))
+    assert window.close()
+    saved = load_session(path)
+    assert [(f.kind, f.args) for f in saved.frontends] == [("gammatone", {"compression": "pcen"})]
+
+
+def test_a_session_still_loading_is_not_modified_and_saving_keeps_its_files(window, qtbot, tmp_path, sound):
+    from strfviewer.backend.session import FrontendEntry, Session, save_session
+
+    path = save_session(Session(audio=[sound], frontends=[FrontendEntry("mel")]), tmp_path / "a.strfsession.json")
+    window.open_session(path)
+    assert not window.is_modified()
+    assert window.session_snapshot().audio == [sound]  # already there while the sound loads
+    qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
+    assert not window.is_modified()

@@ -367,3 +367,61 @@ def test_missing_files_lists_exactly_the_absent_paths(tmp_path):
     loaded = load_session(save_session(session, tmp_path / "s"))
     assert missing_files(loaded) == [tmp_path / "gone.wav", tmp_path / "gone-model", tmp_path / "gone-responses"]
     assert missing_files(Session(audio=[tmp_path / "here.wav"])) == []
+
+
+_KILLED_SAVE = """
+import os, sys
+from pathlib import Path
+from strfviewer.backend import session as s
+point = sys.argv[2]
+real_replace = os.replace
+def die(*args, **kwargs):
+    os._exit(9)  # the process is killed: no cleanup, no exception handler runs
+if point == "fsync":
+    s.os.fsync = die
+elif point == "replace":
+    s.os.replace = die
+elif point == "write":
+    real_fdopen = os.fdopen
+    def half_then_die(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        def write(text):
+            handle.buffer.write(text[: len(text) // 2].encode())
+            handle.buffer.flush()
+            os._exit(9)
+        handle.write = write
+        return handle
+    s.os.fdopen = half_then_die
+s.save_session(s.Session(cursor_s=2.0, audio=[Path("new.wav")]), Path(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("point", ["write", "fsync", "replace"])
+def test_a_save_killed_at_any_point_leaves_the_previous_file_intact(tmp_path, point):
+    import subprocess
+    import sys
+
+    path = save_session(Session(cursor_s=1.0, audio=[tmp_path / "old.wav"]), tmp_path / "work.strfsession.json")
+    before = path.read_bytes()
+    result = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(path), point], capture_output=True, timeout=60)
+    assert result.returncode == 9, result.stderr.decode()
+    assert path.read_bytes() == before
+    assert load_session(path).cursor_s == 1.0
+    # The killed save left its temporary file; the next save completes and removes it.
+    assert len(_leftovers(tmp_path, path)) == 1
+    save_session(Session(cursor_s=3.0), path)
+    assert load_session(path).cursor_s == 3.0 and _leftovers(tmp_path, path) == []
+
+
+def test_an_interrupt_during_the_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = save_session(Session(cursor_s=1.0), tmp_path / "s")
+    before = path.read_bytes()
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_module.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_session(Session(cursor_s=2.0), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and _leftovers(tmp_path, path) == []

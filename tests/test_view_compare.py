@@ -112,7 +112,7 @@ def test_a_pcen_frontend_reports_an_unbounded_receptive_field(session, qtbot):
     state.add_frontend("gammatone", {**GAMMATONE, "compression": "pcen"})
     view = _view(qtbot, state, runner)
     _wait_measured(qtbot, view)
-    assert _column(view, "receptive field") == ["whole past"]
+    assert _column(view, "receptive field") == ["whole past (recursive)"]
     assert _column(view, "causality leak") == ["0 (exact)"]
 
 
@@ -237,3 +237,18 @@ def test_closing_the_view_mid_measurement_drops_its_results(session, qtbot):
     view.deleteLater()
     qtbot.waitUntil(lambda: all(job.cancelled for job in jobs), timeout=5000)
     qtbot.waitUntil(lambda: not runner.activeJobs(), timeout=60000)
+
+
+def test_the_receptive_field_is_measured_on_sound_not_on_leading_silence(session, qtbot):
+    from strfviewer.gui.views.compare import loudest_clip
+
+    state, runner = session
+    sound = state.audio.samples
+    silence_first = np.concatenate([np.zeros(sound.shape[0], dtype=np.float32), sound])
+    clip = loudest_clip(silence_first, 4000, 80)
+    assert clip.shape == (4000,) and np.abs(clip).max() > 0
+    state.set_audio(type(state.audio)(None, silence_first, state.audio.audio_fs))
+    state.add_frontend("mel", MEL)
+    view = _view(qtbot, state, runner)
+    _wait_measured(qtbot, view)
+    assert _column(view, "receptive field")[0].endswith(" ms")

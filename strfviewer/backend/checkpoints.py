@@ -34,6 +34,11 @@ METADATA_FILE = "metadata.json"
 CARD_FILE = "README.md"
 BLOCK = "strfviewer"
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear": LinearNonlinear, "ICNet": ICNet}
+# Bounds on what metadata.json may ask of a front-end, checked before it is built: beyond them a hostile or
+# damaged file would allocate gigabytes (the filters are audio_fs x milliseconds taps long, per channel).
+MAX_AUDIO_FS = 1_000_000  # Hz; ultrasound recordings stop well below
+MAX_DT_MS = 10_000.0  # ms, for bin widths and every *_ms front-end argument
+MAX_FRONTEND_ELEMENTS = 1 << 28  # channels x longest filter in samples, a rough size of the front-end's buffers
 
 
 @dataclass
@@ -118,11 +123,27 @@ def _model_card(class_name: str, config: dict[str, Any], block: dict[str, Any]) 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: the {what} is not valid JSON ({exc})") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints too long to parse
+        raise CheckpointError(
+            f"{path}: the {what} is not valid JSON ({_one_line(exc)}). Fix the file in a text editor or re-save "
+            "the model."
+        ) from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: the {what} is nested too deeply to be a model file; re-save the model.") \
+            from None
     if not isinstance(doc, dict):
-        raise CheckpointError(f"{path}: the {what} must hold a JSON object")
+        raise CheckpointError(f"{path}: the {what} must hold a JSON object; fix the file or re-save the model")
     return doc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _short(value: Any) -> str:
+    """repr of a value from a file, cut so that a hostile file cannot flood the message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -139,8 +160,13 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
             f"strfviewer never executes files. Re-save only the tensors, e.g. "
             f"torch.save(model.state_dict(), path) or a safetensors file. Details: {str(exc).splitlines()[0]}"
         ) from None
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch weights file ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:
+        # The weights-only unpickler never runs code from the file, but on damaged bytes it fails with whatever
+        # its parsing hits (EOFError, IndexError, KeyError, struct.error, ...): all of them mean "unreadable".
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch weights file ({_one_line(exc)}); re-save it with "
+            "torch.save(model.state_dict(), path) or as safetensors"
+        ) from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -157,8 +183,19 @@ def _guess_class(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def _identify_frontend(state: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Front-end kind and shape arguments from ``wav2spec.*`` tensors, with guesses for the rest."""
+def _identify_frontend(state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
+    """Front-end kind and shape arguments from ``wav2spec.*`` tensors; a tensor of the wrong rank is refused."""
+    try:
+        return _identify_frontend_shapes(state)
+    except (IndexError, TypeError, ZeroDivisionError) as exc:
+        names = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items() if k.startswith("wav2spec."))[:300]
+        raise CheckpointError(
+            f"{path}: the front-end tensors have shapes no strfviewer front-end has ({names}; {_one_line(exc)}). "
+            "The weights file is damaged or from another program; re-export it."
+        ) from None
+
+
+def _identify_frontend_shapes(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     def shape(name: str) -> tuple[int, ...] | None:
         tensor = state.get(f"wav2spec.{name}")
         return None if tensor is None else tuple(tensor.shape)
@@ -183,7 +220,8 @@ def _identify_frontend(state: dict[str, torch.Tensor]) -> dict[str, Any]:
                 "guess": {"audio_fs": None, "dt_ms": 5.0},
                 "modes": {"envelope": False, "activation": "logabs", "env_window_ms": None}}
     raise CheckpointError(
-        "the weights hold wav2spec tensors of an unknown front-end: "
+        "the weights hold wav2spec tensors of an unknown front-end (re-save the model with strfviewer, or "
+        "describe its front-end): "
         + ", ".join(sorted(k for k in state if k.startswith("wav2spec.")))[:300]
     )
 
@@ -204,21 +242,70 @@ def _frontend_from_shapes(ident: dict[str, Any], audio_fs: int, dt_ms: float, mo
     return make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_rate_and_bin(path: Path, audio_fs: Any, dt_ms: Any) -> None:
+    """audio_fs and dt_ms, when given, are numbers in (0, MAX_AUDIO_FS] Hz and (0, MAX_DT_MS] ms."""
+    for name, value, limit, unit in (("audio_fs", audio_fs, MAX_AUDIO_FS, "Hz"), ("dt_ms", dt_ms, MAX_DT_MS, "ms")):
+        if value is None:
+            continue
+        if not _is_number(value) or not 0 < value <= limit:
+            raise CheckpointError(
+                f"{path}: {name} must be a number above 0 and at most {limit:g} {unit} (got {value!r}); "
+                "fix metadata.json or supply the right value"
+            )
+
+
+def _check_frontend_size(path: Path, audio_fs: float, dt_ms: float, kwargs: dict[str, Any]) -> None:
+    """Refuse front-end arguments whose filters would be absurdly large, before building them."""
+    longest_ms = float(dt_ms)
+    channels = 1
+    for name, value in kwargs.items():
+        if not _is_number(value):
+            continue
+        if name.endswith("_ms") and not value <= MAX_DT_MS:
+            raise CheckpointError(f"{path}: the front-end's {name}={value!r} ms is longer than {MAX_DT_MS:g} ms; "
+                                  "fix metadata.json")
+        if name.endswith("_ms"):
+            longest_ms = max(longest_ms, float(value))
+        elif isinstance(value, int):
+            channels = max(channels, value)
+    elements = channels * max(1.0, audio_fs * longest_ms / 1000.0)
+    if elements > MAX_FRONTEND_ELEMENTS:
+        raise CheckpointError(
+            f"{path}: the front-end described in metadata.json ({channels} channels, {longest_ms:g} ms at "
+            f"{audio_fs:g} Hz) would need about {elements:.3g} filter taps, more than the limit of "
+            f"{MAX_FRONTEND_ELEMENTS:,}; fix its arguments in metadata.json"
+        )
+
+
 def _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes) -> Frontend | None:
     has_tensors = any(k.startswith("wav2spec.") for k in state)
     if frontend is None and isinstance(block.get("wav2spec"), dict):
         frontend = block["wav2spec"]
     audio_fs = audio_fs if audio_fs is not None else block.get("audio_fs")
     dt_ms = dt_ms if dt_ms is not None else block.get("dt_ms")
+    _check_rate_and_bin(path, audio_fs, dt_ms)
     if isinstance(frontend, dict) and "kind" in frontend and audio_fs is not None and dt_ms is not None:
+        kwargs = frontend.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise CheckpointError(f"{path}: the front-end's kwargs must be an object of argument names and values "
+                                  f"(got {type(kwargs).__name__}); fix metadata.json")
+        _check_frontend_size(path, audio_fs, dt_ms, kwargs)
         try:
-            return make_wav2spec(frontend["kind"], audio_fs=audio_fs, dt_ms=dt_ms, **frontend.get("kwargs", {}))
-        except (ConfigurationError, TypeError) as exc:
+            return make_wav2spec(frontend["kind"], audio_fs=audio_fs, dt_ms=dt_ms, **kwargs)
+        except (ConfigurationError, TypeError, ValueError, OverflowError) as exc:
             raise CheckpointError(f"{path}: the recorded front-end cannot be built: {exc}") from None
     if not has_tensors:
         return None
-    ident = _identify_frontend(state)
-    modes = {**ident["modes"], **(frontend.get("modes", {}) if isinstance(frontend, dict) else {})}
+    ident = _identify_frontend(state, path)
+    given_modes = frontend.get("modes", {}) if isinstance(frontend, dict) else {}
+    if not isinstance(given_modes, dict):
+        raise CheckpointError(f"{path}: the front-end modes must be an object of names and values "
+                              f"(got {type(given_modes).__name__}); fix metadata.json")
+    modes = {**ident["modes"], **given_modes}
     if audio_fs is None or dt_ms is None:
         given = {"audio_fs": audio_fs, "dt_ms": dt_ms}
         missing = {"kind": ident["kind"], **{k: v for k, v in ident["guess"].items() if given[k] is None},
@@ -234,7 +321,7 @@ def _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes) -> Fro
     notes.append(f"front-end identified from its tensors as {ident['kind']}; modes assumed: {modes or 'none'}")
     try:
         return _frontend_from_shapes(ident, int(audio_fs), float(dt_ms), modes)
-    except (ConfigurationError, TypeError) as exc:
+    except (ConfigurationError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"{path}: the front-end cannot be rebuilt from its tensors: {exc}") from None
 
 
@@ -253,12 +340,20 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
             f"({', '.join(unsupported) or 'a non-convolutional STRF kernel'})."
         )
     weight = state["readout.strf.kernel.weight"]
-    kwargs = {
-        "n_frequency_bands": config.get("n_frequency_bands", weight.shape[2]),
-        "temporal_window_size": config.get("temporal_window_size", weight.shape[3]),
-        "out_neurons": config.get("out_neurons", weight.shape[0]),
-        "wav2spec": frontend,
-    }
+    if weight.dim() != 4:
+        raise CheckpointError(f"{path}: readout.strf.kernel.weight has shape {tuple(weight.shape)}, not (neurons, "
+                              "channels, bands, lags); the weights file is damaged or from another model")
+    kwargs: dict[str, Any] = {"wav2spec": frontend}
+    for name, axis in (("n_frequency_bands", 2), ("temporal_window_size", 3), ("out_neurons", 0)):
+        stored = int(weight.shape[axis])
+        value = config.get(name, stored)
+        if value != stored or isinstance(value, bool):
+            raise CheckpointError(
+                f"{path}: the weights do not fit the model the files describe: config.json says "
+                f"{name}={_short(value)} but the weights hold {stored} "
+                f"(readout.strf.kernel.weight {tuple(weight.shape)}); correct or delete {name} in config.json"
+            )
+        kwargs[name] = stored
     if class_name == "Linear" and "readout.activation._raw_beta" in state:
         kwargs["output_activation"] = ParametricSoftplus(kwargs["out_neurons"])
     return MODEL_CLASSES[class_name](**kwargs)
@@ -311,9 +406,10 @@ def load_model(
             f"_model_class (guess from the tensor names: {_guess_class(state)}) and its constructor arguments.",
             {"_model_class": _guess_class(state)},
         )
-    if class_name not in MODEL_CLASSES:
+    if not isinstance(class_name, str) or class_name not in MODEL_CLASSES:
         raise CheckpointError(
-            f"{path}: model class {class_name!r} is not supported (supported: {', '.join(MODEL_CLASSES)})"
+            f"{path}: model class {_short(class_name)} is not supported (supported: {', '.join(MODEL_CLASSES)}); "
+            "set _model_class in config.json to one of them"
         )
     block = metadata.get(BLOCK, {}) if isinstance(metadata.get(BLOCK), dict) else {}
     notes: list[str] = []
@@ -322,8 +418,11 @@ def load_model(
         built_frontend = _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes)
     try:
         model = _build_model(class_name, config, state, built_frontend, path)
-    except (ConfigurationError, TypeError) as exc:
-        raise CheckpointError(f"{path}: config.json does not describe a valid {class_name}: {exc}") from None
+    except (ConfigurationError, TypeError, ValueError, OverflowError) as exc:
+        raise CheckpointError(
+            f"{path}: config.json does not describe a valid {class_name}: {_one_line(exc)}. Fix config.json or "
+            "re-save the model."
+        ) from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .checkpoints import CONFIG_FILE, WEIGHTS_FILE, load_model
 from .data.audio import audio_info
 from .data.responses import DATASET_FILE, load_response_set
 from .errors import MissingModelInfoError, StrfviewerError
-
-SESSION_SUFFIX = ".strfsession.json"
+from .session import SCHEMA_VERSION, SESSION_SUFFIX, load_session
 
 
 def _response_set(path: Path) -> str:
@@ -34,22 +32,20 @@ def _model(path: Path) -> str:
     if loaded.model_class == "ICNet":
         source = f"ICNet encoder at {model.wav2spec.audio_fs} Hz, hop {model.wav2spec.hop}"
     text = f"{loaded.model_class} model: {model.O} neurons, {source}, {n_params:,} parameters"
-    test = loaded.info.get("metrics", {}).get("test", {})
-    if "cc_norm_mean" in test:
-        text += f"; test cc_norm {test['cc_norm_mean']:.3f}"
+    metrics = loaded.info.get("metrics")
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    score = test.get("cc_norm_mean") if isinstance(test, dict) else None
+    if isinstance(score, (int, float)) and not isinstance(score, bool):  # metadata.json is free text: check
+        text += f"; test cc_norm {score:.3f}"
     return text
 
 
 def _session(path: Path) -> str:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StrfviewerError(f"{path}: not a readable session file ({exc})") from None
-    if not isinstance(doc, dict) or "schema_version" not in doc:
-        raise StrfviewerError(f"{path}: not a strfviewer session (no schema_version)")
+    """Read through load_session, so ``info`` judges a session exactly as the app does."""
+    session = load_session(path)
     lists = ("audio", "models", "response_sets")
-    parts = [f"{key}: {len(doc[key])}" for key in lists if isinstance(doc.get(key), list)]
-    return f"session (schema {doc['schema_version']}); " + (", ".join(parts) or "empty")
+    parts = [f"{key}: {len(getattr(session, key))}" for key in lists if getattr(session, key)]
+    return f"session (schema {SCHEMA_VERSION}); " + (", ".join(parts) or "empty")
 
 
 def describe_path(path: Path) -> str:

@@ -15,6 +15,7 @@ never leaves a half-written session in place of a good one.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import operator
@@ -178,6 +179,14 @@ def _atomic_write_text(target: Path, text: str) -> None:
             raise SessionError(f"Cannot write session file {target}: {exc.strerror or exc}.") from exc
         raise
     _fsync_folder(target.parent)
+    _remove_stale_temporaries(target, keep=tmp)
+
+
+def _remove_stale_temporaries(target: Path, keep: Path) -> None:
+    """Temporary files a killed save left behind (the rename never happened); the saved file is complete now."""
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if stale != keep:
+            stale.unlink(missing_ok=True)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -237,7 +246,8 @@ def load_session(path: str | Path) -> Session:
     try:
         return _session_from_document(document, folder)
     except SessionError as exc:
-        raise SessionError(f"Session file {source}: {exc}") from exc
+        raise SessionError(f"Session file {source}: {exc} Fix the file in a text editor, or save the session again.") \
+            from exc
 
 
 def _refuse_constant(name: str) -> Any:
@@ -320,7 +330,7 @@ def _load_index(value: Any, name: str) -> int | None:
 
 
 def _load_number(value: Any, name: str) -> float:
-    if not _is_number(value) or not math.isfinite(value):
+    if not _is_number(value) or not _finite(value):
         raise SessionError(f"field '{name}' must be a finite number (seconds), got {_describe(value)}.")
     return float(value)
 
@@ -339,6 +349,14 @@ def _load_view_range(value: Any) -> tuple[float, float] | None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: int | float) -> bool:
+    """math.isfinite, also for integers too large for a float (which it would reject with OverflowError)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _is_number(value: Any) -> bool:
@@ -362,7 +380,10 @@ def _json_type(value: Any) -> str:
 
 
 def _describe(value: Any) -> str:
-    return repr(value) if _is_number(value) or value is None else _json_type(value)
+    if not (_is_number(value) or value is None):
+        return _json_type(value)
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 # ---------------------------------------------------------------------------------------------------------------

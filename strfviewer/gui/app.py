@@ -16,6 +16,7 @@ import time
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
@@ -141,7 +142,23 @@ def run(options) -> int:
         _open_requested(window, options)
 
     QTimer.singleShot(0, when_ready)
-    return app.exec()
+    return finish(window, app.exec())
+
+
+def finish(window, code: int) -> NoReturn:
+    """End the process as soon as the window has closed, with ``code``.
+
+    By then the window has saved its settings (synced to disk) and offered to save the session, and logs are
+    flushed here. Skipping the interpreter's teardown (torch, Qt and module clean-up: 1.3-1.8 s on two cores)
+    makes the app end within a fraction of a second of closing, also when closing had to leave behind a
+    computation that cannot be interrupted (a torch operation), whose thread would otherwise keep it alive.
+    """
+    if window.work_abandoned:
+        log.info("ending with a computation still running (it cannot be interrupted)")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _import_backend() -> None:
@@ -184,3 +201,4 @@ def _open_requested(window, options) -> None:
         window.open_model(Path(options.model))
     if options.dataset:
         window.open_responses(Path(options.dataset))
+    window.mark_unmodified()  # what the command line opened is the starting point, not unsaved work

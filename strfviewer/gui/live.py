@@ -125,8 +125,11 @@ class LiveEngine(QObject):
     def stop(self) -> None:
         self.running = False
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_ms: int = 3000) -> bool:
+        """Stop the worker thread; returns whether it ended within ``timeout_ms``."""
         self.running = False
         self._thread.quit()
-        if self._thread.wait(3000):
+        if self._thread.wait(timeout_ms):
             _THREADS.discard(self._thread)
+            return True
+        return False

@@ -7,6 +7,7 @@ errors through the one reporter. Views only talk to the state.
 
 from __future__ import annotations
 
+import json
 import logging
 from importlib import import_module
 from pathlib import Path
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from . import windowing
 from .app import ErrorReporter, settings
 from .jobrunner import JobRunner
 from .live import LiveEngine
@@ -54,6 +57,7 @@ ANALYSIS_VIEWS = (
     ("psth", "PSTH", "psth", "PsthView"),
     ("compare", "Compare", "compare", "CompareView"),
 )
+SHUTDOWN_WAIT_MS = 1000  # closing waits this long for running work to stop, then leaves it behind
 VIEW_NAMES = ("spectrograms", *(entry[0] for entry in ANALYSIS_VIEWS))  # in tab order
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "CET-L1")
 FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
@@ -64,7 +68,7 @@ def load_audio_document(path: Path) -> AudioDocument:
     from ..backend.data import load_audio
 
     loaded = load_audio(path)
-    return AudioDocument(path, loaded.waveform.reshape(-1).numpy().astype(np.float32), loaded.sample_rate,
+    return AudioDocument(path, loaded.waveform.reshape(-1).numpy().astype(np.float32, copy=False), loaded.sample_rate,
                          tuple(loaded.notes))
 
 
@@ -73,7 +77,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, reporter: ErrorReporter, player: Player | None = None) -> None:
         super().__init__()
-        self.setWindowTitle("strfviewer")
+        self.setWindowTitle("strfviewer[*]")
         self.setAcceptDrops(True)
         self.reporter = reporter
         reporter.parent = self
@@ -84,6 +88,10 @@ class MainWindow(QMainWindow):
         self.panes: dict[int, SpectrogramPane] = {}
         self.rates_pane: RatesPane | None = None
         self.session_path: Path | None = None
+        self._pending: dict[str, Path | None] = {}  # job key -> file being opened (part of the session already)
+        self._pending_neuron = 0  # the neuron to select once the loading response set is in
+        self.confirm_close = True  # ask to save a modified session on close (off for headless use and tests)
+        self.work_abandoned = False  # set on close when a computation did not stop in time (see app.finish)
 
         self._build_central()
         self._build_dock()
@@ -92,6 +100,11 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_settings()
+        self._saved_work = self._work()
+        for signal in (self.state.audioChanged, self.state.frontendsChanged, self.state.frontendChanged,
+                       self.state.modelChanged, self.state.responsesChanged, self.state.neuronChanged,
+                       self.state.displayChanged):
+            signal.connect(self._update_modified)
 
     # Construction
     def _build_central(self) -> None:
@@ -261,13 +274,25 @@ class MainWindow(QMainWindow):
             if on_done is not None:
                 on_done()
 
-        self._load(lambda: load_audio_document(path), "open-audio", path.name, loaded)
+        self._load(lambda: load_audio_document(path), "open-audio", path.name, loaded, path)
 
-    def _load(self, read, key: str, name: str, on_result) -> None:
-        """Read a file in the background; a failure becomes the error dialog ("Could not open NAME: ...")."""
+    def _load(self, read, key: str, name: str, on_result, path: Path | None = None) -> None:
+        """Read a file in the background; a failure becomes the error dialog ("Could not open NAME: ...").
+
+        While it loads, ``path`` counts as part of the session (saving or closing then keeps it)."""
+        self._pending[key] = path
+
+        def done(value) -> None:
+            self._pending.pop(key, None)
+            on_result(value)
+
+        def failed(exc: BaseException) -> None:
+            self._pending.pop(key, None)
+            self.reporter.report_exception(exc, f"open {name}")
+            self._update_modified()
+
         self.runner.submit(lambda progress, cancel: read(), key=key, description=f"opening {name}",
-                           on_result=on_result,
-                           on_error=lambda exc: self.reporter.report_exception(exc, f"open {name}"))
+                           on_result=done, on_error=failed)
 
     def open_model(self, path: Path, ask=None, answers: dict[str, Any] | None = None, rounds: int = 0) -> None:
         """Load a trained model folder (or weights file) in the background. When the files do not say
@@ -279,11 +304,16 @@ class MainWindow(QMainWindow):
 
         path, ask = Path(path), ask or ask_model_info
 
+        key = f"open-model:{path.resolve()}"  # one key per file: several models load side by side
+
         def loaded(model) -> None:
+            self._pending.pop(key, None)
             self.state.add_model(model)
             self.statusBar().showMessage(f"Model {path.name} loaded", 5000)
 
         def failed(exc: BaseException) -> None:
+            self._pending.pop(key, None)
+            self._update_modified()
             # At most two questions: a bare weights file lacks the model class, then maybe the front-end.
             if isinstance(exc, MissingModelInfoError) and rounds < 2:
                 more = ask(self, exc)
@@ -292,9 +322,9 @@ class MainWindow(QMainWindow):
                 return
             self.reporter.report_exception(exc, f"open {path.name}")
 
-        self.runner.submit(lambda progress, cancel: load_model(path, **(answers or {})),
-                           key=f"open-model:{path.resolve()}",  # one key per file: several models load side by side
+        self.runner.submit(lambda progress, cancel: load_model(path, **(answers or {})), key=key,
                            description=f"opening {path.name}", on_result=loaded, on_error=failed)
+        self._pending[key] = path
 
     def open_model_dialog(self) -> None:
         folder = settings().value("last_folder", str(Path.home()))
@@ -320,7 +350,8 @@ class MainWindow(QMainWindow):
                 f"Response set {responses.name}: {len(responses.neurons)} neurons, {len(responses.stimuli)} stimuli",
                 8000)
 
-        self._load(lambda: load_response_set(path), "open-responses", path.name, loaded)
+        self._pending_neuron = neuron
+        self._load(lambda: load_response_set(path), "open-responses", path.name, loaded, path)
 
     def set_generated_audio(self, samples: np.ndarray, audio_fs: int) -> None:
         self.state.set_audio(AudioDocument(None, samples.astype(np.float32), audio_fs))
@@ -329,7 +360,7 @@ class MainWindow(QMainWindow):
         audio = self.state.audio
         self.player.stop()
         self.player.set_audio(audio.samples, audio.audio_fs)
-        self.setWindowTitle(f"{audio.title} - strfviewer")
+        self.setWindowTitle(f"{audio.title}[*] - strfviewer")
         if audio.notes:
             self.statusBar().showMessage("; ".join(audio.notes), 8000)
         self.audio_list.clear()
@@ -465,6 +496,11 @@ class MainWindow(QMainWindow):
         self.play_action.setText("Pause" if state == "playing" else "Play")
         if state == "playing" and self.state.live and not self.live.running and self.state.audio is not None:
             audio = self.state.audio
+            if windowing.is_long(audio.duration_s):  # panes compute the visible window of long sounds instead
+                self.statusBar().showMessage(
+                    f"Live mode is off for sounds longer than {windowing.LONG_SOUND_S:g} s: the panes compute the "
+                    "visible window (and a margin) as you scroll.", 8000)
+                return
             slots = [(s.id, s.kind, dict(s.args), s.dt_ms) for s in self.state.frontends]
             loaded = self.state.model
             models = [(LIVE_ID, loaded.model)] if loaded is not None and usable(loaded, audio.audio_fs) is None else []
@@ -502,6 +538,8 @@ class MainWindow(QMainWindow):
 
     # Sessions
     def open_session_dialog(self) -> None:
+        if self.confirm_close and self.is_modified() and not self._confirm_discard("opening another session"):
+            return
         folder = settings().value("last_folder", str(Path.home()))
         path, _ = QFileDialog.getOpenFileName(self, "Open session", folder, "strfviewer sessions (*.strfsession.json)")
         if path:
@@ -546,6 +584,7 @@ class MainWindow(QMainWindow):
             self.open_responses(session.response_sets[0], session.selected_neuron or 0)
         elif session.selected_neuron is not None:
             self.state.set_neuron(session.selected_neuron)
+        self.mark_unmodified()
 
     def save_session(self) -> None:
         if self.session_path is None:
@@ -560,21 +599,68 @@ class MainWindow(QMainWindow):
             self._write_session(Path(path))
 
     def session_snapshot(self):
+        """The session as the user asked for it: files still loading are part of it."""
         from ..backend.session import FrontendEntry, Session
 
         audio_files = list(self.state.audio_files)
         current = self.state.audio.path if self.state.audio is not None else None
+        current = self._pending.get("open-audio") or current
+        if current is not None and current not in audio_files:
+            audio_files.append(current)
+        models = [m.path for m in self.state.models]
+        models += [p for k, p in self._pending.items() if k.startswith("open-model:") and p not in models]
+        responses = self._pending.get("open-responses") or (
+            self.state.responses.root if self.state.responses is not None else None)
+        neuron = self._pending_neuron if "open-responses" in self._pending else self.state.selected_neuron
         return Session(
             audio=audio_files,
-            models=[m.path for m in self.state.models],
-            response_sets=[self.state.responses.root] if self.state.responses is not None else [],
-            selected_neuron=self.state.selected_neuron,
+            models=models,
+            response_sets=[responses] if responses is not None else [],
+            selected_neuron=neuron,
             frontends=[FrontendEntry(s.kind, dict(s.args)) for s in self.state.frontends],
             selected_audio=audio_files.index(current) if current in audio_files else None,
             view_range=self.state.view_range,
             cursor_s=self.state.cursor_s,
             display={**self.state.display, "view": self.current_view()},
         )
+
+    def _work(self) -> tuple:
+        """What a saved session would hold of the user's work (not the cursor, zoom or tab in front)."""
+        snapshot = self.session_snapshot()
+
+        def files(paths: list[Path]) -> tuple[Path, ...]:
+            return tuple(Path(p).resolve() for p in paths)
+
+        return (files(snapshot.audio), snapshot.selected_audio, files(snapshot.models), files(snapshot.response_sets),
+                tuple((f.kind, json.dumps(f.args, sort_keys=True, default=str)) for f in snapshot.frontends),
+                snapshot.selected_neuron, snapshot.display.get("colormap"))
+
+    def is_modified(self) -> bool:
+        """True when the work differs from the last saved or opened session (or from what the app opened with)."""
+        return self._work() != self._saved_work
+
+    def mark_unmodified(self) -> None:
+        """Take the current work as saved: after opening or saving a session, and after the command line's files."""
+        self._saved_work = self._work()
+        self.setWindowModified(False)
+
+    def _update_modified(self, *_args) -> None:
+        self.setWindowModified(self.is_modified())
+
+    def _confirm_discard(self, action: str) -> bool:
+        """Ask whether to save a modified session before ``action``; False means: do not go on."""
+        answer = QMessageBox.question(
+            self, "Save the session?",
+            "This session has changes that are not saved (sounds, front-ends, models, response set, selected "
+            f"neuron or colormap). Save them before {action}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer == QMessageBox.StandardButton.Save:
+            self.save_session()
+            return not self.is_modified()  # the save was cancelled or failed: keep the window
+        return True
 
     def _write_session(self, path: Path) -> None:
         from ..backend.errors import StrfviewerError
@@ -585,6 +671,7 @@ class MainWindow(QMainWindow):
         except (StrfviewerError, OSError) as exc:
             self.reporter.report_exception(exc, f"save the session to {path}")
             return
+        self.mark_unmodified()
         self.statusBar().showMessage(f"Session saved to {self.session_path}", 5000)
 
     # Settings
@@ -607,11 +694,17 @@ class MainWindow(QMainWindow):
         store.setValue("window_state", self.saveState())
         store.setValue("colormap", self.colormap_box.currentText())
         store.setValue("live", self.live_box.isChecked())
+        store.sync()  # on disk now: the process may end without running destructors (see app.finish)
 
     def closeEvent(self, event) -> None:
+        if self.confirm_close and self.is_modified() and not self._confirm_discard("closing"):
+            event.ignore()
+            return
         self._save_settings()
         self.player.stop()
-        self.live.shutdown()
-        if not self.runner.shutdown(3000):
-            log.warning("some background jobs were still running at exit")
+        live_stopped = self.live.shutdown(SHUTDOWN_WAIT_MS)
+        jobs_stopped = self.runner.shutdown(SHUTDOWN_WAIT_MS)
+        self.work_abandoned = not (live_stopped and jobs_stopped)
+        if self.work_abandoned:
+            log.warning("closing: a computation was still running after %d ms and is abandoned", SHUTDOWN_WAIT_MS)
         super().closeEvent(event)

@@ -106,6 +106,7 @@ class RenderWindow(MainWindow):
 
     def __init__(self, reporter: ErrorReporter, size: tuple[int, int]) -> None:
         super().__init__(reporter, player=NullPlayer())
+        self.confirm_close = False  # a render saves nothing and asks nothing
         self.resize(*size)
         self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
         self.show()

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from . import windowing
+
 DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None}
 _slot_ids = itertools.count(1)
 
@@ -83,7 +85,7 @@ class SessionState(QObject):
         self.audio = audio
         if audio.path is not None and audio.path not in self.audio_files:
             self.audio_files.append(audio.path)
-        self.view_range = (0.0, audio.duration_s)
+        self.view_range = windowing.initial_view(audio.duration_s)  # long sounds open on their first seconds
         self.cursor_s = 0.0
         self.audioChanged.emit()
         self.viewRangeChanged.emit(*self.view_range)

@@ -39,6 +39,11 @@ RF_THRESHOLD = 1e-6
 _MEMORY_FLOATS = 1 << 27
 # Frames per batch when rows are handed out as they finish.
 _PROGRESSIVE_ROWS = 8
+# Largest Jacobian a request may need: it is held whole as float32 (frames x samples), plus, for front-ends
+# with a frame-rate recursion (PCEN), the tail's frames x channels x frames gradient. Both grow with the square
+# of the segment, so a request beyond this is refused before anything is allocated: 2 GiB is about 7 s of
+# 48 kHz audio in 5 ms frames. A shorter segment is the fix, never more memory.
+MAX_JACOBIAN_BYTES = 2 << 30
 RowsCallback = Callable[[int, np.ndarray], None]
 
 
@@ -136,6 +141,35 @@ def _frame_scalars(out: torch.Tensor, mode: str, channel: int | None, neuron: in
     return values.T if mode == "abs" else weights @ values
 
 
+def jacobian_bytes(n_samples: int, hop: int, recursion_channels: int = 0) -> int:
+    """Bytes :func:`frame_jacobian` allocates for ``n_samples`` of audio: the float32 frames x samples rows and,
+    through a recursion of ``recursion_channels`` channels, its frames x channels x frames gradient."""
+    n_frames = n_samples // hop
+    return 4 * n_frames * (n_frames * hop) + 4 * n_frames * n_frames * recursion_channels
+
+
+def check_jacobian_size(n_samples: int, hop: int, *, audio_fs: float | None = None,
+                        recursion_channels: int = 0, budget: int = MAX_JACOBIAN_BYTES) -> None:
+    """Raise ConfigurationError, before any allocation, if a Jacobian of ``n_samples`` needs more than ``budget``
+    bytes; the message says how long a segment fits. Callable with shapes alone (no audio needed)."""
+    needed = jacobian_bytes(n_samples, hop, recursion_channels)
+    if needed <= budget:
+        return
+    n_frames = n_samples // hop
+    max_frames = math.isqrt(budget // (4 * (hop + recursion_channels)))
+    max_samples = max_frames * hop
+    if audio_fs:
+        asked = f"{n_samples / audio_fs:.1f} s ({n_frames} frames x {n_samples} samples at {audio_fs:g} Hz)"
+        fits = f"at most {math.floor(max_samples / audio_fs * 10) / 10:.1f} s at this rate ({max_frames} frames)"
+    else:
+        asked = f"{n_frames} frames x {n_samples} samples"
+        fits = f"at most {max_samples} samples ({max_frames} frames)"
+    raise ConfigurationError(
+        f"a causality Jacobian of {asked} needs {needed / 2**30:.1f} GiB, more than the "
+        f"{budget / 2**30:g} GiB limit (it grows with the square of the length). Choose a shorter segment: {fits}."
+    )
+
+
 def frame_jacobian(
     module: nn.Module,
     audio: torch.Tensor | np.ndarray,
@@ -161,6 +195,11 @@ def frame_jacobian(
         raise ConfigurationError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
     is_model = not isinstance(module, Frontend) and isinstance(getattr(module, "wav2spec", None), Frontend)
     hop = _hop(module)
+    frontend = _frontend(module)
+    split = _recursion_split(module)
+    n_samples = int(audio.numel()) if torch.is_tensor(audio) else int(np.size(audio))
+    check_jacobian_size(n_samples, hop, audio_fs=getattr(frontend, "audio_fs", None),
+                        recursion_channels=int(getattr(frontend, "out_channels", 0)) if split is not None else 0)
     x = torch.as_tensor(audio, dtype=torch.float32).reshape(-1)
     n_frames = x.shape[0] // hop
     if n_frames == 0:
@@ -178,9 +217,8 @@ def frame_jacobian(
     try:
         reach = _reach(module)
         args = (mode, channel, neuron, weights, is_model)
-        split = _recursion_split(module)
         if split is not None:
-            jac = _through_recursion(split, x, hop, _frontend(module).fir_reach, margin_frames, args, progress,
+            jac = _through_recursion(split, x, hop, frontend.fir_reach, margin_frames, args, progress,
                                      cancel)
             method = "through the recursion"
             if rows_ready is not None:  # every row is complete only once all frame energies are in

@@ -28,6 +28,8 @@ _MAX_RATE_DENOMINATOR = 10**6
 _MAX_RATIO_TERM = 4096
 _LOWPASS_WIDTH, _ROLLOFF = 6, 0.99  # torchaudio.functional.resample defaults, used to size its kernel
 _COMMON_EXTENSIONS = ("WAV", "FLAC", "OGG", "MP3", "AIFF", "AU", "CAF", "W64", "RF64")
+# Frames read at a time: the peak memory of a load is the mono result plus one block of this many frames.
+_READ_BLOCK = 1 << 20
 SUPPORTED_EXTENSIONS = ", ".join(f".{ext.lower()}" for ext in _COMMON_EXTENSIONS
                                  if ext in soundfile.available_formats())
 
@@ -129,6 +131,48 @@ def _fit_to_hops(wave: torch.Tensor, hop: int, n_frames: int | None, notes: list
     return wave
 
 
+def _read_mono(path: Path, rate: float) -> tuple[np.ndarray, int]:
+    """The file's samples mixed to mono float32, and its channel count.
+
+    Read block by block into one mono array, so that a long multichannel file never holds its whole
+    ``(frames, channels)`` array: the peak is the mono result plus one block.
+    """
+    try:
+        with soundfile.SoundFile(str(path)) as f:
+            channels, expected = f.channels, max(0, f.frames)
+            out = np.empty(expected, dtype=np.float32)
+            filled, n_bad, first_bad = 0, 0, None
+            while True:
+                block = f.read(_READ_BLOCK, dtype="float32", always_2d=True)
+                if block.shape[0] == 0:
+                    break
+                finite = np.isfinite(block)
+                if not finite.all():
+                    n_bad += int((~finite).sum())
+                    if first_bad is None:
+                        frame, channel = np.argwhere(~finite)[0]
+                        first_bad = (filled + int(frame), int(channel))
+                if filled + block.shape[0] > out.shape[0]:  # the header under-counted the frames: grow (doubling)
+                    out = np.concatenate([out[:filled], np.empty(filled + block.shape[0], dtype=np.float32)])
+                mono = block[:, 0] if channels == 1 else block.mean(axis=1)
+                out[filled : filled + block.shape[0]] = mono
+                filled += block.shape[0]
+    except RuntimeError as exc:
+        raise AudioLoadError(
+            f"{path} could not be decoded ({exc}); the file may be truncated or corrupt. Supported formats "
+            f"include {SUPPORTED_EXTENSIONS}."
+        ) from None
+    if filled == 0:
+        raise AudioLoadError(f"{path} holds no samples (0 frames). Export the recording again.")
+    if first_bad is not None:
+        frame, channel = first_bad
+        raise AudioLoadError(
+            f"{path} contains {n_bad} non-finite samples (NaN or infinity), the first at "
+            f"{frame / rate:.4f} s (frame {frame}, channel {channel}). Repair or re-export the file."
+        )
+    return (out if filled == out.shape[0] else out[:filled].copy()), channels
+
+
 def load_audio(
     path: str | Path,
     target_rate: int | None = None,
@@ -175,30 +219,14 @@ def load_audio(
             "band the front-end needs. Use a recording or target rate above "
             f"{2 * min_band_hz:g} Hz, or lower the front-end's highest frequency (f_max)."
         )
-    try:
-        data, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except RuntimeError as exc:
-        raise AudioLoadError(
-            f"{path} could not be decoded ({exc}); the file may be truncated or corrupt. Supported formats "
-            f"include {SUPPORTED_EXTENSIONS}."
-        ) from None
-    if data.shape[0] == 0:
-        raise AudioLoadError(f"{path} holds no samples (0 frames). Export the recording again.")
-    finite = np.isfinite(data)
-    if not finite.all():
-        first_frame, first_channel = np.argwhere(~finite)[0]
-        raise AudioLoadError(
-            f"{path} contains {int((~finite).sum())} non-finite samples (NaN or infinity), the first at "
-            f"{first_frame / rate:.4f} s (frame {first_frame}, channel {first_channel}). Repair or re-export the file."
-        )
-    channels = data.shape[1]
+    samples, channels = _read_mono(path, rate)
     if channels > 1:
         notes.append(f"mixed {channels} channels to mono")
-    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1) if channels > 1 else data[:, 0]))
+    wave = torch.from_numpy(samples)
     if rate != target:
         orig, new = _resampling_ratio(rate, target, notes)
         wave = AF.resample(wave, orig_freq=orig, new_freq=new)
         notes.append(f"resampled {rate:.10g} Hz -> {target} Hz")
     if hop is not None:
         wave = _fit_to_hops(wave, int(hop), None if n_frames is None else int(n_frames), notes)
-    return LoadedAudio(wave.contiguous(), target, rate, path, channels, data.shape[0], tuple(notes))
+    return LoadedAudio(wave.contiguous(), target, rate, path, channels, samples.shape[0], tuple(notes))

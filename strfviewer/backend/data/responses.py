@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,10 @@ from .audio import LoadedAudio, audio_info, load_audio
 FORMAT_NAME = "strfviewer.responses"
 FORMAT_VERSION = 1
 DATASET_FILE = "dataset.json"
+# The counts array is refused, from its header and before it is read, above this size: a damaged or hostile
+# header could otherwise make numpy allocate terabytes. 16 GiB holds e.g. 1000 neurons x 1000 stimuli x 20
+# repeats x 200 bins of float32.
+MAX_COUNTS_BYTES = 16 << 30
 
 
 @dataclass(frozen=True)
@@ -148,26 +154,56 @@ def _read_json(root: Path) -> dict[str, Any]:
                           "responses.npz and stimuli/ (see FORMATS.md)")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(root, f"{DATASET_FILE} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise _fail(root, f"{DATASET_FILE} cannot be read ({exc.strerror or exc}); check its permissions") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints too long to parse
+        raise _fail(root, f"{DATASET_FILE} is not valid JSON ({_one_line(exc)}); fix it in a text editor "
+                          "(see FORMATS.md)") from None
+    except RecursionError:
+        raise _fail(root, f"{DATASET_FILE} is nested too deeply to be a response set (see FORMATS.md)") from None
     if not isinstance(doc, dict):
-        raise _fail(root, f"{DATASET_FILE} must hold a JSON object")
+        raise _fail(root, f"{DATASET_FILE} must hold a JSON object with format, version, dt_ms, stimuli and "
+                          "neurons (see FORMATS.md)")
     if doc.get("format") != FORMAT_NAME:
-        raise _fail(root, f"{DATASET_FILE} has format {doc.get('format')!r}; expected {FORMAT_NAME!r}")
+        raise _fail(root, f"{DATASET_FILE} has format {_short(doc.get('format'))}; expected {FORMAT_NAME!r}. "
+                          "Is this a strfviewer response set? (see FORMATS.md)")
     version = doc.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise _fail(root, f"{DATASET_FILE} has an invalid version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _fail(root, f"{DATASET_FILE} has an invalid version {_short(version)}; "
+                          f"it must be an integer from 1 to {FORMAT_VERSION}")
     if version > FORMAT_VERSION:
         raise _fail(root, f"written by a newer strfviewer (format version {version}; this one reads "
                           f"{FORMAT_VERSION}). Update strfviewer to open it.")
     return doc
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _short(value: Any) -> str:
+    """repr of a value from a file, cut so that a hostile file cannot flood the message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _finite_positive(value: Any) -> float | None:
+    """``value`` as a float if it is a finite positive number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
 def _positive_number(root: Path, doc: dict[str, Any], key: str) -> float:
-    value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise _fail(root, f"{key} must be a positive number of milliseconds (got {value!r})")
-    return float(value)
+    value = _finite_positive(doc.get(key))
+    if value is None:
+        raise _fail(root, f"{key} must be a positive number of milliseconds (got {_short(doc.get(key))}); "
+                          f"fix it in {DATASET_FILE}")
+    return value
 
 
 def _entries(root: Path, doc: dict[str, Any], key: str, required: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -182,22 +218,35 @@ def _entries(root: Path, doc: dict[str, Any], key: str, required: tuple[str, ...
             if not isinstance(item.get(name), str) or not item[name]:
                 raise _fail(root, f"{key}[{i}] needs a non-empty string {name!r}")
         if item["id"] in seen:
-            raise _fail(root, f"{key}[{i}] repeats the id {item['id']!r}; ids must be unique")
+            raise _fail(root, f"{key}[{i}] repeats the id {_short(item['id'])}; ids must be unique")
         seen.add(item["id"])
     return items
 
 
 def _stimulus(root: Path, i: int, item: dict[str, Any]) -> StimulusInfo:
     rate = item.get("sample_rate_hz")
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
-        raise _fail(root, f"stimuli[{i}].sample_rate_hz must be a positive number (got {rate!r})")
-    file = (root / item["file"]).resolve()
-    if root.resolve() not in file.parents:
-        raise _fail(root, f"stimuli[{i}].file {item['file']!r} points outside the response-set folder")
+    if rate is not None and _finite_positive(rate) is None:
+        raise _fail(root, f"stimuli[{i}].sample_rate_hz must be a positive number of Hz or absent "
+                          f"(got {_short(rate)})")
+    file = _inside(root, item["file"], f"stimuli[{i}].file")
     meta = {k: v for k, v in item.items() if k not in ("id", "file", "sample_rate_hz", "label")}
     label = item.get("label")
-    return StimulusInfo(item["id"], file, None if rate is None else float(rate),
+    return StimulusInfo(item["id"], file, _finite_positive(rate),
                         label if isinstance(label, str) else None, meta)
+
+
+def _inside(root: Path, name: str, where: str) -> Path:
+    """``root / name`` resolved; refused unless it stays inside the response-set folder."""
+    try:
+        file = (root / name).resolve()
+        inside = root.resolve() in file.parents
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, names too long, symlink loops
+        raise _fail(root, f"{where} {_short(name)} is not a usable file name ({_one_line(exc)}); "
+                          f"fix it in {DATASET_FILE}") from None
+    if not inside:
+        raise _fail(root, f"{where} {_short(name)} points outside the response-set folder; use a path relative "
+                          "to the folder, inside it")
+    return file
 
 
 def _splits(root: Path, doc: dict[str, Any], n_stimuli: int) -> dict[str, list[int]]:
@@ -210,26 +259,34 @@ def _splits(root: Path, doc: dict[str, Any], n_stimuli: int) -> dict[str, list[i
             isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_stimuli for i in indices
         )
         if not ok:
-            raise _fail(root, f"split {name!r} must list stimulus indices between 0 and {n_stimuli - 1} "
-                              f"(got {indices!r})")
+            raise _fail(root, f"split {_short(name)} must list stimulus indices between 0 and {n_stimuli - 1} "
+                              f"(got {_short(indices)}); fix it in {DATASET_FILE}")
         splits[name] = list(indices)
     return splits
 
 
 def _counts(root: Path, doc: dict[str, Any], n_neurons: int, n_stimuli: int) -> np.ndarray:
     name = doc.get("responses", "responses.npz")
-    path = root / name if isinstance(name, str) else None
-    if path is None or not path.is_file():
-        raise _fail(root, f"responses file {name!r} named in {DATASET_FILE} is missing")
+    if not isinstance(name, str) or not name:
+        raise _fail(root, f"responses in {DATASET_FILE} must name the counts file, e.g. \"responses.npz\" "
+                          f"(got {_short(name)})")
+    path = _inside(root, name, "responses")
+    if not path.is_file():
+        raise _fail(root, f"responses file {_short(name)} named in {DATASET_FILE} is missing; put it in the folder "
+                          "or fix the name")
     try:
+        _check_counts_header(root, path)
         with np.load(path, allow_pickle=False) as archive:
-            if "counts" not in archive.files:
-                raise _fail(root, f"{path.name} has no array 'counts' (found: {', '.join(archive.files) or 'none'})")
             counts = archive["counts"]
     except ResponseSetError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise _fail(root, f"{path.name} cannot be read as a numpy .npz archive ({exc})") from None
+    except MemoryError:
+        raise _fail(root, f"{path.name}: not enough memory to read the counts; close other programs or use a "
+                          "machine with more memory") from None
+    except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError) as exc:
+        raise _fail(root, f"{path.name} cannot be read as a numpy .npz archive ({_one_line(exc)}); write it "
+                          "again with numpy.savez(path, counts=counts)") from None
     if counts.ndim != 4:
         raise _fail(root, f"counts must have 4 axes (neurons, stimuli, repeats, bins); got shape {counts.shape}")
     if not (np.issubdtype(counts.dtype, np.integer) or np.issubdtype(counts.dtype, np.floating)):
@@ -240,6 +297,37 @@ def _counts(root: Path, doc: dict[str, Any], n_neurons: int, n_stimuli: int) -> 
     if np.issubdtype(counts.dtype, np.floating) and np.isinf(counts).any():
         raise _fail(root, "counts contain infinite values; use NaN for missing entries")
     return counts
+
+
+def _check_counts_header(root: Path, path: Path) -> None:
+    """The archive holds a plain (non-object) ``counts`` array within MAX_COUNTS_BYTES, judged from its header
+    alone, before numpy allocates what the header claims."""
+    if not zipfile.is_zipfile(path):
+        raise _fail(root, f"{path.name} cannot be read as a numpy .npz archive (it is not a zip file); write it "
+                          "with numpy.savez(path, counts=counts)")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        if "counts.npy" not in names:
+            found = ", ".join(n.removesuffix(".npy") for n in names)[:200] or "none"
+            raise _fail(root, f"{path.name} has no array 'counts' (found: {found}); save the spike counts under "
+                              "that name")
+        with archive.open("counts.npy") as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise _fail(root, f"{path.name}: counts is stored in .npy format version {version}, which holds "
+                                  "no plain numeric array; save integer or float counts with numpy.savez")
+    if dtype.hasobject:
+        raise _fail(root, f"{path.name}: counts cannot be read: it is an array of Python objects, which would "
+                          "need pickle (never loaded); save integer or float counts")
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_COUNTS_BYTES:
+        raise _fail(root, f"{path.name}: counts of shape {shape} and type {dtype} would need {size / 2**30:.3g} GiB, "
+                          f"more than the {MAX_COUNTS_BYTES / 2**30:g} GiB limit; split the response set or store "
+                          "smaller integer counts (e.g. uint8)")
 
 
 def load_response_set(folder: str | Path) -> ResponseSet:

@@ -11,11 +11,37 @@ from torch import nn
 
 from ..errors import ConfigurationError
 
+# Sizes beyond these are mistakes or hostile files, not models: refusing them up front keeps a bad config.json
+# from allocating terabytes. 2**28 float32 weights are 1 GiB, far above any encoding model strfviewer fits.
+MAX_PARAMETERS = 1 << 28
+MAX_OUT_NEURONS = 1_000_000
+
 
 def _check_positive_int(owner: str, name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{owner}: {name} must be a positive integer (got {value!r}).")
     return value
+
+
+def check_out_neurons(owner: str, out_neurons: object) -> int:
+    """A positive neuron count below MAX_OUT_NEURONS; checked before anything per neuron is allocated."""
+    value = _check_positive_int(owner, "out_neurons", out_neurons)
+    if value > MAX_OUT_NEURONS:
+        raise ConfigurationError(
+            f"{owner}: out_neurons={value} is more than the {MAX_OUT_NEURONS:,} neurons strfviewer builds a model "
+            "for; check the value in config.json (it should be the number of recorded units)."
+        )
+    return value
+
+
+def check_parameter_budget(owner: str, n_parameters: int, what: str) -> None:
+    """Refuse, before allocating, a model whose weights alone would exceed MAX_PARAMETERS floats."""
+    if n_parameters > MAX_PARAMETERS:
+        raise ConfigurationError(
+            f"{owner}: {what} would need {n_parameters:,} weights ({n_parameters * 4 / 2**30:.1f} GiB), more "
+            f"than the limit of {MAX_PARAMETERS:,} ({MAX_PARAMETERS * 4 / 2**30:.0f} GiB). Check the sizes in "
+            "config.json: they are probably wrong."
+        )
 
 
 class AudioEncodingModel(nn.Module):
@@ -33,7 +59,8 @@ class AudioEncodingModel(nn.Module):
         owner = type(self).__name__
         self.F = _check_positive_int(owner, "n_frequency_bands", n_frequency_bands)
         self.T = _check_positive_int(owner, "temporal_window_size", temporal_window_size)
-        self.O = _check_positive_int(owner, "out_neurons", out_neurons)
+        self.O = check_out_neurons(owner, out_neurons)
+        check_parameter_budget(owner, self.F * self.T * self.O, f"a {self.F} x {self.T} STRF for {self.O} neurons")
         for name, module in (("prefiltering", prefiltering), ("wav2spec", wav2spec)):
             if module is not None and not isinstance(module, nn.Module):
                 raise ConfigurationError(

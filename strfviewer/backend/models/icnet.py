@@ -8,8 +8,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigurationError
 from ..frontends.icnet import ICNetEncoder
-from .base import AudioEncodingModel
+from .base import AudioEncodingModel, check_out_neurons, check_parameter_budget
+
+# More strided layers than this cannot serve any frame rate (2**32 samples per frame) and would only loop.
+MAX_ENCODER_LAYERS = 32
+
+
+def _check_icnet_size(out_neurons: object, sizes: dict[str, object]) -> None:
+    """Validate the size arguments and refuse a network too large to allocate, before building any layer."""
+    check_out_neurons("ICNet", out_neurons)
+    specs = {spec.name: spec for spec in ICNetEncoder.schema}
+    n = {name: specs[name].coerce("ICNet", value) for name, value in sizes.items()}
+    if n["n_encoder_layers"] > MAX_ENCODER_LAYERS:
+        raise ConfigurationError(
+            f"ICNet: n_encoder_layers={n['n_encoder_layers']} is more than {MAX_ENCODER_LAYERS}; check config.json."
+        )
+    k, ch = n["encoder_kernel_size"], n["encoder_channels"]
+    weights = (n["n_filters"] * n["sincnet_kernel_size"] + n["n_filters"] * ch * k
+               + (n["n_encoder_layers"] - 1) * ch * ch * k + ch * n["bottleneck_channels"] * k
+               + n["bottleneck_channels"] * int(out_neurons))
+    check_parameter_budget("ICNet", weights, "the encoder and decoder")
 
 
 class ICNet(AudioEncodingModel):
@@ -28,6 +48,11 @@ class ICNet(AudioEncodingModel):
         bottleneck_channels: int = 64,
         encoder_strides: Sequence[int] | None = None,
     ) -> None:
+        _check_icnet_size(out_neurons, {
+            "n_filters": n_filters, "sincnet_kernel_size": sincnet_kernel_size, "encoder_channels": encoder_channels,
+            "encoder_kernel_size": encoder_kernel_size, "n_encoder_layers": n_encoder_layers,
+            "bottleneck_channels": bottleneck_channels,
+        })
         encoder = ICNetEncoder(
             audio_fs=audio_fs, dt_ms=dt_ms, n_filters=n_filters, sincnet_kernel_size=sincnet_kernel_size,
             encoder_channels=encoder_channels, encoder_kernel_size=encoder_kernel_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import AudioEncodingModel
+from .base import AudioEncodingModel, check_out_neurons
 from .readouts import ParametricSoftplus, STRFReadout
 
 
@@ -52,7 +52,7 @@ class LinearNonlinear(Linear):
         wav2spec: nn.Module | None = None,
     ) -> None:
         if output_activation is None:
-            output_activation = ParametricSoftplus(out_neurons)
+            output_activation = ParametricSoftplus(check_out_neurons(type(self).__name__, out_neurons))
         super().__init__(
             n_frequency_bands, temporal_window_size, out_neurons, output_activation, prefiltering, wav2spec
         )

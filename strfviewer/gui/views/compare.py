@@ -2,7 +2,7 @@
 
 The question the view answers is "which front-end should I use?": the images show what each one makes of
 the sound on the shared time axis, and the table puts numbers next to them: how big its output is, how fast
-it runs, whether it leaks the future (the causality Jacobian of the first quarter second), how far back it
+it runs, whether it leaks the future (the causality Jacobian of the loudest quarter second), how far back it
 listens, and how well the models fitted on it predict held-out responses. Each front-end is measured in its
 own background job (keyed per slot), so changing one front-end only re-measures that one.
 """
@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 SETTINGS_SHARED_SCALE = "compare/shared_scale"
 JOB_PREFIX = "compare:"
-CAUSALITY_SECONDS = 0.25  # the causality Jacobian is measured on the sound's first quarter second
+CAUSALITY_SECONDS = 0.25  # the causality Jacobian is measured on the sound's loudest quarter second
 COLUMNS = ("front-end", "parameters", "channels", "hop", "compute (s)", "× real time", "causality leak",
            "receptive field", "test cc_norm")
 _TIME_KEYS = ("audio_fs", "hop_ms", "dt_ms")
@@ -169,7 +169,7 @@ def measure_frontend(kind: str, args: dict[str, Any], dt_ms: float, samples: np.
                   channels=int(result["frames"].shape[0]), leak=None, leak_exact=False, receptive_field=None,
                   causality_error=None)
     frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
-    clip = samples[: round(CAUSALITY_SECONDS * audio_fs)]
+    clip = loudest_clip(samples, round(CAUSALITY_SECONDS * audio_fs), frontend.hop)
     try:
         jac = frame_jacobian(frontend, clip, mode="projection", progress=stage("causality"), cancel=cancel)
     except StrfviewerError as exc:
@@ -179,8 +179,20 @@ def measure_frontend(kind: str, args: dict[str, Any], dt_ms: float, samples: np.
             raise
         result["causality_error"] = " ".join(str(exc).split())
     else:
-        result.update(leak=jac.leak, leak_exact=jac.leak_is_exactly_zero, receptive_field=jac.receptive_field)
+        result.update(leak=jac.leak, leak_exact=jac.leak_is_exactly_zero, receptive_field=jac.receptive_field,
+                      causality_method=jac.method)
     return result
+
+
+def loudest_clip(samples: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """The ``length`` samples (starting on a frame boundary) with the most energy: silence has no gradient, so
+    a clip of it would measure neither a leak nor a receptive field."""
+    if samples.shape[0] <= length:
+        return samples
+    energy = np.concatenate([[0.0], np.cumsum(np.asarray(samples, dtype=np.float64) ** 2)])
+    starts = np.arange(0, samples.shape[0] - length + 1, hop)
+    start = int(starts[np.argmax(energy[starts + length] - energy[starts])])
+    return samples[start:start + length]
 
 
 def leak_text(result: dict[str, Any]) -> str:
@@ -190,10 +202,18 @@ def leak_text(result: dict[str, Any]) -> str:
 
 
 def receptive_field_text(result: dict[str, Any]) -> str:
+    """The receptive field in ms, or why it has no finite value (the causality view's wording)."""
     if result.get("causality_error"):
         return "n/a"
     rf = result["receptive_field"]
-    return "whole past" if rf is None else f"{rf / result['audio_fs'] * 1000:.1f} ms"
+    if rf is not None:
+        return f"{rf / result['audio_fs'] * 1000:.1f} ms"
+    method = result.get("causality_method")
+    if method == "through the recursion":
+        return "whole past (recursive)"
+    if method == "whole signal":
+        return "whole past (not bounded)"
+    return f"longer than the {CAUSALITY_SECONDS:g} s clip"
 
 
 def zscore(frames: np.ndarray) -> np.ndarray:
@@ -295,7 +315,7 @@ class CompareView(QWidget):
         self.table.horizontalHeaderItem(COLUMNS.index("× real time")).setToolTip(
             "Seconds of sound per second of computation (offline, whole sound, this machine)")
         self.table.horizontalHeaderItem(COLUMNS.index("causality leak")).setToolTip(
-            f"Largest gradient of a frame with respect to samples at or after its end, on the first "
+            f"Largest gradient of a frame with respect to samples at or after its end, on the loudest "
             f"{CAUSALITY_SECONDS:g} s (random projection over channels)")
         self.table.horizontalHeaderItem(COLUMNS.index("test cc_norm")).setToolTip(
             "Median over neurons of the test cc_norm of the latest open model fitted with this front-end")

@@ -17,6 +17,8 @@ import logging
 import math
 import re
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,7 +111,7 @@ def read_spike_times(root: Path, shape: tuple[int, int, int]) -> tuple[SpikeTime
             trial_ptr = np.asarray(archive["trial_ptr"], dtype=np.int64)
             tick_ms = float(archive["tick_ms"])
             stored = tuple(int(v) for v in archive["shape"]) if "shape" in archive.files else tuple(shape)
-    except (OSError, ValueError, EOFError, TypeError) as exc:
+    except (OSError, ValueError, EOFError, TypeError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         return None, f"{SPIKE_TIMES_FILE} cannot be read ({one_line(exc)}): the raster shows binned counts"
     if stored != tuple(shape) or trial_ptr.shape != (math.prod(shape) + 1,) or not tick_ms > 0:
         return None, f"{SPIKE_TIMES_FILE} does not match the counts' shape {shape}: the raster shows binned counts"

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from ..export import ExportButton
 from ..live import write_frames
 from ..state import SessionState
+from ..windowing import ViewWindow
+from .spectrogram import window_note, window_result
 from .timeaxis import TimeLinkedPlot
 
 LIVE_ID = -1  # the live engine's id for the model's stream (front-end slots have positive ids)
@@ -26,6 +28,12 @@ def model_rates(model: Any, samples: np.ndarray, progress=None, cancel=None) -> 
     from ...backend.streaming import run_in_chunks
 
     return run_in_chunks(model, samples, progress=progress, cancel=cancel)
+
+
+def model_window_rates(model: Any, samples: np.ndarray, audio_fs: int, span: tuple[float, float] | None,
+                       progress=None, cancel=None) -> dict[str, Any]:
+    """Job body: rates for the whole sound (``span`` None) or for the bins covering ``span`` seconds."""
+    return window_result(model, samples, audio_fs, span, progress, cancel)
 
 
 def usable(loaded: Any, audio_fs: int) -> str | None:
@@ -48,14 +56,20 @@ class RatesPane(QWidget):
         self.state, self.runner = state, runner
         self.rates: np.ndarray | None = None
         self.hop, self.audio_fs = 1, 1
+        self.first_frame = 0  # index of self.rates' first column on the sound's frame axis
         self._live_frames = 0
+        self.window = ViewWindow(state, self)
+        self.window.recomputeNeeded.connect(self.recompute)
         self.title = QLabel()
         self.status = QLabel()
         self.status.setStyleSheet("color: gray;")
+        self.note = QLabel()  # which window of a long sound is computed, and whether it is warmed up
+        self.note.setStyleSheet("color: gray;")
         self.export_button = ExportButton(lambda: self.plot, self.export_data, "predicted-rates")
         header = QHBoxLayout()
         header.addWidget(self.title)
-        header.addWidget(self.status, 1)
+        header.addWidget(self.status)
+        header.addWidget(self.note, 1)
         header.addWidget(self.export_button)
         self.plot = TimeLinkedPlot(state)
         self.plot.setLabel("bottom", "time", units="s")
@@ -87,21 +101,33 @@ class RatesPane(QWidget):
             self.status.setText(problem)
             return
         self.status.setText("computing…")
-        model, samples = loaded.model, audio.samples
+        model, samples, fs = loaded.model, audio.samples, audio.audio_fs
         self.hop, self.audio_fs = loaded.frontend.hop, audio.audio_fs
-        self.runner.submit(lambda progress, cancel: model_rates(model, samples, progress, cancel),
+        self.window.paused = False
+        span = self.window.plan()
+        self.runner.submit(lambda progress, cancel: model_window_rates(model, samples, fs, span, progress, cancel),
                            key="predicted-rates", description="predicted rates", on_result=self._show,
-                           on_error=lambda exc: self.status.setText(f"Could not predict: {exc}"))
+                           on_error=self._failed)
 
-    def _show(self, rates: np.ndarray) -> None:
-        self.rates = rates
-        self._live_frames = rates.shape[1]
+    def _failed(self, exc: BaseException) -> None:
+        self.window.failed()
+        self.status.setText(f"Could not predict: {exc}")
+
+    def _show(self, result: dict[str, Any]) -> None:
+        self.rates, self.first_frame = result["frames"], result["first"]
+        self.window.computed_as(result["span"])
+        self.note.setText(window_note(result))
+        self._live_frames = self.rates.shape[1]
         self.status.setText("")
         self._draw()
 
     def begin_live(self, n_frames: int, hop: int, audio_fs: int, neurons: int) -> None:
         self.hop, self.audio_fs = hop, audio_fs
         self.rates = np.full((neurons, n_frames), np.nan, dtype=np.float32)
+        self.first_frame = 0
+        self.window.paused = True
+        self.window.computed_as(None)
+        self.note.setText("")
         self._live_frames = 0
         self.status.setText("live")
         self._draw()
@@ -118,7 +144,8 @@ class RatesPane(QWidget):
             return
         neurons, frames = self.rates.shape
         self.image.setImage(self.rates, autoLevels=False)
-        self.image.setRect(QRectF(0, 0, frames * self.hop / self.audio_fs, neurons))
+        seconds = self.hop / self.audio_fs
+        self.image.setRect(QRectF(self.first_frame * seconds, 0, frames * seconds, neurons))
         finite = self.rates[np.isfinite(self.rates)]
         high = float(np.percentile(finite, 99.5)) if finite.size else 1.0
         self.image.setLevels((0.0, max(high, 1e-6)))
@@ -135,5 +162,10 @@ class RatesPane(QWidget):
     def export_data(self):
         if self.rates is None:
             return None
-        return {"rates": self.rates}, (f"rows: neurons of {self.state.model_path}; columns: frames of {self.hop} "
-                                       f"samples at {self.audio_fs} Hz")
+        header = (f"rows: neurons of {self.state.model_path}; columns: frames of {self.hop} samples at "
+                  f"{self.audio_fs} Hz")
+        if self.first_frame or self.window.computed is not None:
+            start_s = self.first_frame * self.hop / self.audio_fs
+            header += (f"; only the computed window of a long sound: the first column is frame "
+                       f"{self.first_frame} ({start_s:.3f} s) [{self.note.text()}]")
+        return {"rates": self.rates}, header

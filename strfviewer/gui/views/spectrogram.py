@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from ..export import ExportButton
 from ..live import write_frames
 from ..state import SessionState
+from ..windowing import ViewWindow
 from .paramform import ParamForm
 from .timeaxis import TimeLinkedPlot
 
@@ -46,15 +47,45 @@ def frequency_ticks(centres: np.ndarray | None, n_channels: int) -> list[tuple[f
     return ticks
 
 
-def compute_frames(kind: str, args: dict[str, Any], dt_ms: float, samples: np.ndarray, audio_fs: int,
-                   progress=None, cancel=None) -> dict[str, Any]:
-    """Job body: the front-end's frames of the whole sound (runs off the GUI thread)."""
-    from ...backend.frontends import make_wav2spec
+def window_result(module: Any, samples: np.ndarray, audio_fs: int, span: tuple[float, float] | None,
+                  progress=None, cancel=None) -> dict[str, Any]:
+    """The frames of ``module`` for the whole sound (``span`` None) or for the frames covering ``span``
+    (seconds), with where they start and whether they are exact (see :mod:`strfviewer.backend.windows`)."""
     from ...backend.streaming import run_in_chunks
+    from ...backend.windows import compute_window, total_frames
+
+    hop = module.wav2spec.hop if hasattr(module, "wav2spec") else module.hop
+    if span is None:
+        frames = run_in_chunks(module, samples, progress=progress, cancel=cancel)
+        return {"frames": frames, "first": 0, "exact": True, "warmup_s": 0.0, "span": None, "hop": hop}
+    n_total = total_frames(samples.shape[0], hop)
+    first = min(n_total - 1, max(0, math.floor(span[0] * audio_fs / hop)))
+    last = max(first + 1, min(n_total, math.ceil(span[1] * audio_fs / hop)))
+    window = compute_window(module, samples, first, last, progress=progress, cancel=cancel)
+    return {"frames": window.frames, "first": first, "exact": window.exact, "warmup_s": window.warmup_s,
+            "span": (first * hop / audio_fs, last * hop / audio_fs), "hop": hop}
+
+
+def compute_frames(kind: str, args: dict[str, Any], dt_ms: float, samples: np.ndarray, audio_fs: int,
+                   progress=None, cancel=None, span: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Job body: the front-end's frames of the whole sound, or of ``span`` seconds of a long one (off the GUI
+    thread)."""
+    from ...backend.frontends import make_wav2spec
 
     frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
-    frames = run_in_chunks(frontend, samples, progress=progress, cancel=cancel)
-    return {"frames": frames, "centres": frontend.centre_frequencies(), "hop": frontend.hop, "audio_fs": audio_fs}
+    result = window_result(frontend, samples, audio_fs, span, progress, cancel)
+    return {**result, "centres": frontend.centre_frequencies(), "audio_fs": audio_fs}
+
+
+def window_note(result: dict[str, Any]) -> str:
+    """What a pane says about frames computed for a window of a long sound (empty for a whole sound)."""
+    if result.get("span") is None:
+        return ""
+    start, stop = result["span"]
+    note = f"computed {start:.1f}–{stop:.1f} s"
+    if not result["exact"]:
+        note += f" · warmed up from {result['warmup_s']:.1f} s earlier (PCEN state approximate, not exact)"
+    return note
 
 
 class SpectrogramPane(QWidget):
@@ -70,11 +101,16 @@ class SpectrogramPane(QWidget):
         self.hop = 1
         self.audio_fs = 1
         self.centres: np.ndarray | None = None
+        self.first_frame = 0  # index of self.frames' first column on the sound's frame axis
         self._live_frames = 0
+        self.window = ViewWindow(state, self)
+        self.window.recomputeNeeded.connect(self.recompute)
         slot = state.slot(slot_id)
         self.title = QLabel()
         self.status = QLabel()
         self.status.setStyleSheet("color: gray;")
+        self.note = QLabel()  # which window of a long sound is computed, and whether it is warmed up
+        self.note.setStyleSheet("color: gray;")
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.auto_levels = QCheckBox("auto levels")
@@ -93,7 +129,7 @@ class SpectrogramPane(QWidget):
         remove.clicked.connect(lambda: self.removeRequested.emit(self.slot_id))
 
         header = QHBoxLayout()
-        for w in (self.title, self.status):
+        for w in (self.title, self.status, self.note):
             header.addWidget(w)
         header.addStretch(1)
         self.export_button = ExportButton(lambda: self.plot, self.export_data, f"{slot.kind}-spectrogram")
@@ -160,8 +196,10 @@ class SpectrogramPane(QWidget):
         self.status.setText("computing…")
         kind, args, dt_ms = slot.kind, dict(slot.args), slot.dt_ms
         samples, fs = audio.samples, audio.audio_fs
+        self.window.paused = False
+        span = self.window.plan()
         self.runner.submit(
-            lambda progress, cancel: compute_frames(kind, args, dt_ms, samples, fs, progress, cancel),
+            lambda progress, cancel: compute_frames(kind, args, dt_ms, samples, fs, progress, cancel, span),
             key=f"spectrogram:{self.slot_id}",
             description=f"{kind} spectrogram",
             on_result=self._show,
@@ -169,12 +207,15 @@ class SpectrogramPane(QWidget):
         )
 
     def _failed(self, exc: BaseException) -> None:
+        self.window.failed()
         self.status.setText("failed")
         self.readout.setText(f"Could not compute: {' '.join(str(exc).split())}")
 
     def _show(self, result: dict[str, Any]) -> None:
-        self.frames = result["frames"]
+        self.frames, self.first_frame = result["frames"], result["first"]
         self.hop, self.audio_fs, self.centres = result["hop"], result["audio_fs"], result["centres"]
+        self.window.computed_as(result["span"])
+        self.note.setText(window_note(result))
         self.status.setText("")
         self._live_frames = self.frames.shape[1]
         self._set_axes()
@@ -182,13 +223,21 @@ class SpectrogramPane(QWidget):
         self._show_channel(self.state.selected_channel)
 
     def export_data(self):
-        """The frames shown (channels x frames), with the frame times and centre frequencies in the header."""
+        """The frames computed (channels x frames), with the frame times and centre frequencies in the header.
+
+        For a long sound that is the computed window only, not the whole sound; the header says where it starts.
+        """
         if self.frames is None:
             return None
         slot = self.state.slot(self.slot_id)
         centres = "latent" if self.centres is None else " ".join(f"{f:.1f}" for f in self.centres)
         header = (f"{slot.kind} {slot.args}; rows: channels (centre Hz: {centres}); columns: frames of "
                   f"{self.hop} samples at {self.audio_fs} Hz (frame t ends at (t+1)*{self.hop} samples)")
+        if self.first_frame or self.window.computed is not None:
+            header += (f"; only the computed window of a long sound: the first column is frame {self.first_frame} "
+                       f"({self.first_frame * self.hop / self.audio_fs:.3f} s)")
+            if self.note.text():
+                header += f" [{self.note.text()}]"
         return {"frames": self.frames}, header
 
     # Live mode
@@ -196,6 +245,10 @@ class SpectrogramPane(QWidget):
         """Blank the image; frames then arrive with :meth:`add_live_frames` as the sound plays."""
         self.hop, self.audio_fs, self.centres = hop, audio_fs, centres
         self.frames = np.full((channels, n_frames), np.nan, dtype=np.float32)
+        self.first_frame = 0
+        self.window.paused = True
+        self.window.computed_as(None)
+        self.note.setText("")
         self._live_frames = 0
         self.status.setText("live")
         self._set_axes()
@@ -211,7 +264,8 @@ class SpectrogramPane(QWidget):
     # Drawing
     def _set_axes(self) -> None:
         channels, n_frames = self.frames.shape
-        self._rect = QRectF(0, 0, n_frames * self.hop / self.audio_fs, channels)
+        seconds = self.hop / self.audio_fs
+        self._rect = QRectF(self.first_frame * seconds, 0, n_frames * seconds, channels)
         self.plot.getAxis("left").setTicks([frequency_ticks(self.centres, channels)])
         self.plot.setYRange(0, channels, padding=0)
 
@@ -280,10 +334,11 @@ class SpectrogramPane(QWidget):
         point = self.plot.getViewBox().mapSceneToView(position)
         t, y = point.x(), point.y()
         frame, channel = int(t * self.audio_fs // self.hop), math.floor(y)
+        column = frame - self.first_frame
         channels, n_frames = self.frames.shape
-        if not (0 <= frame < n_frames and 0 <= channel < channels):
+        if not (0 <= column < n_frames and 0 <= channel < channels):
             self.readout.setText(" ")
             return
         hz = f"{self.centres[channel]:.0f} Hz" if self.centres is not None else "latent"
-        value = self.frames[channel, frame]
+        value = self.frames[channel, column]
         self.readout.setText(f"t = {t:.3f} s · frame {frame} · channel {channel} ({hz}) · value {value:.4g}")

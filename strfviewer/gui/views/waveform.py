@@ -8,8 +8,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ..state import SessionState
 
-# Columns of the min/max envelope drawn for long sounds (a few per screen pixel).
-_ENVELOPE_COLUMNS = 4000
+# Columns of the min/max envelope drawn for long sounds (about one per screen pixel: two points each).
+_ENVELOPE_COLUMNS = 2000
 
 
 def envelope(samples: np.ndarray, audio_fs: int, columns: int = _ENVELOPE_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
