@@ -63,33 +63,45 @@ class StallMeter:
         return self.worst
 
 
-def stalls(seconds: float) -> tuple[float, float, float, float]:
-    from PySide6.QtCore import QEventLoop, QStandardPaths, QTimer
+def offscreen_window():
+    """The real main window with a silent player and a throw-away settings folder, shown (offscreen)."""
+    import tempfile
 
-    from strfviewer.backend import frontends, streaming  # noqa: F401 - as the app does in a thread at launch
-    from strfviewer.backend.synth import vocalization_like
+    from PySide6.QtCore import QStandardPaths
+
     from strfviewer.gui.app import ErrorReporter, create_application, settings
     from strfviewer.gui.main_window import MainWindow
     from strfviewer.gui.playback import NullPlayer
 
     QStandardPaths.setTestModeEnabled(True)
-    app = create_application()
+    create_application()
     settings().clear()
-    reporter = ErrorReporter(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.TempLocation))
+    reporter = ErrorReporter(os.path.join(tempfile.gettempdir(), "strfviewer-bench.log"))
     reporter.modal = False
     window = MainWindow(reporter, player=NullPlayer())
     window.confirm_close = False
     window.show()
+    return window
 
-    def wait(condition, timeout_s: float) -> None:
-        """Run the real event loop (idle in Qt, as in the app) until ``condition()`` holds."""
-        deadline = time.perf_counter() + timeout_s
-        loop = QEventLoop()
-        poll = QTimer(interval=20)
-        poll.timeout.connect(lambda: (condition() or time.perf_counter() > deadline) and loop.quit())
-        poll.start()
-        loop.exec()
-        poll.stop()
+
+def wait(condition, timeout_s: float, poll_ms: int = 20) -> None:
+    """Run the real event loop (idle in Qt, as in the app) until ``condition()`` holds or time runs out."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    deadline = time.perf_counter() + timeout_s
+    loop = QEventLoop()
+    poll = QTimer(interval=poll_ms)
+    poll.timeout.connect(lambda: (condition() or time.perf_counter() > deadline) and loop.quit())
+    poll.start()
+    loop.exec()
+    poll.stop()
+
+
+def stalls(seconds: float) -> tuple[float, float, float, float]:
+    from strfviewer.backend import frontends, streaming  # noqa: F401 - as the app does in a thread at launch
+    from strfviewer.backend.synth import vocalization_like
+
+    window = offscreen_window()
 
     meter = StallMeter()
     long_sound = np.tile(vocalization_like(48000, 3.0), int(np.ceil(seconds / 3.0)))[: int(seconds * 48000)]
@@ -121,7 +133,6 @@ def stalls(seconds: float) -> tuple[float, float, float, float]:
     live_stall = meter.stop()
     live_complete = all(np.isfinite(p.frames).all() for p in window.panes.values())
     window.close()
-    QTimer.singleShot(0, app.quit)
     return compute_s, leaf_stall, live_stall, float(live_complete)
 
 

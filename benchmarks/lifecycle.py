@@ -26,24 +26,21 @@ def child(scenario: str) -> None:
     import tempfile
 
     import numpy as np
-    from PySide6.QtCore import QStandardPaths, QTimer
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
 
     from strfviewer.backend.data.responses import load_response_set, save_response_set
     from strfviewer.backend.fitting import FitConfig
     from strfviewer.backend.synth import vocalization_like
-    from strfviewer.gui.app import ErrorReporter, create_application, finish
+    from strfviewer.gui.app import finish
     from strfviewer.gui.dialogs.fit import run_fit
-    from strfviewer.gui.main_window import MainWindow
-    from strfviewer.gui.playback import NullPlayer
 
-    QStandardPaths.setTestModeEnabled(True)
-    app = create_application()
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gui import offscreen_window
+
+    window = offscreen_window()
+    app = QApplication.instance()
     folder = tempfile.mkdtemp()
-    reporter = ErrorReporter(os.path.join(folder, "log"))
-    reporter.modal = False
-    window = MainWindow(reporter, player=NullPlayer())
-    window.confirm_close = False
-    window.show()
     fs = 48000
     window.set_generated_audio(vocalization_like(fs, 10.0 if scenario == "playback+live" else 1.0), fs)
     if scenario == "playback+live":

@@ -60,33 +60,16 @@ def _peak_mib() -> float:
 
 def run_child(kind: str, args: dict, path: Path, scrolls: int) -> dict:
     """In this process: open ``path`` in a window with one pane of ``kind``; time the first draw and scrolls."""
-    from PySide6.QtCore import QEventLoop, QStandardPaths, QTimer
-
     from strfviewer.backend import frontends, streaming  # noqa: F401 - imported before timing, as the app does
-    from strfviewer.gui.app import ErrorReporter, create_application, settings
-    from strfviewer.gui.main_window import MainWindow
-    from strfviewer.gui.playback import NullPlayer
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from gui import StallMeter
+    from gui import StallMeter, offscreen_window
+    from gui import wait as wait_until
 
-    QStandardPaths.setTestModeEnabled(True)
-    app = create_application()
-    settings().clear()
-    reporter = ErrorReporter(Path(tempfile.gettempdir()) / "strfviewer-bench.log")
-    reporter.modal = False
-    window = MainWindow(reporter, player=NullPlayer())
-    window.confirm_close = False
-    window.show()
+    window = offscreen_window()
 
     def wait(condition, timeout_s: float) -> None:
-        deadline = time.perf_counter() + timeout_s
-        loop = QEventLoop()
-        poll = QTimer(interval=5)
-        poll.timeout.connect(lambda: (condition() or time.perf_counter() > deadline) and loop.quit())
-        poll.start()
-        loop.exec()
-        poll.stop()
+        wait_until(condition, timeout_s, poll_ms=5)
 
     slot = window.state.add_frontend(kind, args)
     pane = window.panes[slot.id]
@@ -119,7 +102,6 @@ def run_child(kind: str, args: dict, path: Path, scrolls: int) -> dict:
     window.close()
     window.runner.shutdown(3000)
     window.live.shutdown()
-    QTimer.singleShot(0, app.quit)
     return result
 
 

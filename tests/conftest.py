@@ -25,3 +25,34 @@ def _private_settings(tmp_path_factory):
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, scope, folder)
     yield
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    """Builds real main windows offscreen: fresh app and settings, a silent player, no save-on-close question
+    (it has its own tests), errors reported without dialogs; their jobs and threads stop at teardown."""
+    from PySide6.QtCore import QStandardPaths
+
+    from strfviewer.gui.app import ErrorReporter, create_application, settings
+    from strfviewer.gui.main_window import MainWindow
+    from strfviewer.gui.playback import NullPlayer
+
+    windows = []
+
+    def make():
+        QStandardPaths.setTestModeEnabled(True)
+        create_application()
+        settings().clear()
+        reporter = ErrorReporter(tmp_path / "strfviewer.log")
+        reporter.modal = False
+        window = MainWindow(reporter, player=NullPlayer())
+        window.confirm_close = False
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.runner.shutdown(3000)
+        window.live.shutdown()

@@ -176,3 +176,20 @@ def test_rows_are_handed_out_as_they_finish():
         np.testing.assert_array_equal(rows, result.jacobian[first : first + len(rows)])
         seen[first : first + len(rows)] = True
     assert seen.all()
+
+
+def test_a_recursive_jacobian_stops_within_one_channel_pass_of_a_cancel():
+    """Closing the window or a new request cancels a PCEN/LEAF Jacobian between channel passes, not after all."""
+    from strfviewer.backend.jobs import CancelledError
+
+    module = make_wav2spec("leaf", audio_fs=16000, dt_ms=5.0, f_max=7000.0, n_filters=10).eval()
+    calls = []
+
+    class CancelAfter:
+        def is_set(self) -> bool:
+            calls.append(1)
+            return len(calls) > 3  # the first checks pass, then the flag is up
+
+    with pytest.raises(CancelledError):
+        frame_jacobian(module, torch.randn(16000), mode="projection", cancel=CancelAfter())
+    assert len(calls) == 4  # it stopped at the first check after the flag went up, inside the channel loop

@@ -7,32 +7,15 @@ import json
 import numpy as np
 import pytest
 import soundfile
-from PySide6.QtCore import QStandardPaths
 
 from strfviewer.backend.checkpoints import load_model
 from strfviewer.backend.data.responses import load_response_set
 from strfviewer.backend.session import load_session
 from strfviewer.cli import build_gui_parser
-from strfviewer.gui.app import _open_requested, create_application, demo_session, settings
-from strfviewer.gui.main_window import MainWindow
-from strfviewer.gui.playback import NullPlayer
+from strfviewer.gui.app import _open_requested, demo_session
 
 DEMO = demo_session().parent
 pytestmark = pytest.mark.skipif(not demo_session().is_file(), reason="resources/demo is not in this checkout")
-
-
-class RecordingReporter:
-    """Collects what the window would show in error dialogs, so the test can say what went wrong."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-        self.log_path = DEMO / "unused.log"
-
-    def report(self, message: str, details: str = "", title: str = "strfviewer") -> None:
-        self.messages.append(message)
-
-    def report_exception(self, exc: BaseException, context: str = "") -> None:
-        self.messages.append(f"{context}: {exc}")
 
 
 def test_the_stimuli_are_varied_48_khz_sounds_of_2_to_5_seconds():
@@ -78,18 +61,8 @@ def test_every_model_is_small_loads_and_carries_its_test_metrics():
 
 
 @pytest.fixture
-def demo_window(qtbot):
-    QStandardPaths.setTestModeEnabled(True)
-    create_application()
-    settings().clear()
-    reporter = RecordingReporter()
-    window = MainWindow(reporter, player=NullPlayer())
-    window.confirm_close = False
-    qtbot.addWidget(window)
-    window.show()
-    yield window
-    window.runner.shutdown(5000)
-    window.live.shutdown()
+def demo_window(make_window):
+    return make_window()
 
 
 def test_demo_opens_everything_and_shows_finite_scores_for_every_model(demo_window, qtbot):
@@ -98,7 +71,7 @@ def test_demo_opens_everything_and_shows_finite_scores_for_every_model(demo_wind
     session = load_session(demo_session())
     qtbot.waitUntil(lambda: window.state.audio is not None and window.state.responses is not None
                     and len(window.state.models) == len(session.models), timeout=60000)
-    assert window.reporter.messages == []
+    assert window.reporter.last is None
     assert window.state.audio.path == session.audio[session.selected_audio]
     assert [slot.kind for slot in window.state.frontends] == [entry.kind for entry in session.frontends]
     assert window.state.selected_neuron == session.selected_neuron

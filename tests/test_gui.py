@@ -9,39 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from PySide6.QtCore import QMimeData, QPointF, QStandardPaths, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QAction, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from strfviewer.backend.session import load_session
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.app import ErrorReporter, create_application, settings
-from strfviewer.gui.main_window import MainWindow
-from strfviewer.gui.playback import NullPlayer
 from strfviewer.gui.views.spectrogram import compute_frames
 
 FS = 16000
 
 
-def _fresh_application():
-    """The app with test-mode settings (a throw-away location), cleared: no recent files or layout leak in."""
-    QStandardPaths.setTestModeEnabled(True)
-    create_application()
-    settings().clear()
-
-
 @pytest.fixture
-def window(qtbot, tmp_path):
-    _fresh_application()
-    reporter = ErrorReporter(tmp_path / "strfviewer.log")
-    reporter.modal = False
-    win = MainWindow(reporter, player=NullPlayer())
-    win.confirm_close = False  # no modal question at teardown; the prompt has its own tests
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.runner.shutdown(3000)
-    win.live.shutdown()
+def window(make_window):
+    return make_window()
 
 
 @pytest.fixture
@@ -161,13 +142,8 @@ def test_live_mode_with_the_null_player_gives_the_offline_frames(window, qtbot):
         np.testing.assert_allclose(pane.frames, offline, rtol=0, atol=1e-5 * np.abs(offline).max())
 
 
-def test_closing_the_window_while_a_job_runs_exits_cleanly(qtbot, tmp_path):
-    _fresh_application()
-    reporter = ErrorReporter(tmp_path / "log")
-    reporter.modal = False
-    win = MainWindow(reporter, player=NullPlayer())
-    win.confirm_close = False
-    win.show()
+def test_closing_the_window_while_a_job_runs_exits_cleanly(window, qtbot):
+    win, reporter = window, window.reporter
     release = threading.Event()
     started = threading.Event()
     finished = threading.Event()

@@ -10,32 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QStandardPaths
 
 from strfviewer.backend.data.responses import load_response_set, save_response_set
 from strfviewer.backend.fitting import FitConfig
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.app import ErrorReporter, create_application, settings
+from strfviewer.gui.app import settings
 from strfviewer.gui.dialogs.fit import run_fit
-from strfviewer.gui.main_window import MainWindow
-from strfviewer.gui.playback import NullPlayer
 
 FS = 16000
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    QStandardPaths.setTestModeEnabled(True)
-    create_application()
-    settings().clear()
-    reporter = ErrorReporter(tmp_path / "strfviewer.log")
-    reporter.modal = False
-    win = MainWindow(reporter, player=NullPlayer())
-    win.confirm_close = False
-    win.show()
-    yield win
-    win.runner.shutdown(3000)
-    win.live.shutdown()
+def window(make_window):
+    return make_window()
 
 
 def _closed_cleanly(window) -> None:

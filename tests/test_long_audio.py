@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile
-from PySide6.QtCore import QStandardPaths
 
 from strfviewer.backend.data import load_audio
 from strfviewer.backend.frontends import make_wav2spec
@@ -15,9 +14,6 @@ from strfviewer.backend.streaming import run_in_chunks
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.backend.windows import compute_window, warmup_frames
 from strfviewer.gui import windowing
-from strfviewer.gui.app import ErrorReporter, create_application, settings
-from strfviewer.gui.main_window import MainWindow
-from strfviewer.gui.playback import NullPlayer
 from strfviewer.gui.state import AudioDocument
 
 FS = 16000
@@ -83,23 +79,13 @@ def test_stereo_file_is_mixed_block_by_block(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def long_window(qtbot, tmp_path, monkeypatch):
+def long_window(make_window, monkeypatch):
     monkeypatch.setattr(windowing, "LONG_SOUND_S", 30.0)
     monkeypatch.setattr(windowing, "DEBOUNCE_MS", 10)
-    QStandardPaths.setTestModeEnabled(True)
-    create_application()
-    settings().clear()
-    reporter = ErrorReporter(tmp_path / "strfviewer.log")
-    reporter.modal = False
-    win = MainWindow(reporter, player=NullPlayer())
-    win.confirm_close = False
-    qtbot.addWidget(win)
-    win.show()
+    win = make_window()
     sound = np.tile(vocalization_like(FS, 2.0), 90).astype(np.float32)  # 180 s
     win.set_generated_audio(sound, FS)
-    yield win
-    win.runner.shutdown(3000)
-    win.live.shutdown()
+    return win
 
 
 def _submissions(pane, monkeypatch) -> list:

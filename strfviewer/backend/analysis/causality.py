@@ -297,7 +297,7 @@ def _through_recursion(split, x, hop, reach, margin_frames, args, progress, canc
     for first in range(0, n_frames, chunk):
         check_cancel(cancel)
         ks = torch.arange(first, min(first + chunk, n_frames))
-        local = _energy_rows(split.channel_energy, channels, x, hop, past, width, ks)  # (C, k, width)
+        local = _energy_rows(split.channel_energy, channels, x, hop, past, width, ks, cancel)  # (C, k, width)
         if mode == "abs":
             kept.append(local)
         else:
@@ -312,7 +312,7 @@ def _through_recursion(split, x, hop, reach, margin_frames, args, progress, canc
     return jac
 
 
-def _energy_rows(channel_energy, channels, x, hop, past, width, ks) -> torch.Tensor:
+def _energy_rows(channel_energy, channels, x, hop, past, width, ks, cancel=None) -> torch.Tensor:
     """Per-channel gradients ``(C, len(ks), width)`` of the frame energies ``E[c, k]``, each over the window
     ``[(k + 1) hop - past, (k + 1) hop + width - past)`` (zeros outside the audio).
 
@@ -332,6 +332,7 @@ def _energy_rows(channel_energy, channels, x, hop, past, width, ks) -> torch.Ten
     index = starts[:, None] + torch.arange(width)
     rows = torch.empty(channels, ks.shape[0], width)
     for c in range(channels):
+        check_cancel(cancel)  # one backward pass per channel: a close or a new request stops within one
         copies = segment.expand(colours, 1, -1).clone().requires_grad_(True)
         (g,) = torch.autograd.grad(channel_energy(copies, c), copies, seeds)
         padded = torch.nn.functional.pad(g[:, 0], (width, width))
