@@ -246,6 +246,7 @@ def test_keyboard_actions_switch_tabs_and_step_through_the_sounds(window, qtbot,
                if not action.shortcut().isEmpty()}
     actions["Ctrl+Down"].trigger()
     qtbot.waitUntil(lambda: window.state.audio.path == paths[1], timeout=10000)
+    assert window.audio_list.currentItem().text() == "sound1.wav"  # the list shows the open sound
     actions["Ctrl+Up"].trigger()
     qtbot.waitUntil(lambda: window.state.audio.path == paths[0], timeout=10000)
     actions["Ctrl+Up"].trigger()

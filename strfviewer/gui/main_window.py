@@ -369,6 +369,8 @@ class MainWindow(QMainWindow):
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             item.setToolTip(str(path))
             self.audio_list.addItem(item)
+            if path == audio.path:
+                self.audio_list.setCurrentItem(item)  # the list shows which sound is open
         if audio.path is not None:
             settings().setValue("last_folder", str(audio.path.parent))
 

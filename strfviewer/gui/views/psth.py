@@ -506,7 +506,8 @@ class PsthView(QWidget):
         for plot in (self.linked_plot, self.plain_plot):
             plot.setLabel("bottom", "time", units="s")
             plot.setLabel("left", "spikes / bin")
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            # Top left: where a narrow plot cuts a long line, it cuts the scores' end, not the model names.
+            plot.addLegend(offset=(10, 10), labelTextSize="8pt")
         for plot in (self.raster_plot, self.linked_plot, self.plain_plot):
             plot.getAxis("left").setWidth(56)  # equal widths: linked x ranges then line up exactly
         self.psth_stack = QStackedWidget()
