@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
@@ -287,6 +287,7 @@ _METADATA_FIELDS = ["strfviewer", "strfviewer.wav2spec", "strfviewer.wav2spec.ki
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from(_METADATA_FIELDS), _CONFIG_VALUES, st.booleans()), min_size=1,
                 max_size=3))
+@example([("strfviewer.wav2spec.kwargs.n_mels", 10**400, False)])  # once overflowed a float (found by a run)
 def test_model_metadata_fuzzed(model_template, edits):
     with _scratch() as tmp:
         folder = shutil.copytree(model_template, tmp / "m")

@@ -174,3 +174,28 @@ def test_a_short_sound_is_still_computed_whole(long_window, qtbot):
     pane = win.panes[slot.id]
     _wait_window(qtbot, pane)
     assert pane.first_frame == 0 and pane.frames.shape[1] == 400 and pane.note.text() == ""
+
+
+def test_an_excerpt_is_the_whole_short_sound_or_the_visible_part_of_a_long_one(monkeypatch):
+    monkeypatch.setattr(windowing, "LONG_SOUND_S", 30.0)
+    short = np.zeros(20 * FS, dtype=np.float32)
+    part, note = windowing.excerpt(short, FS, (2.0, 3.0))
+    assert part is short and note is None
+    long = np.arange(120 * FS, dtype=np.float32)
+    part, note = windowing.excerpt(long, FS, (50.0, 60.0))
+    assert part[0] == 50 * FS and part.shape[0] == 10 * FS and "50.0–60.0 s" in note
+    part, _ = windowing.excerpt(long, FS, (0.0, 120.0))  # zoomed out: at most LONG_SOUND_S seconds
+    assert part.shape[0] == 30 * FS
+
+
+def test_compare_measures_the_visible_part_of_a_long_sound_at_its_time(long_window, qtbot):
+    win = long_window
+    win.state.add_frontend("mel")
+    win.state.set_view_range(100.0, 104.0)
+    view = win.show_view("compare")
+    qtbot.waitUntil(lambda: bool(view.rows) and all(r.result is not None for r in view.rows.values())
+                    and not view._jobs, timeout=60000)
+    (row,) = view.rows.values()
+    assert row.result["frames"].shape[1] == 4 * FS // row.result["hop"]  # 4 s, not 180 s
+    assert row.extra["rect"].x() == pytest.approx(100.0)
+    assert "visible 100.0–104.0 s" in view.status.text()

@@ -271,6 +271,9 @@ def _check_frontend_size(path: Path, audio_fs: float, dt_ms: float, kwargs: dict
         if name.endswith("_ms"):
             longest_ms = max(longest_ms, float(value))
         elif isinstance(value, int):
+            if value > MAX_FRONTEND_ELEMENTS:  # also keeps the product below a float's range
+                raise CheckpointError(f"{path}: the front-end's {name}={_short(value)} is more than "
+                                      f"{MAX_FRONTEND_ELEMENTS:,}; fix metadata.json")
             channels = max(channels, value)
     elements = channels * max(1.0, audio_fs * longest_ms / 1000.0)
     if elements > MAX_FRONTEND_ELEMENTS:

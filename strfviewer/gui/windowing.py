@@ -9,6 +9,7 @@ the frames already there. The constants are read at call time, so tests can lowe
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 LONG_SOUND_S = 60.0  # longer sounds are computed by windows
@@ -44,6 +45,18 @@ def planned_span(view: Span, duration_s: float) -> Span:
     start, stop = shown_part(view)
     margin = min(MARGIN * (stop - start), max(0.0, (MAX_SPAN_S - (stop - start)) / 2))
     return max(0.0, start - margin), min(duration_s, stop + margin)
+
+
+def excerpt(samples: np.ndarray, audio_fs: int, view: Span) -> tuple[np.ndarray, str | None]:
+    """What a whole-sound analysis (compare, gradient sound) reads: all of a short sound, the visible part of a
+    long one (at most :data:`LONG_SOUND_S`), with a note saying so."""
+    duration = samples.shape[0] / audio_fs
+    if not is_long(duration):
+        return samples, None
+    start = max(0.0, view[0])
+    stop = min(duration, view[1], start + LONG_SOUND_S)
+    first, last = int(start * audio_fs), max(int(start * audio_fs) + 1, int(stop * audio_fs))
+    return samples[first:last], f"on the visible {start:.1f}–{stop:.1f} s of this long sound"
 
 
 def covers(outer: Span | None, inner: Span, duration_s: float) -> bool:

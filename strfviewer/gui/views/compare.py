@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import windowing
 from ..app import settings
 from ..export import ExportButton, ExportData
 from ..state import FrontendSlot, SessionState
@@ -262,6 +263,8 @@ class CompareView(QWidget):
         self.state, self.runner = state, runner
         self.rows: dict[int, _Row] = {}
         self._stale: set[int] = set()
+        self._excerpt_note: str | None = None  # a long sound is measured on its visible part (windowing.excerpt)
+        self._excerpt_start = 0.0
         self._jobs: dict[int, Any] = {}
 
         title = QLabel("<b>Compare front-ends</b>")
@@ -421,10 +424,12 @@ class CompareView(QWidget):
         if audio is None:
             self.status.setText("open a sound to compare front-ends" if self.rows else "")
             return
+        samples, self._excerpt_note = windowing.excerpt(audio.samples, audio.audio_fs, self.state.view_range)
+        self._excerpt_start = 0.0 if self._excerpt_note is None else max(0.0, self.state.view_range[0])
         for slot_id in sorted(self._stale):
             slot = self.state.slot(slot_id)
             if slot is not None:
-                self._submit(slot, audio.samples, audio.audio_fs)
+                self._submit(slot, samples, audio.audio_fs)
         self._stale.clear()
 
     def _submit(self, slot: FrontendSlot, samples: np.ndarray, audio_fs: int) -> None:
@@ -478,7 +483,10 @@ class CompareView(QWidget):
 
     def _update_status(self) -> None:
         running = sum(1 for row in self.rows.values() if row.computing)
-        self.status.setText(f"measuring {running} front-end{'s' if running != 1 else ''}…" if running else "")
+        text = f"measuring {running} front-end{'s' if running != 1 else ''}…" if running else ""
+        if self._excerpt_note:
+            text = f"{text} {self._excerpt_note}" if text else f"measured {self._excerpt_note}"
+        self.status.setText(text)
 
     def _failed(self, slot_id: int, exc: BaseException) -> None:
         from ..app import one_line
@@ -497,7 +505,7 @@ class CompareView(QWidget):
             return
         row.computing, row.error, row.result = False, None, result
         channels, n_frames = result["frames"].shape
-        row.extra["rect"] = QRectF(0, 0, n_frames * result["hop"] / result["audio_fs"], channels)
+        row.extra["rect"] = QRectF(self._excerpt_start, 0, n_frames * result["hop"] / result["audio_fs"], channels)
         row.plot.getAxis("left").setTicks([frequency_ticks(result["centres"], channels)])
         row.plot.setYRange(0, channels, padding=0)
         self._show_errors()

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import windowing
 from ..app import one_line, settings
 from ..export import ExportButton, ExportData
 from ..playback import Player
@@ -563,19 +564,21 @@ class StrfView(QWidget):
             return
         loaded, audio, neuron = self.loaded, self.state.audio, self.state.selected_neuron
         reduce = self.reduce_box.currentText()
-        self._say("computing the gradient sound…")
+        samples, note = windowing.excerpt(audio.samples, audio.audio_fs, self.state.view_range)
+        start_s = max(0.0, self.state.view_range[0]) if note else 0.0
+        self._say(f"computing the gradient sound{' ' + note if note else ''}…")
 
         def done(gradient: np.ndarray) -> None:
             if loaded is self.loaded and audio is self.state.audio and neuron == self.state.selected_neuron:
-                self._play(gradient, audio.audio_fs)
+                self._play(gradient, audio.audio_fs, start_s)
 
         def failed(exc: BaseException) -> None:
             self._fail(exc, "gradient sound")
 
-        self._submit(WAVEFORM_KEY, _waveform_job(loaded.model, audio.samples, neuron, reduce),
+        self._submit(WAVEFORM_KEY, _waveform_job(loaded.model, samples, neuron, reduce),
                      f"gradient sound of neuron {neuron}", done, failed)
 
-    def _play(self, gradient: np.ndarray, audio_fs: int) -> None:
+    def _play(self, gradient: np.ndarray, audio_fs: int, start_s: float = 0.0) -> None:
         gradient = np.asarray(gradient, dtype=np.float64)
         peak = float(np.max(np.abs(gradient))) if gradient.size else 0.0
         if not np.isfinite(peak) or peak == 0.0:
@@ -583,7 +586,7 @@ class StrfView(QWidget):
             return
         wave = (gradient * (PLAYBACK_PEAK / peak)).astype(np.float32)
         self.gradient_wave = wave
-        self.wave_curve.setData(np.arange(wave.size) / audio_fs, wave)
+        self.wave_curve.setData(start_s + np.arange(wave.size) / audio_fs, wave)
         self.wave_plot.setYRange(-PLAYBACK_PEAK, PLAYBACK_PEAK, padding=0.05)
         self._say("")
         if self.player is None:
