@@ -155,8 +155,13 @@ def test_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "code-ran"
     with open(tmp_path / "evil.pt", "wb") as f:
         pickle.dump({"weight": _Payload(str(marker))}, f)
-    with pytest.raises(UnsafeCheckpointError, match="never executes files"):
+    # A bare pickle: torch's tensors-only reader cannot tell it from damaged bytes, and says both.
+    with pytest.raises(UnsafeCheckpointError, match=r"damaged, or it holds pickled objects.*never runs code"):
         load_model(tmp_path / "evil.pt", description={"_model_class": "Linear"})
+    # torch.save's zip format: the reader names what the object would import.
+    torch.save({"weight": _Payload(str(marker))}, tmp_path / "evil-zip.pt")
+    with pytest.raises(UnsafeCheckpointError, match=r"would run code stored in the file .*GLOBAL.*never executes"):
+        load_model(tmp_path / "evil-zip.pt", description={"_model_class": "Linear"})
     assert not marker.exists()
     # The payload is real: plain unpickling would have run it.
     with open(tmp_path / "evil.pt", "rb") as f:

@@ -199,3 +199,18 @@ def test_compare_measures_the_visible_part_of_a_long_sound_at_its_time(long_wind
     assert row.result["frames"].shape[1] == 4 * FS // row.result["hop"]  # 4 s, not 180 s
     assert row.extra["rect"].x() == pytest.approx(100.0)
     assert "visible 100.0–104.0 s" in view.status.text()
+
+
+def test_the_envelope_of_an_opened_file_is_computed_with_the_load_not_on_the_gui_thread(make_window, qtbot,
+                                                                                        tmp_path):
+    from strfviewer.gui.main_window import load_audio_document
+
+    path = tmp_path / "long.wav"
+    soundfile.write(path, np.tile(vocalization_like(FS, 2.0), 40), FS)  # 80 s
+    document = load_audio_document(path)
+    assert document.overview is not None and document.overview[0].size <= 5000
+    win = make_window()
+    win.open_audio(path)
+    qtbot.waitUntil(lambda: win.state.audio is not None, timeout=20000)
+    _, shown_y = win.overview.curve.getData()
+    np.testing.assert_array_equal(shown_y, win.state.audio.overview[1])

@@ -306,3 +306,15 @@ def test_cancel_drops_a_running_gradient_strf(qtbot, runner, tmp_path, monkeypat
     qtbot.waitUntil(lambda: not view.cancel_button.isVisible() and not view.progress.isVisible(), timeout=5000)
     qtbot.wait(50)
     assert shown == [] and view.strf is None and "cancelled" in view.method_label.text()
+
+
+def test_an_icnet_gradient_strf_says_why_it_has_one_lag(qtbot, runner, tmp_path):
+    from strfviewer.backend.models import ICNet
+
+    state = SessionState()
+    view = _view(qtbot, state, runner)
+    model = ICNet(16000, len(IDS), n_filters=6, encoder_channels=8, bottleneck_channels=5).eval()
+    _open(state, model, tmp_path / "icnet")
+    qtbot.waitUntil(lambda: view.strf is not None, timeout=30000)
+    assert view.strf.weights.shape[-1] == 1
+    assert "one lag" in view.method_label.text() and "latent channels" in view.method_label.text()

@@ -146,6 +146,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _refusal(path: Path, exc: pickle.UnpicklingError) -> str:
+    """Why a ``.pt`` file was refused. Torch's tensors-only unpickler names the code a pickled object would
+    import ("GLOBAL module.name"); for anything else it cannot tell a foreign pickle from damaged bytes."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = next((line for line in lines if "GLOBAL" in line), None)
+    fix = "Re-save only the tensors, e.g. torch.save(model.state_dict(), path) or a safetensors file."
+    if named is not None:
+        return (f"{path} was refused: loading it would run code stored in the file ({named}), and strfviewer "
+                f"never executes files. {fix}")
+    return (f"{path} cannot be read as plain tensors: it is damaged, or it holds pickled objects that would need "
+            f"code to load (strfviewer never runs code from a file). {fix}")
+
+
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         try:
@@ -155,11 +168,7 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(
-            f"{path} was refused: loading it would run code stored in the file (a pickled object), and "
-            f"strfviewer never executes files. Re-save only the tensors, e.g. "
-            f"torch.save(model.state_dict(), path) or a safetensors file. Details: {str(exc).splitlines()[0]}"
-        ) from None
+        raise UnsafeCheckpointError(_refusal(path, exc)) from None
     except Exception as exc:
         # The weights-only unpickler never runs code from the file, but on damaged bytes it fails with whatever
         # its parsing hits (EOFError, IndexError, KeyError, struct.error, ...): all of them mean "unreadable".

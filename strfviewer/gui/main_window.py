@@ -44,7 +44,7 @@ from .playback import Player, make_player
 from .state import AudioDocument, SessionState
 from .views.rates import LIVE_ID, RatesPane, usable
 from .views.spectrogram import SpectrogramPane
-from .views.waveform import WaveformOverview
+from .views.waveform import WaveformOverview, envelope
 
 log = logging.getLogger(__name__)
 MAX_RECENT = 10
@@ -68,8 +68,10 @@ def load_audio_document(path: Path) -> AudioDocument:
     from ..backend.data import load_audio
 
     loaded = load_audio(path)
-    return AudioDocument(path, loaded.waveform.reshape(-1).numpy().astype(np.float32, copy=False), loaded.sample_rate,
-                         tuple(loaded.notes))
+    samples = loaded.waveform.reshape(-1).numpy().astype(np.float32, copy=False)
+    # The overview's envelope is one pass over every sample (~0.2 s for an hour): done here, off the GUI thread.
+    return AudioDocument(path, samples, loaded.sample_rate, tuple(loaded.notes),
+                         overview=envelope(samples, loaded.sample_rate))
 
 
 class MainWindow(QMainWindow):

@@ -39,6 +39,7 @@ class AudioDocument:
     samples: np.ndarray
     audio_fs: int
     notes: tuple[str, ...] = ()
+    overview: tuple[np.ndarray, np.ndarray] | None = None  # (times, values) drawn by the overview, if precomputed
 
     @property
     def duration_s(self) -> float:

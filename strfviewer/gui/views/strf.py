@@ -219,6 +219,7 @@ class StrfView(QWidget):
 
         self.method_label = QLabel()
         self.method_label.setStyleSheet("color: gray;")
+        self.method_label.setWordWrap(True)  # long notes wrap instead of widening the view
         self.message = QLabel()
         self.message.setWordWrap(False)
         self.play_note = QLabel()
@@ -434,6 +435,9 @@ class StrfView(QWidget):
         self.strf, self.method = strf, method
         channels = strf.weights.shape[1]
         note = f" · input channel 0 of {channels}" if channels > 1 else ""
+        if strf.weights.shape[-1] == 1 and method == GRADIENT_METHOD:
+            note += (" · one lag: the decoder reads one latent frame (its encoder already spans the past); rows are "
+                     "latent channels, not frequencies")
         self.method_label.setText(f"{method}{note}")
         self._build_thumbnails()
         self._draw_neuron()

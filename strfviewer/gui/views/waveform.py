@@ -52,7 +52,7 @@ class WaveformOverview(QWidget):
 
     def _audio_changed(self) -> None:
         audio = self.state.audio
-        t, y = envelope(audio.samples, audio.audio_fs)
+        t, y = audio.overview if audio.overview is not None else envelope(audio.samples, audio.audio_fs)
         self.curve.setData(t, y)
         self.plot.setXRange(0, audio.duration_s, padding=0)
         self.region.setBounds((0, audio.duration_s))
