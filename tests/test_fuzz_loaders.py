@@ -6,6 +6,7 @@ bytes), so most examples reach deep into the loader instead of failing at the fi
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
@@ -258,7 +259,8 @@ def _check_model(path: Path, folder: Path) -> None:
 
 _CONFIG_VALUES = st.one_of(
     json_values,
-    st.sampled_from([-1, 0, 10**12, 10**400, "34", 3.5, float("nan"), [8], {"a": 1}, True]),
+    # Copies: sampled_from hands out the same list and dict each time, and the edits nest values into one another.
+    st.sampled_from([-1, 0, 10**12, 10**400, "34", 3.5, float("nan"), [8], {"a": 1}, True]).map(copy.deepcopy),
 )
 _CLASS_NAMES = st.one_of(st.text(max_size=20), json_values,
                          st.sampled_from(["ICNet", "Linear", "LinearNonlinear", "os.system", "subprocess.Popen",
