@@ -317,3 +317,19 @@ def test_a_session_still_loading_is_not_modified_and_saving_keeps_its_files(wind
     assert window.session_snapshot().audio == [sound]  # already there while the sound loads
     qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
     assert not window.is_modified()
+
+
+def test_the_command_line_adds_front_ends_and_sounds_to_a_session_in_order(window, qtbot, tmp_path, sound):
+    from strfviewer.backend.session import FrontendEntry, Session, save_session
+    from strfviewer.cli import build_gui_parser
+    from strfviewer.gui.app import _open_requested
+
+    session = save_session(Session(audio=[sound], frontends=[FrontendEntry("mel")]), tmp_path / "s.strfsession.json")
+    second = tmp_path / "second.wav"
+    soundfile.write(second, vocalization_like(FS, 0.3, seed=1), FS)
+    _open_requested(window, build_gui_parser().parse_args(
+        [str(second), str(sound), "--session", str(session), "--frontend", "leaf"]))
+    assert [slot.kind for slot in window.state.frontends] == ["mel", "leaf"]  # the session's, then the option's
+    qtbot.waitUntil(lambda: window.state.audio is not None and window.state.audio.path == second, timeout=10000)
+    assert window.state.audio_files == [second, sound]
+    assert not window.is_modified()

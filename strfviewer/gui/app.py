@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
@@ -185,20 +186,29 @@ def _open_demo(window, with_frontends: bool) -> None:
         window.state.add_frontend("gammatone", {"compression": "pcen"})
 
 
+def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = (), frontends: Sequence[str] = (),
+                models: Sequence[Path] = (), dataset: Path | None = None, ask=None) -> None:
+    """Open a session, then what the command line adds to it: front-ends, sounds (the first is shown), models
+    (``ask`` fills in what a model folder does not say) and a response set. Shared by the window and ``render``.
+
+    The session comes first because opening one replaces its front-ends and sounds."""
+    if session is not None:
+        window.open_session(Path(session))
+    for kind in frontends:
+        window.state.add_frontend(kind)
+    if audio:
+        window.state.audio_files = [Path(p) for p in audio]
+        window.open_audio(Path(audio[0]))
+    for path in models:
+        window.open_model(Path(path), ask=ask)
+    if dataset is not None:
+        window.open_responses(Path(dataset))
+
+
 def _open_requested(window, options) -> None:
     """Open what the command line asked for."""
-    for kind in options.frontend or []:
-        window.state.add_frontend(kind)
-    if options.session:
-        window.open_session(Path(options.session))
-    elif options.audio:
-        for path in options.audio[1:]:
-            window.state.audio_files.append(Path(path))
-        window.open_audio(Path(options.audio[0]))
-    elif options.demo:
+    open_inputs(window, session=options.session, audio=options.audio, frontends=options.frontend or [],
+                models=[options.model] if options.model else [], dataset=options.dataset)
+    if options.demo and not (options.session or options.audio):
         _open_demo(window, with_frontends=not options.frontend)
-    if options.model:
-        window.open_model(Path(options.model))
-    if options.dataset:
-        window.open_responses(Path(options.dataset))
     window.mark_unmodified()  # what the command line opened is the starting point, not unsaved work

@@ -39,7 +39,7 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from ..backend.errors import StrfviewerError
-from .app import ErrorReporter, create_application, one_line
+from .app import ErrorReporter, create_application, one_line, open_inputs
 from .export import save_png, save_svg
 from .jobrunner import JobRunner
 from .main_window import MainWindow
@@ -279,25 +279,16 @@ def _render_views(app: QApplication, window: RenderWindow, reporter: CollectingR
 
 
 def _open_inputs(window: RenderWindow, request: RenderRequest) -> None:
-    """Like the GUI's command line: the session first, then what the options add to it."""
-    if request.session is not None:
-        window.open_session(request.session)
-    for kind in request.frontends:
-        window.state.add_frontend(kind)
-    if not window.state.frontends:  # a spectrogram figure needs a front-end: the GUI's first choice
-        window.state.add_frontend("mel")
-    if request.audio:
-        window.state.audio_files = list(request.audio)
-        window.open_audio(request.audio[0])
+    """As the window's command line does, with every model loaded and no question asked."""
 
     def cannot_ask(_parent, exc: BaseException) -> None:
         window.reporter.report(f"Could not open a model: {one_line(exc)} (render cannot ask for it: open the "
                                "model once in the window, or add the missing information to its config.json)")
 
-    for path in request.models:
-        window.open_model(path, ask=cannot_ask)
-    if request.dataset is not None:
-        window.open_responses(request.dataset)
+    open_inputs(window, session=request.session, audio=request.audio, frontends=request.frontends,
+                models=request.models, dataset=request.dataset, ask=cannot_ask)
+    if not window.state.frontends:  # a spectrogram figure needs a front-end: the GUI's first choice
+        window.state.add_frontend("mel")
 
 
 def _select_neuron(window: RenderWindow, index: int) -> None:
