@@ -91,9 +91,16 @@ class ViewWindow(QObject):
         return audio is not None and is_long(audio.duration_s)
 
     def plan(self) -> Span | None:
-        """The span to submit now (None: the whole sound), remembered as pending."""
+        """The span to submit now (None: the whole sound), remembered as pending; a computation replaces live
+        frames, so the window follows the view again."""
+        self.paused = False
         self.pending = planned_span(self.state.view_range, self.state.audio.duration_s) if self.active() else None
         return self.pending
+
+    def live_started(self) -> None:
+        """Live mode fills the pane from the start of the sound: forget the window, stop recomputing."""
+        self.paused = True
+        self.computed_as(None)
 
     def computed_as(self, span: Span | None) -> None:
         self.computed, self.pending = span, None

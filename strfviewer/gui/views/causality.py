@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from ...backend.errors import ConfigurationError, StrfviewerError
 from ..app import one_line, settings
 from ..export import ExportButton, ExportData
+from ..jobcontrols import show_progress
 from ..state import SessionState
 
 log = logging.getLogger(__name__)
@@ -664,8 +665,7 @@ class CausalityView(QWidget):
     # Job callbacks (GUI thread)
     def _job_progress(self, job, done: int, total: int, _message: str) -> None:
         if job is self.job:
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(done)
+            show_progress(self.progress, done, total)
 
     def _job_finished(self, job) -> None:
         if job is self.job:

@@ -27,12 +27,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -40,6 +38,7 @@ from PySide6.QtWidgets import (
 from .. import windowing
 from ..app import settings
 from ..export import ExportButton, ExportData
+from ..jobcontrols import job_controls, show_progress
 from ..state import FrontendSlot, SessionState
 from .spectrogram import compute_frames, frequency_ticks
 from .timeaxis import TimeLinkedPlot
@@ -275,13 +274,7 @@ class CompareView(QWidget):
         self.shared_scale.toggled.connect(self._shared_toggled)
         self.status = QLabel()
         self.status.setStyleSheet("color: gray;")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
-        self.progress.setVisible(False)
-        self.cancel_button = QToolButton(text="Cancel")
-        self.cancel_button.setToolTip("Stop measuring the front-ends")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.progress, self.cancel_button = job_controls(self.cancel, 160, "Stop measuring the front-ends")
         self.export_button = ExportButton(lambda: self.images_area, self.export_data, "compare")
 
         header = QHBoxLayout()
@@ -462,9 +455,7 @@ class CompareView(QWidget):
     def _job_progress(self, job, done: int, total: int, message: str) -> None:
         if not job.key.startswith(JOB_PREFIX) or job not in self._jobs.values():
             return
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(min(done, max(total, 1)))
-        self.progress.setToolTip(message)
+        show_progress(self.progress, done, total, message)
 
     def _job_finished(self, job) -> None:
         slot_id = next((i for i, j in self._jobs.items() if j is job), None)

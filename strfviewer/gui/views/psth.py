@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QSplitter,
     QStackedWidget,
     QTableWidget,
@@ -46,6 +45,7 @@ from PySide6.QtWidgets import (
 from ...backend.errors import StrfviewerError
 from ..app import one_line, settings
 from ..export import ExportButton, ExportData
+from ..jobcontrols import job_controls, show_progress
 from ..state import SessionState
 from .timeaxis import TimeLinkedPlot
 
@@ -465,13 +465,8 @@ class PsthView(QWidget):
         self.smooth_box.setToolTip("Show the recorded PSTH smoothed with the 5-tap Hann window the fitting uses")
         self.smooth_box.setChecked(settings().value(f"{SETTINGS_PREFIX}smooth", True, type=bool))
         self.smooth_box.toggled.connect(self._smooth_toggled)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
-        self.progress.setVisible(False)
-        self.cancel_button = QToolButton(text="Cancel")
-        self.cancel_button.setToolTip("Stop computing the predictions")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(lambda: self.runner.cancel(JOB_KEY))
+        self.progress, self.cancel_button = job_controls(lambda: self.runner.cancel(JOB_KEY), 160,
+                                                         "Stop computing the predictions")
         self.predict_button = QToolButton(text="Predict")
         self.predict_button.setToolTip("Compute the predictions that are missing (after a cancel)")
         self.predict_button.clicked.connect(self.request_predictions)
@@ -682,9 +677,7 @@ class PsthView(QWidget):
 
     def _job_progress(self, job: Any, done: int, total: int, message: str) -> None:
         if job is self._job:
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(done)
-            self.progress.setToolTip(message)
+            show_progress(self.progress, done, total, message)
 
     def _job_finished(self, job: Any) -> None:
         if job is not self._job:

@@ -17,23 +17,10 @@ from ..export import ExportButton
 from ..live import write_frames
 from ..state import SessionState
 from ..windowing import ViewWindow
-from .spectrogram import window_note, window_result
+from .spectrogram import window_header, window_note, window_result
 from .timeaxis import TimeLinkedPlot
 
 LIVE_ID = -1  # the live engine's id for the model's stream (front-end slots have positive ids)
-
-
-def model_rates(model: Any, samples: np.ndarray, progress=None, cancel=None) -> np.ndarray:
-    """Job body: rates ``(neurons, frames)`` of a waveform model for the whole sound."""
-    from ...backend.streaming import run_in_chunks
-
-    return run_in_chunks(model, samples, progress=progress, cancel=cancel)
-
-
-def model_window_rates(model: Any, samples: np.ndarray, audio_fs: int, span: tuple[float, float] | None,
-                       progress=None, cancel=None) -> dict[str, Any]:
-    """Job body: rates for the whole sound (``span`` None) or for the bins covering ``span`` seconds."""
-    return window_result(model, samples, audio_fs, span, progress, cancel)
 
 
 def usable(loaded: Any, audio_fs: int) -> str | None:
@@ -103,9 +90,8 @@ class RatesPane(QWidget):
         self.status.setText("computing…")
         model, samples, fs = loaded.model, audio.samples, audio.audio_fs
         self.hop, self.audio_fs = loaded.frontend.hop, audio.audio_fs
-        self.window.paused = False
         span = self.window.plan()
-        self.runner.submit(lambda progress, cancel: model_window_rates(model, samples, fs, span, progress, cancel),
+        self.runner.submit(lambda progress, cancel: window_result(model, samples, fs, span, progress, cancel),
                            key="predicted-rates", description="predicted rates", on_result=self._show,
                            on_error=self._failed)
 
@@ -125,8 +111,7 @@ class RatesPane(QWidget):
         self.hop, self.audio_fs = hop, audio_fs
         self.rates = np.full((neurons, n_frames), np.nan, dtype=np.float32)
         self.first_frame = 0
-        self.window.paused = True
-        self.window.computed_as(None)
+        self.window.live_started()
         self.note.setText("")
         self._live_frames = 0
         self.status.setText("live")
@@ -164,8 +149,5 @@ class RatesPane(QWidget):
             return None
         header = (f"rows: neurons of {self.state.model_path}; columns: frames of {self.hop} samples at "
                   f"{self.audio_fs} Hz")
-        if self.first_frame or self.window.computed is not None:
-            start_s = self.first_frame * self.hop / self.audio_fs
-            header += (f"; only the computed window of a long sound: the first column is frame "
-                       f"{self.first_frame} ({start_s:.3f} s) [{self.note.text()}]")
-        return {"rates": self.rates}, header
+        return {"rates": self.rates}, header + window_header(self.first_frame, self.hop, self.audio_fs,
+                                                             self.window.computed, self.note.text())

@@ -88,6 +88,15 @@ def window_note(result: dict[str, Any]) -> str:
     return note
 
 
+def window_header(first_frame: int, hop: int, audio_fs: int, computed: tuple[float, float] | None, note: str) -> str:
+    """What an export header adds when a pane holds only the computed window of a long sound (else nothing)."""
+    if not first_frame and computed is None:
+        return ""
+    header = (f"; only the computed window of a long sound: the first column is frame {first_frame} "
+              f"({first_frame * hop / audio_fs:.3f} s)")
+    return header + (f" [{note}]" if note else "")
+
+
 class SpectrogramPane(QWidget):
     """One front-end slot drawn as an image; x in seconds, y in channels labelled at their centre frequency."""
 
@@ -196,7 +205,6 @@ class SpectrogramPane(QWidget):
         self.status.setText("computing…")
         kind, args, dt_ms = slot.kind, dict(slot.args), slot.dt_ms
         samples, fs = audio.samples, audio.audio_fs
-        self.window.paused = False
         span = self.window.plan()
         self.runner.submit(
             lambda progress, cancel: compute_frames(kind, args, dt_ms, samples, fs, progress, cancel, span),
@@ -233,12 +241,8 @@ class SpectrogramPane(QWidget):
         centres = "latent" if self.centres is None else " ".join(f"{f:.1f}" for f in self.centres)
         header = (f"{slot.kind} {slot.args}; rows: channels (centre Hz: {centres}); columns: frames of "
                   f"{self.hop} samples at {self.audio_fs} Hz (frame t ends at (t+1)*{self.hop} samples)")
-        if self.first_frame or self.window.computed is not None:
-            header += (f"; only the computed window of a long sound: the first column is frame {self.first_frame} "
-                       f"({self.first_frame * self.hop / self.audio_fs:.3f} s)")
-            if self.note.text():
-                header += f" [{self.note.text()}]"
-        return {"frames": self.frames}, header
+        return {"frames": self.frames}, header + window_header(self.first_frame, self.hop, self.audio_fs,
+                                                               self.window.computed, self.note.text())
 
     # Live mode
     def begin_live(self, n_frames: int, hop: int, audio_fs: int, centres: np.ndarray | None, channels: int) -> None:
@@ -246,8 +250,7 @@ class SpectrogramPane(QWidget):
         self.hop, self.audio_fs, self.centres = hop, audio_fs, centres
         self.frames = np.full((channels, n_frames), np.nan, dtype=np.float32)
         self.first_frame = 0
-        self.window.paused = True
-        self.window.computed_as(None)
+        self.window.live_started()
         self.note.setText("")
         self._live_frames = 0
         self.status.setText("live")

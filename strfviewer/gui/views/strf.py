@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 from .. import windowing
 from ..app import one_line, settings
 from ..export import ExportButton, ExportData
+from ..jobcontrols import job_controls, show_progress
 from ..playback import Player
 from ..state import SessionState
 from .spectrogram import frequency_ticks
@@ -201,12 +201,7 @@ class StrfView(QWidget):
         self.reduce_box.currentTextChanged.connect(lambda text: settings().setValue(SETTINGS_REDUCE, text))
         self.play_button = QPushButton("Play gradient sound")
         self.play_button.clicked.connect(self.play_gradient)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(120)
-        self.progress.setVisible(False)
-        self.cancel_button = QToolButton(text="Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.progress, self.cancel_button = job_controls(self.cancel, 120)
         self.export_button = ExportButton(lambda: self.plot, self.export_data, "strf", self)
 
         header = QHBoxLayout()
@@ -420,8 +415,7 @@ class StrfView(QWidget):
 
     def _job_progress(self, job, done: int, total: int, _message: str) -> None:
         if self._jobs.get(job.key) is job and total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
+            show_progress(self.progress, done, total)
 
     def _job_finished(self, job) -> None:
         if self._jobs.get(job.key) is job:
