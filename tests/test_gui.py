@@ -279,9 +279,11 @@ def test_changes_mark_the_session_modified_until_it_is_saved(window, qtbot, tmp_
     assert not window.is_modified() and not window.isWindowModified()
     window.state.set_view_range(0.1, 0.2)  # looking around is not work
     window.state.set_cursor(0.15)
+    window.colormap_box.setCurrentText("magma")  # a preference, remembered anyway
     assert not window.is_modified()
-    window.colormap_box.setCurrentText("magma")
-    assert window.isWindowModified()
+    slot = window.state.frontends[0]
+    window.state.set_frontend_args(slot.id, {**slot.args, "n_mels": 40})
+    assert window.is_modified() and window.isWindowModified()
 
 
 def test_closing_a_modified_session_asks_and_cancel_keeps_the_window(window, qtbot, monkeypatch):

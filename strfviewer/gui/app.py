@@ -26,6 +26,7 @@ from .. import __version__
 
 log = logging.getLogger("strfviewer")
 ORGANISATION, APPLICATION = "strfviewer", "strfviewer"
+DEFAULT_FRONTEND = "mel"  # what a sound opened from the command line is shown with when nothing else is asked
 
 
 def log_folder() -> Path:
@@ -56,24 +57,56 @@ def one_line(exc: BaseException) -> str:
 
 
 class ErrorReporter:
-    """Shows errors in a dialog without ever raising; remembers the last one (tests read it)."""
+    """Shows errors in a dialog without ever raising; remembers the last one (tests read it).
+
+    The dialog does not block (no nested event loop): the job or view that reported goes on at once, so its
+    progress bar ends with it. One dialog at a time: errors that arrive while it is open are logged and counted
+    in it rather than stacked, and the same message again within :data:`REPEAT_QUIET_S` of its dialog closing
+    is only logged. A fault that repeats is reported once.
+    """
+
+    REPEAT_QUIET_S = 10.0
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
         self.parent: QWidget | None = None
         self.last: tuple[str, str] | None = None
         self.modal = True  # tests switch this off and read ``last`` instead
+        self.dialogs_shown = 0
+        self.dialog: QMessageBox | None = None  # the one open
+        self._more = 0  # errors logged while the dialog is open
+        self._closed: tuple[str, float] | None = None  # message of the last dialog, and when it closed
 
     def report(self, message: str, details: str = "", title: str = "strfviewer") -> None:
         log.error("%s%s", message, f"\n{details}" if details else "")
         self.last = (message, details)
         if not self.modal or QApplication.instance() is None:
             return
+        if self.dialog is not None:
+            self._more += 1
+            self.dialog.setInformativeText(self._informative())
+            return
+        if self._closed is not None and self._closed[0] == message and \
+                time.monotonic() - self._closed[1] < self.REPEAT_QUIET_S:
+            return
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self.parent)
-        box.setInformativeText(f"Details are in the log file:\n{self.log_path}")
+        self.dialog, self._more = box, 0
+        box.setInformativeText(self._informative())
         if details:
             box.setDetailedText(details)
-        box.exec()
+        box.finished.connect(lambda _result, message=message: self._dialog_closed(message))
+        self.dialogs_shown += 1
+        box.open()
+
+    def _dialog_closed(self, message: str) -> None:
+        if self.dialog is not None:
+            self.dialog.deleteLater()
+        self.dialog = None
+        self._closed = (message, time.monotonic())
+
+    def _informative(self) -> str:
+        more = f"{self._more} more error(s) since this one were logged.\n" if self._more else ""
+        return f"{more}Details are in the log file:\n{self.log_path}"
 
     def report_exception(self, exc: BaseException, context: str = "") -> None:
         from ..backend.errors import StrfviewerError
@@ -197,6 +230,8 @@ def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = 
     for kind in frontends:
         window.state.add_frontend(kind)
     if audio:
+        if not window.state.frontends:  # a sound with nothing to show it: the first front-end of the Add menu
+            window.state.add_frontend(DEFAULT_FRONTEND)
         window.state.audio_files = [Path(p) for p in audio]
         window.open_audio(Path(audio[0]))
     for path in models:

@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._connect()
+        self._update_placeholder()
         self._restore_settings()
         self._saved_work = self._work()
         for signal in (self.state.audioChanged, self.state.frontendsChanged, self.state.frontendChanged,
@@ -114,9 +115,8 @@ class MainWindow(QMainWindow):
         self.pane_container = QWidget()
         self.pane_layout = QVBoxLayout(self.pane_container)
         self.pane_layout.setContentsMargins(0, 0, 0, 0)
-        self.placeholder = QLabel(
-            "Open a sound (File ▸ Open audio, or drop a file here), then add a front-end from the left panel."
-        )
+        self.placeholder = QLabel()
+        self.placeholder.setWordWrap(True)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setStyleSheet("color: gray; font-size: 14px;")
         self.pane_layout.addWidget(self.placeholder)
@@ -245,6 +245,7 @@ class MainWindow(QMainWindow):
         self.state.modelChanged.connect(self._sync_models)
         self.state.modelChanged.connect(self._sync_rates_pane)
         self.state.audioChanged.connect(self._audio_changed)
+        self.state.audioChanged.connect(self._update_placeholder)
         self.state.cursorChanged.connect(self._cursor_changed)
         self.runner.progress.connect(self._job_progress)
         self.runner.busyChanged.connect(self._busy_changed)
@@ -421,6 +422,15 @@ class MainWindow(QMainWindow):
                 pane.removeRequested.connect(self.state.remove_frontend)
                 self.panes[slot.id] = pane
                 self.pane_layout.addWidget(pane)
+        self._update_placeholder()
+
+    def _update_placeholder(self) -> None:
+        """What to do next when no pane shows anything: open a sound, or add a front-end to the open one."""
+        if self.state.audio is None:
+            text = "Open a sound (File ▸ Open audio, or drop a file here), then add a front-end from the left panel."
+        else:
+            text = f"Add a front-end from the left panel (Add) to see {self.state.audio.title} through it."
+        self.placeholder.setText(text)
         self.placeholder.setVisible(not self.panes)
 
     def _build_view(self, index: int) -> None:
@@ -558,7 +568,8 @@ class MainWindow(QMainWindow):
         except StrfviewerError as exc:
             self.reporter.report_exception(exc, f"open the session {Path(path).name}")
             return
-        self.session_path = Path(path)
+        # The bundled demo is a starting point, never a file to overwrite: Save asks where to save instead.
+        self.session_path = None if self._is_bundled(Path(path)) else Path(path)
         missing = missing_files(session)
         if missing:
             self.reporter.report("Some files of this session are missing: " + ", ".join(str(p) for p in missing))
@@ -589,6 +600,12 @@ class MainWindow(QMainWindow):
         elif session.selected_neuron is not None:
             self.state.set_neuron(session.selected_neuron)
         self.mark_unmodified()
+
+    @staticmethod
+    def _is_bundled(path: Path) -> bool:
+        from .app import demo_session
+
+        return path.resolve() == demo_session().resolve()
 
     def save_session(self) -> None:
         if self.session_path is None:
@@ -629,15 +646,16 @@ class MainWindow(QMainWindow):
         )
 
     def _work(self) -> tuple:
-        """What a saved session would hold of the user's work (not the cursor, zoom or tab in front)."""
+        """What a saved session would hold of the user's work: its files and front-ends. Browsing (the sound,
+        neuron, tab, cursor or zoom in view) and the colour map (a preference) are saved too but are not work
+        to lose, so they do not make the session modified."""
         snapshot = self.session_snapshot()
 
         def files(paths: list[Path]) -> tuple[Path, ...]:
             return tuple(Path(p).resolve() for p in paths)
 
-        return (files(snapshot.audio), snapshot.selected_audio, files(snapshot.models), files(snapshot.response_sets),
-                tuple((f.kind, json.dumps(f.args, sort_keys=True, default=str)) for f in snapshot.frontends),
-                snapshot.selected_neuron, snapshot.display.get("colormap"))
+        return (files(snapshot.audio), files(snapshot.models), files(snapshot.response_sets),
+                tuple((f.kind, json.dumps(f.args, sort_keys=True, default=str)) for f in snapshot.frontends))
 
     def is_modified(self) -> bool:
         """True when the work differs from the last saved or opened session (or from what the app opened with)."""
