@@ -80,7 +80,8 @@ def _run_fit(args: argparse.Namespace) -> int:
 
     from .backend.data.responses import load_response_set
     from .backend.errors import ConfigurationError
-    from .backend.fitting import FitConfig, fit
+    from .backend.fitting import FitConfig, default_model_folder, fit
+    from .backend.frontends.band import cf_coverage
     from .backend.jobs import CancelledError
 
     rs = load_response_set(args.responses)
@@ -103,6 +104,11 @@ def _run_fit(args: argparse.Namespace) -> int:
         max_epochs=args.max_epochs, patience=args.patience, seed=args.seed, device=args.device,
         icnet_kwargs=icnet_kwargs,
     )
+    cfg.validate()
+    coverage = None if cfg.model == "icnet" else cf_coverage(rs, cfg.frontend, frontend_kwargs, neurons)
+    if coverage is not None:
+        log.warning("%s (--frontend-arg %s=%g)", coverage.message(), coverage.argument, coverage.fix_value)
+    out = Path(args.out) if args.out else default_model_folder(rs, cfg.model, cfg.frontend)
     cancel = threading.Event()
     bar = tqdm(total=cfg.max_epochs, unit="epoch", disable=args.quiet, file=sys.stderr)
 
@@ -112,16 +118,15 @@ def _run_fit(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        result = fit(rs, cfg, out=args.out, progress=progress, cancel=cancel)
+        result = fit(rs, cfg, out=out, progress=progress, cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
-        bar.close()
         log.error("cancelled; nothing was written")
         return 130
     except CancelledError:
-        bar.close()
         return 130
-    bar.close()
+    finally:
+        bar.close()
     test = result.test_metrics
     summary = (f"best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.1f} s; "
                f"val cc_norm {result.val_metrics['cc_norm_mean']:.3f}")
@@ -145,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit an encoding model to a response set and write a model folder")
     fit.add_argument("responses", help="response-set folder (FORMATS.md section 1)")
-    fit.add_argument("--out", required=True, help="model folder to write")
+    fit.add_argument("--out", help="model folder to write (default: a new folder <dataset>-<model>-<frontend>-"
+                     "<time> in strfviewer's models folder of the user data directory, never in the response set)")
     fit.add_argument("--model", default="linear", choices=["linear", "ln", "icnet"])
     fit.add_argument("--frontend", default="mel", help="front-end kind (mel, gammatone, sincnet, leaf)")
     fit.add_argument("--frontend-arg", action="append", default=[], metavar="NAME=VALUE",

@@ -15,7 +15,7 @@ from strfviewer.cli import build_gui_parser
 from strfviewer.gui.app import _open_requested, demo_session
 
 DEMO = demo_session().parent
-pytestmark = pytest.mark.skipif(not demo_session().is_file(), reason="resources/demo is not in this checkout")
+pytestmark = pytest.mark.skipif(not demo_session().is_file(), reason="the demo data is not installed")
 
 
 def test_the_stimuli_are_varied_48_khz_sounds_of_2_to_5_seconds():

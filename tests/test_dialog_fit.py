@@ -3,9 +3,11 @@ model to the session, cancelling leaves nothing behind, "fit all" fills the comp
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from PySide6.QtCore import QStandardPaths
 from strfviewer.backend import checkpoints
 from strfviewer.backend.checkpoints import load_model
 from strfviewer.backend.data import load_response_set, save_response_set
+from strfviewer.backend.fitting import models_home
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.gui.app import create_application, settings
 from strfviewer.gui.dialogs.fit import FitDialog
@@ -51,14 +54,15 @@ def response_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def session(qtbot, response_folder, tmp_path):
+def session(qtbot, response_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))  # models_home() of this test
     QStandardPaths.setTestModeEnabled(True)
     create_application()
     settings().clear()
     state = SessionState()
     runner = JobRunner()
     responses = load_response_set(response_folder)
-    responses.root = tmp_path / "tiny-set"  # model folders land in this test's own folder
+    responses.root = tmp_path / "tiny-set"  # a response-set folder of this test's own, which no fit may write into
     state.set_responses(responses)
     state.set_audio(AudioDocument(None, vocalization_like(FS, 0.4), FS))
     yield state, runner
@@ -76,7 +80,7 @@ def _dialog(qtbot, state, runner, epochs: int = 3) -> FitDialog:
 
 
 def _models_folder(state) -> Path:
-    return Path(state.responses.root) / "models"
+    return models_home()
 
 
 def test_fit_adds_a_loadable_linear_model_to_the_session(session, qtbot):
@@ -86,7 +90,7 @@ def test_fit_adds_a_loadable_linear_model_to_the_session(session, qtbot):
     assert dialog.model_box.currentText() == "Linear"
     assert dialog.audio_fs_box.value() == FS  # the stimuli's own rate
     folder = Path(dialog.folder_edit.text())
-    assert folder.parent == _models_folder(state) and folder.name.startswith("linear-mel-")
+    assert folder.parent == _models_folder(state) and folder.name.startswith("tiny-linear-mel-")
     assert not folder.exists()
 
     with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
@@ -116,7 +120,7 @@ def test_ln_on_all_neurons_with_a_bin_limit(session, qtbot):
     dialog.neurons_box.setCurrentText("all")
     dialog.bins_check.setChecked(True)
     dialog.bins_box.setValue(40)
-    assert Path(dialog.folder_edit.text()).name.startswith("ln-gammatone-")
+    assert Path(dialog.folder_edit.text()).name.startswith("tiny-ln-gammatone-")
     with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
         dialog.fit_button.click()
     loaded = state.models[-1]
@@ -248,3 +252,103 @@ def test_metadata_names_the_frontend_the_comparison_matches(session, qtbot):
 
     assert matching_model(state.models, "mel", MEL) is state.models[0]
     assert matching_model(state.models, "mel", {**MEL, "n_mels": 11}) is None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def test_the_default_output_folder_is_never_inside_the_response_set(session, qtbot, tmp_path):
+    """The response-set folder may be read-only or shared: the proposal is in the user's data folder, or under
+    the parent the user chose last time, unless that choice was inside the response set."""
+    state, runner = session
+    state.responses.root = Path(state.responses.stimuli[0].file).parents[1]  # the real folder
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner)
+    proposed = Path(dialog.folder_edit.text())
+    assert not _inside(proposed, state.responses.root)
+    assert proposed.parent == models_home() and not proposed.exists()
+
+    settings().setValue("fit/output_parent", str(state.responses.root / "models"))  # remembered, but inside
+    assert not _inside(Path(_dialog(qtbot, state, runner).folder_edit.text()), state.responses.root)
+
+    elsewhere = tmp_path / "my-models"
+    settings().setValue("fit/output_parent", str(elsewhere))
+    assert Path(_dialog(qtbot, state, runner).folder_edit.text()).parent == elsewhere
+
+
+def test_a_chosen_output_folder_is_remembered_for_the_next_fit(session, qtbot, tmp_path):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner, epochs=1)
+    chosen = tmp_path / "lab-share" / "first-model"
+    qtbot.keyClicks(dialog.folder_edit, "x")  # the user edits the field...
+    dialog.folder_edit.setText(str(chosen))  # ...to this path
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
+        dialog.fit_button.click()
+    assert dialog.message.isHidden(), dialog.message.text()
+    assert state.models[-1].path == chosen
+    again = Path(_dialog(qtbot, state, runner).folder_edit.text())
+    assert again.parent == chosen.parent and again.name.startswith("tiny-linear-mel-")
+
+
+def test_the_output_field_shows_a_long_path_elided_with_the_full_path_as_tooltip(session, qtbot):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner)
+    text = dialog.folder_edit.text()
+    assert dialog.folder_edit.toolTip() == text
+    assert dialog.folder_edit.width() >= dialog.folder_edit.fontMetrics().averageCharWidth() * 60
+    long_path = "/" + "/".join(["a-rather-long-folder-name"] * 8) + "/the-model"
+    dialog.folder_edit.setText(long_path)
+    dialog.fit_button.setFocus()  # not editing: the field draws the path elided in the middle
+    shown = dialog.folder_edit.shown_text()
+    assert "…" in shown and shown.startswith("/a-rather-long") and shown.endswith("/the-model")
+    assert dialog.folder_edit.toolTip() == long_path
+    assert dialog.folder_edit.text() == long_path  # eliding is drawing only: the path itself is whole
+
+
+def test_a_full_disk_is_reported_in_the_users_terms_and_leaves_nothing(session, qtbot, monkeypatch):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner, epochs=1)
+    folder = Path(dialog.folder_edit.text())
+
+    def full_disk(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.os, "write", full_disk)
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
+        dialog.fit_button.click()
+    text = dialog.message.text()
+    assert "the disk is full" in text and "free space or choose another folder" in text, text
+    assert "unexpected" not in text.lower() and "Errno" not in text
+    assert state.models == [] and not folder.exists()
+    assert not models_home().exists() or list(models_home().iterdir()) == []
+
+
+def test_neurons_below_the_filterbank_are_warned_about_and_the_range_can_follow(session, qtbot):
+    """cf_hz below the front-end's lowest frequency: a warning (the fit is still allowed), and one click gives
+    the front-end the response set's range, which the pane and the fit then share."""
+    state, runner = session
+    rs = state.responses
+    rs.neurons = [replace(n, meta={**n.meta, "cf_hz": cf}) for n, cf in zip(rs.neurons, (150.0, 300.0, 2000.0, 90.0),
+                                                                               strict=True)]
+    rs.hearing_range_hz = (100.0, 7500.0)
+    slot = state.add_frontend("mel", MEL)  # f_min 500 Hz, the deepSTRF default
+    dialog = _dialog(qtbot, state, runner)
+    assert dialog.coverage_label.isVisible()
+    warning = dialog.coverage_label.text()
+    assert "2 of 3 neurons" in warning and "150 Hz" in warning and "500 Hz" in warning and "f_min" in warning
+    assert dialog.fit_button.isEnabled()  # a warning, not a refusal
+    dialog.neurons_box.setCurrentText("all")
+    assert "3 of 4 neurons" in dialog.coverage_label.text() and "90 Hz" in dialog.coverage_label.text()
+    assert dialog.follow_button.isVisible()
+    assert "hearing range 100–7,500 Hz" in dialog.follow_button.toolTip()
+
+    dialog.follow_button.click()
+    assert slot.args["f_min"] == 90.0 and slot.args["f_max"] == 7500.0 and slot.args["n_mels"] == 10
+    assert "lowest neuron CF" in slot.note
+    assert not dialog.coverage_label.isVisible() and not dialog.follow_button.isVisible()
+    assert "90 Hz to 7,500 Hz" in dialog.range_label.text() and slot.note in dialog.range_label.text()
+    assert dialog.fit_config(slot).frontend_kwargs == slot.args

@@ -1,4 +1,5 @@
-"""Regenerate the bundled demo in ``resources/demo``: stimuli, simulated responses, fitted models, the session.
+"""Regenerate the bundled demo in ``strfviewer/resources/demo``: stimuli, simulated responses, fitted models,
+the session.
 
     python scripts/demo/make_demo.py all --device cuda   # everything (about 15 min with a GPU for ICNet)
     python scripts/demo/make_demo.py stimuli      # or one stage: stimuli, responses, models, session
@@ -23,7 +24,7 @@ import numpy as np
 import soundfile
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "resources" / "demo"
+DEMO = ROOT / "strfviewer" / "resources" / "demo"
 RESPONSES = DEMO / "responses"
 MODELS = DEMO / "models"
 SESSION = DEMO / "demo.strfsession.json"

@@ -2,7 +2,7 @@
 # The README's pictures, rendered from the bundled demo by `strfviewer render` (no window, no screenshot).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-demo=resources/demo
+demo=strfviewer/resources/demo
 render() { .venv/bin/strfviewer render --size 1400x860 --scale 1 "$@"; }
 render --session $demo/demo.strfsession.json --view window --view spectrograms --view filters --view psth \
     --view compare --out docs/images

@@ -11,27 +11,32 @@ code is refused, never executed.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
-import tempfile
+import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .errors import CheckpointError, ConfigurationError, MissingModelInfoError, UnsafeCheckpointError
 from .frontends import Frontend, make_wav2spec
 from .models import ICNet, Linear, LinearNonlinear, ParametricSoftplus
+from .session import fsync_folder
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
 CARD_FILE = "README.md"
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
 BLOCK = "strfviewer"
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear": LinearNonlinear, "ICNet": ICNet}
 # Bounds on what metadata.json may ask of a front-end, checked before it is built: beyond them a hostile or
@@ -60,17 +65,6 @@ class LoadedModel:
         return wav2spec if isinstance(wav2spec, Frontend) else None
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _frontend_block(model: nn.Module) -> dict[str, Any]:
     frontend = getattr(model, "wav2spec", None)
     if not isinstance(frontend, Frontend):
@@ -88,23 +82,126 @@ def _frontend_block(model: nn.Module) -> dict[str, Any]:
 def save_model(model: nn.Module, folder: str | Path, *, info: dict[str, Any] | None = None,
                card: str | None = None) -> Path:
     """Write ``model`` as a deepSTRF-compatible folder; ``info`` joins the ``strfviewer`` metadata block
-    (neurons, dataset, split, metrics, training recipe). Each file is written atomically."""
+    (neurons, dataset, split, metrics, training recipe).
+
+    The folder appears complete or not at all (see :func:`_write_folder`): a full disk or a read-only place
+    raises CheckpointError saying so in the user's terms and leaves nothing behind. A previous model in
+    ``folder`` is replaced whole; a folder holding other files is refused, never emptied."""
     class_name = type(model).__name__
     if class_name not in MODEL_CLASSES:
         raise CheckpointError(f"cannot save a {class_name}; supported models: {', '.join(MODEL_CLASSES)}")
-    root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
     config = {**model.init_config, "_model_class": class_name}
     block = {"version": 1, **_frontend_block(model), **(info or {})}
     metadata = {BLOCK: block}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(root / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
-    _atomic_write(root / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n"))
-    _atomic_write(root / METADATA_FILE,
-                  lambda p: p.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
     text = card if card is not None else _model_card(class_name, config, block)
-    _atomic_write(root / CARD_FILE, lambda p: p.write_text(text))
+    root = Path(folder)
+    _write_folder(root, {
+        WEIGHTS_FILE: safetensors_bytes(state),
+        CONFIG_FILE: (json.dumps(config, indent=2, sort_keys=True) + "\n").encode(),
+        METADATA_FILE: (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode(),
+        CARD_FILE: text.encode(),
+    })
     return root
+
+
+def _check_replaceable(root: Path) -> None:
+    """A model folder may replace nothing, an empty folder or an earlier model folder: never other files."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise CheckpointError(f"{root} exists and is not a folder; choose another place for the model")
+    others = sorted(p.name for p in root.iterdir() if p.name not in MODEL_FILES)
+    if others:
+        listed = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+        raise CheckpointError(f"{root} already holds files that are not part of a model ({listed}); choose a new "
+                              "or empty folder")
+
+
+def _write_folder(root: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` into a temporary sibling of ``root``, fsync them, then rename it into place (an earlier
+    model there is swapped out and removed). On any failure the temporary folder, and parent folders created
+    for it, are removed; an OSError becomes a CheckpointError that says what happened and what to do."""
+    root = Path(os.path.abspath(root))
+    created = [p for p in (root.parent, *root.parent.parents) if not p.exists()]  # deepest first
+    tmp: Path | None = None
+    try:
+        _check_replaceable(root)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _new_sibling(root, "tmp")
+        for name, data in files.items():
+            _write_durably(tmp / name, data)
+        fsync_folder(tmp)
+        _move_into_place(tmp, root)
+        tmp = None
+        fsync_folder(root.parent)
+    except BaseException as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for parent in created:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        if isinstance(exc, OSError):
+            raise CheckpointError(_write_failure(root, exc, sum(len(d) for d in files.values()))) from exc
+        raise
+
+
+def _new_sibling(root: Path, tag: str) -> Path:
+    """A new hidden folder beside ``root`` (``.NAME.XXXXXXXX.tag``), created with the usual permissions."""
+    while True:
+        candidate = root.with_name(f".{root.name}.{secrets.token_hex(4)}.{tag}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data`` and fsync it, so the rename that publishes it never exposes a short file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _move_into_place(tmp: Path, root: Path) -> None:
+    """Rename ``tmp`` to ``root``; an existing ``root`` (empty, or an earlier model) is moved aside first and
+    put back if the rename fails, then removed."""
+    if not root.exists():
+        os.rename(tmp, root)
+        return
+    aside = _new_sibling(root, "old")
+    aside.rmdir()
+    os.rename(root, aside)
+    try:
+        os.rename(tmp, root)
+    except BaseException:
+        os.rename(aside, root)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 100_000 else f"{max(1, round(n_bytes / 1e3))} kB"
+
+
+def _write_failure(root: Path, exc: OSError, needed: int) -> str:
+    """What a failed write means for the user, and what to do."""
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return (f"could not write the model to {root}: the disk is full ({_size(needed)} needed) — free space or "
+                "choose another folder")
+    if exc.errno == errno.EROFS:
+        return f"{root} is read-only — choose another folder"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{root} cannot be written (permission denied) — choose another folder"
+    return f"could not write the model to {root}: {exc.strerror or exc} — choose another folder"
 
 
 def _model_card(class_name: str, config: dict[str, Any], block: dict[str, Any]) -> str:

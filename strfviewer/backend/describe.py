@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checkpoints import CONFIG_FILE, WEIGHTS_FILE, load_model
-from .data.audio import audio_info
+from .data.audio import check_audio
 from .data.responses import DATASET_FILE, load_response_set
 from .errors import MissingModelInfoError, StrfviewerError
 from .session import SCHEMA_VERSION, SESSION_SUFFIX, load_session
@@ -65,6 +65,13 @@ def describe_path(path: Path) -> str:
         return _session(path)
     if path.suffix in (".pt", ".pth", ".safetensors") or path.name == CONFIG_FILE:
         return _model(path)
-    info = audio_info(path)
-    return (f"audio: {info['format']} {info['subtype']}, {info['channels']} channel(s), {info['frames']} frames at "
+    return _audio(path)
+
+
+def _audio(path: Path) -> str:
+    """Decoded, not only read from the header: what opening the file would refuse raises here too (non-finite
+    samples), and a file shorter than its header says gets a warning line."""
+    info = check_audio(path)
+    text = (f"audio: {info['format']} {info['subtype']}, {info['channels']} channel(s), {info['frames']} frames at "
             f"{info['sample_rate']} Hz ({info['duration_s']:.3f} s)")
+    return "\n".join([text, *(f"warning: {note}" for note in info["notes"])])

@@ -178,7 +178,7 @@ def _atomic_write_text(target: Path, text: str) -> None:
         if isinstance(exc, OSError):
             raise SessionError(f"Cannot write session file {target}: {exc.strerror or exc}.") from exc
         raise
-    _fsync_folder(target.parent)
+    fsync_folder(target.parent)
     _remove_stale_temporaries(target, keep=tmp)
 
 
@@ -189,7 +189,7 @@ def _remove_stale_temporaries(target: Path, keep: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make the rename itself durable where the platform allows it (POSIX); best effort only."""
     if os.name != "posix":
         return

@@ -26,8 +26,8 @@ def vocalization_like(audio_fs: int = 48000, seconds: float = 2.0, seed: int = 0
     return (0.5 * sound / np.abs(sound).max()).astype(np.float32)
 
 
-# The demo's stimulus families (``resources/demo``). Each returns mono float64 with unit RMS over its sounding
-# part; ``demo_stimuli`` sets the level. Onsets and offsets are ramped (5 ms) so no family clicks by accident.
+# The demo's stimulus families (``strfviewer/resources/demo``). Each returns mono float64 with unit RMS over its
+# sounding part; ``demo_stimuli`` sets the level. Onsets and offsets are ramped (5 ms) so no family clicks by accident.
 
 
 def _ramp(n: int, audio_fs: int, ramp_s: float = 0.005) -> np.ndarray:

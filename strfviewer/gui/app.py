@@ -19,10 +19,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
-from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths, QTimer
+import platformdirs
+from PySide6.QtCore import QCoreApplication, QSettings, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from .. import __version__
+from ..resources import demo_session, icon_path
 
 log = logging.getLogger("strfviewer")
 ORGANISATION, APPLICATION = "strfviewer", "strfviewer"
@@ -30,9 +33,9 @@ DEFAULT_FRONTEND = "mel"  # what a sound opened from the command line is shown w
 
 
 def log_folder() -> Path:
-    """The platform's per-user application data folder, ``logs`` inside it."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(base or Path.home() / ".strfviewer") / "logs"
+    """The platform's per-user log folder (platformdirs; e.g. ~/.local/state/strfviewer/log on Linux). Named by
+    the application alone: Qt's data location adds the organisation too, which repeated strfviewer/strfviewer."""
+    return platformdirs.user_log_path(APPLICATION, appauthor=False)
 
 
 def setup_logging() -> Path:
@@ -137,6 +140,8 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     QCoreApplication.setApplicationName(APPLICATION)
     QCoreApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setWindowIcon(QIcon(str(icon_path())))
+    QGuiApplication.setDesktopFileName(APPLICATION)  # resources/strfviewer.desktop: its icon on Wayland too
     import pyqtgraph as pg
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useOpenGL=False)
@@ -199,11 +204,6 @@ def _import_backend() -> None:
     from ..backend import frontends, streaming  # noqa: F401 - imported for its side effect: warm caches
 
 
-def demo_session() -> Path:
-    """The bundled demo session (``resources/demo`` of a source checkout; see scripts/demo/make_demo.py)."""
-    return Path(__file__).resolve().parents[2] / "resources" / "demo" / "demo.strfsession.json"
-
-
 def _open_demo(window, with_frontends: bool) -> None:
     """Open the bundled demo session, or a generated sound when this copy of strfviewer has no demo data."""
     if demo_session().is_file():
@@ -213,31 +213,63 @@ def _open_demo(window, with_frontends: bool) -> None:
 
     window.reporter.report(
         f"The demo data is not part of this installation ({demo_session().parent} is missing), so a generated "
-        "sound is shown instead. Install strfviewer from a source checkout (pip install -e .) to get the demo.")
+        "sound is shown instead. Reinstall strfviewer (its package includes the demo) to get it back.")
     window.set_generated_audio(vocalization_like(48000, 3.0), 48000)
     if with_frontends:
         window.state.add_frontend("gammatone", {"compression": "pcen"})
 
 
 def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = (), frontends: Sequence[str] = (),
-                models: Sequence[Path] = (), dataset: Path | None = None, ask=None) -> None:
+                models: Sequence[Path] = (), dataset: Path | None = None, ask=None,
+                always_frontend: bool = False) -> None:
     """Open a session, then what the command line adds to it: front-ends, sounds (the first is shown), models
     (``ask`` fills in what a model folder does not say) and a response set. Shared by the window and ``render``.
+    A sound with no front-end to show it (none given, none in the session) gets :data:`DEFAULT_FRONTEND`, and so
+    does anything when ``always_frontend`` (a rendered spectrogram figure needs one even without a sound).
 
     The session comes first because opening one replaces its front-ends and sounds."""
     if session is not None:
         window.open_session(Path(session))
-    for kind in frontends:
-        window.state.add_frontend(kind)
+    kinds = list(frontends)
+    if not kinds and not window.state.frontends and (audio or always_frontend):
+        kinds = [DEFAULT_FRONTEND]
+    slots = [window.state.add_frontend(kind) for kind in kinds]
+    if slots:
+        _follow_inputs(window.state, slots, sound=bool(audio) or session is not None,
+                       responses=dataset is not None or session is not None)
     if audio:
-        if not window.state.frontends:  # a sound with nothing to show it: the first front-end of the Add menu
-            window.state.add_frontend(DEFAULT_FRONTEND)
         window.state.audio_files = [Path(p) for p in audio]
         window.open_audio(Path(audio[0]))
     for path in models:
         window.open_model(Path(path), ask=ask)
     if dataset is not None:
         window.open_responses(Path(dataset))
+
+
+def _follow_inputs(state, slots: list, *, sound: bool, responses: bool) -> None:
+    """The command line's front-ends are added before its sound and response set have loaded (in the
+    background): when each arrives, the slots whose arguments are still the suggested ones take the new
+    suggestion (``add_frontend`` without arguments: the frequency range follows the data, with its note)."""
+    from ..backend.frontends.band import suggest_frequency_range
+
+    suggested = {slot.id: dict(slot.args) for slot in slots}
+
+    def arrived(name: str) -> None:
+        getattr(state, name).disconnect(handlers.pop(name))
+        audio_fs = state.audio.audio_fs if state.audio is not None else None
+        for slot_id, args in suggested.items():
+            slot = state.slot(slot_id)
+            if slot is None or slot.args != args:  # removed or edited since: the user's choice stands
+                continue
+            suggestion = suggest_frequency_range(slot.kind, responses=state.responses, audio_fs=audio_fs)
+            if suggestion.args != args:
+                suggested[slot_id] = dict(suggestion.args)
+                state.set_frontend_args(slot_id, suggestion.args, note=suggestion.reason)
+
+    wanted = (("audioChanged", sound), ("responsesChanged", responses))
+    handlers = {name: (lambda n=name: arrived(n)) for name, wait in wanted if wait}
+    for name, handler in handlers.items():
+        getattr(state, name).connect(handler)
 
 
 def _open_requested(window, options) -> None:

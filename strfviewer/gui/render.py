@@ -39,7 +39,7 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from ..backend.errors import StrfviewerError
-from .app import DEFAULT_FRONTEND, ErrorReporter, create_application, one_line, open_inputs
+from .app import ErrorReporter, create_application, one_line, open_inputs
 from .export import save_png, save_svg
 from .jobrunner import JobRunner
 from .main_window import MainWindow
@@ -286,9 +286,7 @@ def _open_inputs(window: RenderWindow, request: RenderRequest) -> None:
                                "model once in the window, or add the missing information to its config.json)")
 
     open_inputs(window, session=request.session, audio=request.audio, frontends=request.frontends,
-                models=request.models, dataset=request.dataset, ask=cannot_ask)
-    if not window.state.frontends:  # a spectrogram figure needs a front-end, even with no sound open
-        window.state.add_frontend(DEFAULT_FRONTEND)
+                models=request.models, dataset=request.dataset, ask=cannot_ask, always_frontend=True)
 
 
 def _select_neuron(window: RenderWindow, index: int) -> None:

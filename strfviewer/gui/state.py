@@ -19,16 +19,20 @@ from . import windowing
 
 DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None}
 _slot_ids = itertools.count(1)
+RANGE_ARGUMENTS = ("f_min", "f_max", "kernel_ms")  # the arguments a front-end's frequency-range note is about
 
 
 @dataclass
 class FrontendSlot:
-    """One active front-end: its kind, its constructor arguments (besides audio_fs and dt_ms), its id."""
+    """One active front-end: its kind, its constructor arguments (besides audio_fs and dt_ms), its id, and
+    ``note``: why its arguments differ from the kind's defaults when strfviewer chose them (shown with the pane;
+    not saved in sessions, which store the arguments themselves)."""
 
     kind: str
     args: dict[str, Any] = field(default_factory=dict)
     dt_ms: float = 5.0
     id: int = field(default_factory=lambda: next(_slot_ids))
+    note: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +98,16 @@ class SessionState(QObject):
 
     # Front-ends
     def add_frontend(self, kind: str, args: dict[str, Any] | None = None, dt_ms: float = 5.0) -> FrontendSlot:
-        slot = FrontendSlot(kind, dict(args or {}), dt_ms)
+        """Add a front-end pane. Without ``args`` (the Add button, the command line) its frequency range follows
+        the open response set, else the sound's band, and ``note`` says so; given ``args`` (a session) are kept."""
+        note = ""
+        if args is None:
+            from ..backend.frontends.band import suggest_frequency_range
+
+            audio_fs = self.audio.audio_fs if self.audio is not None else None
+            suggestion = suggest_frequency_range(kind, responses=self.responses, audio_fs=audio_fs)
+            args, note = suggestion.args, suggestion.reason
+        slot = FrontendSlot(kind, dict(args), dt_ms, note=note)
         self.frontends.append(slot)
         self.frontendsChanged.emit()
         return slot
@@ -108,11 +121,18 @@ class SessionState(QObject):
             self.frontends = []
             self.frontendsChanged.emit()
 
-    def set_frontend_args(self, slot_id: int, args: dict[str, Any]) -> None:
+    def set_frontend_args(self, slot_id: int, args: dict[str, Any], note: str | None = None) -> None:
+        """New arguments for a pane; ``note`` says why when strfviewer chose them. Without one, a note about the
+        frequency range is dropped once the range is edited (it would no longer be true)."""
         slot = self.slot(slot_id)
-        if slot is not None and slot.args != args:
-            slot.args = dict(args)
-            self.frontendChanged.emit(slot_id)
+        if slot is None or (slot.args == args and (note is None or note == slot.note)):
+            return
+        if note is not None:
+            slot.note = note
+        elif any(slot.args.get(key) != args.get(key) for key in RANGE_ARGUMENTS):
+            slot.note = ""
+        slot.args = dict(args)
+        self.frontendChanged.emit(slot_id)
 
     def slot(self, slot_id: int) -> FrontendSlot | None:
         return next((s for s in self.frontends if s.id == slot_id), None)

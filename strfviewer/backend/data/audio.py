@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,7 @@ _LOWPASS_WIDTH, _ROLLOFF = 6, 0.99  # torchaudio.functional.resample defaults, u
 _COMMON_EXTENSIONS = ("WAV", "FLAC", "OGG", "MP3", "AIFF", "AU", "CAF", "W64", "RF64")
 # Frames read at a time: the peak memory of a load is the mono result plus one block of this many frames.
 _READ_BLOCK = 1 << 20
+_MAX_WAV_CHUNKS = 64  # chunks looked through for a WAV's data chunk before giving up
 SUPPORTED_EXTENSIONS = ", ".join(f".{ext.lower()}" for ext in _COMMON_EXTENSIONS
                                  if ext in soundfile.available_formats())
 
@@ -131,16 +133,53 @@ def _fit_to_hops(wave: torch.Tensor, hop: int, n_frames: int | None, notes: list
     return wave
 
 
-def _read_mono(path: Path, rate: float) -> tuple[np.ndarray, int]:
-    """The file's samples mixed to mono float32, and its channel count.
+def _wav_declared_frames(path: Path) -> int | None:
+    """Frames the data chunk of a RIFF WAV header declares (libsndfile silently counts only those present), or
+    None for other files and for the placeholder sizes that streaming writers leave (0, 0xFFFFFFFF)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            riff_size = struct.unpack("<I", head[4:8])[0]
+            block_align = 0
+            for _ in range(_MAX_WAV_CHUNKS):
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if name == b"fmt ":
+                    body = f.read(size + (size & 1))
+                    block_align = struct.unpack("<H", body[12:14])[0] if len(body) >= 14 else 0
+                elif name == b"data":
+                    placeholder = size in (0, 0xFFFFFFFF) or riff_size in (0, 0xFFFFFFFF)
+                    return None if placeholder or not block_align else size // block_align
+                else:
+                    f.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    samples: np.ndarray | None  # mono float32, or None when only scanned
+    channels: int
+    frames: int  # frames decoded
+    notes: tuple[str, ...]
+
+
+def _decode(path: Path, rate: float, keep: bool = True) -> _Decoded:
+    """Decode every sample: mixed to mono float32 when ``keep``, else only checked and counted.
 
     Read block by block into one mono array, so that a long multichannel file never holds its whole
-    ``(frames, channels)`` array: the peak is the mono result plus one block.
+    ``(frames, channels)`` array: the peak is the mono result plus one block. Non-finite samples are refused;
+    fewer samples than the header promises are reported in ``notes`` (a truncated file).
     """
     try:
         with soundfile.SoundFile(str(path)) as f:
             channels, expected = f.channels, max(0, f.frames)
-            out = np.empty(expected, dtype=np.float32)
+            out = np.empty(expected if keep else 0, dtype=np.float32)
             filled, n_bad, first_bad = 0, 0, None
             while True:
                 block = f.read(_READ_BLOCK, dtype="float32", always_2d=True)
@@ -152,10 +191,10 @@ def _read_mono(path: Path, rate: float) -> tuple[np.ndarray, int]:
                     if first_bad is None:
                         frame, channel = np.argwhere(~finite)[0]
                         first_bad = (filled + int(frame), int(channel))
-                if filled + block.shape[0] > out.shape[0]:  # the header under-counted the frames: grow (doubling)
-                    out = np.concatenate([out[:filled], np.empty(filled + block.shape[0], dtype=np.float32)])
-                mono = block[:, 0] if channels == 1 else block.mean(axis=1)
-                out[filled : filled + block.shape[0]] = mono
+                if keep:
+                    if filled + block.shape[0] > out.shape[0]:  # the header under-counted the frames: grow (doubling)
+                        out = np.concatenate([out[:filled], np.empty(filled + block.shape[0], dtype=np.float32)])
+                    out[filled : filled + block.shape[0]] = block[:, 0] if channels == 1 else block.mean(axis=1)
                 filled += block.shape[0]
     except RuntimeError as exc:
         raise AudioLoadError(
@@ -170,7 +209,22 @@ def _read_mono(path: Path, rate: float) -> tuple[np.ndarray, int]:
             f"{path} contains {n_bad} non-finite samples (NaN or infinity), the first at "
             f"{frame / rate:.4f} s (frame {frame}, channel {channel}). Repair or re-export the file."
         )
-    return (out if filled == out.shape[0] else out[:filled].copy()), channels
+    promised = max(expected, _wav_declared_frames(path) or 0)
+    notes = (f"header says {promised / rate:.3f} s, data holds {filled / rate:.3f} s: the file is truncated",) \
+        if filled < promised else ()
+    samples = (out if filled == out.shape[0] else out[:filled].copy()) if keep else None
+    return _Decoded(samples, channels, filled, notes)
+
+
+def check_audio(path: str | Path) -> dict[str, Any]:
+    """:func:`audio_info` of a file whose samples were all decoded (none kept): ``frames`` and ``duration_s``
+    are what the data holds, ``notes`` what is wrong with it (truncated); raises AudioLoadError as opening it
+    would (undecodable, empty, non-finite samples)."""
+    path = Path(path)
+    info = audio_info(path)
+    decoded = _decode(path, float(info["sample_rate"]), keep=False)
+    return {**info, "frames": decoded.frames, "duration_s": decoded.frames / info["sample_rate"],
+            "notes": list(decoded.notes)}
 
 
 def load_audio(
@@ -219,7 +273,9 @@ def load_audio(
             "band the front-end needs. Use a recording or target rate above "
             f"{2 * min_band_hz:g} Hz, or lower the front-end's highest frequency (f_max)."
         )
-    samples, channels = _read_mono(path, rate)
+    decoded = _decode(path, rate)
+    samples, channels = decoded.samples, decoded.channels
+    notes.extend(decoded.notes)
     if channels > 1:
         notes.append(f"mixed {channels} channels to mono")
     wave = torch.from_numpy(samples)

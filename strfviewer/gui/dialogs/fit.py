@@ -6,17 +6,21 @@ model folder the fit wrote and adds it to the session, where every view sees it 
 table fills its test cc_norm column from it). A cancelled or failed fit leaves no model folder behind:
 ``fit`` writes the folder only at its very end, and whatever a cancellation racing that write leaves is
 removed again, both on the worker and, once the job has ended, on the GUI thread.
+
+The proposed output folder is never inside the response-set folder (which may be read-only or shared): it is
+the user's last choice of parent folder, else strfviewer's models folder in the user data directory
+(:func:`strfviewer.backend.fitting.default_model_folder`, which ``strfviewer fit`` uses too).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,6 +35,8 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QStyle,
+    QStyleOptionFrame,
     QVBoxLayout,
     QWidget,
 )
@@ -74,19 +80,52 @@ def default_audio_fs(responses: Any, fallback: int | None = None) -> int:
     return max(1, round(per_bin * 1000 / dt_ms))
 
 
+OUTPUT_PARENT_KEY = "fit/output_parent"  # QSettings: the parent folder of the user's last chosen output folder
+_FOLDER_FIELD_CHARS = 64  # the output-folder field shows about this many characters before eliding
+
+
 def default_model_folder(responses: Any, model: str, kind: str) -> Path:
-    """``<response set>/models/<model>-<kind>-<timestamp>``, made unique if that already exists."""
-    root = Path(responses.root) if responses is not None else Path.home()
-    return unique_folder(root / "models" / f"{model}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+    """A new folder for the next model: under the remembered parent folder, else strfviewer's models folder in
+    the user data directory; never inside the response-set folder (the backend's policy)."""
+    from ...backend.fitting import default_model_folder as backend_default
+
+    return backend_default(responses, model, kind, parent=settings().value(OUTPUT_PARENT_KEY) or None)
 
 
-def unique_folder(folder: Path) -> Path:
-    """``folder``, or ``folder-2``, ``folder-3``… the first that does not exist yet."""
-    candidate, n = folder, 2
-    while candidate.exists():
-        candidate = folder.with_name(f"{folder.name}-{n}")
-        n += 1
-    return candidate
+class PathEdit(QLineEdit):
+    """A line edit for a long path: while it is not being edited it shows the path elided in the middle (both
+    the start and the folder's own name stay visible), with the full path as its tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumWidth(self.fontMetrics().averageCharWidth() * _FOLDER_FIELD_CHARS)
+        self.textChanged.connect(self.setToolTip)
+
+    def _text_area(self, option: QStyleOptionFrame) -> QRect:
+        return self.style().subElementRect(QStyle.SubElement.SE_LineEditContents, option, self).adjusted(2, 0, -2, 0)
+
+    def shown_text(self) -> str:
+        """The text as drawn: the whole path while editing or when it fits, else elided in the middle."""
+        option = QStyleOptionFrame()
+        self.initStyleOption(option)
+        width = self._text_area(option).width()
+        if self.hasFocus() or self.fontMetrics().horizontalAdvance(self.text()) <= width:
+            return self.text()
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, width)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        shown = self.shown_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        option = QStyleOptionFrame()
+        self.initStyleOption(option)
+        painter = QPainter(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelLineEdit, option, painter, self)
+        painter.setPen(self.palette().text().color())
+        painter.drawText(self._text_area(option), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                         shown)
+        painter.end()
 
 
 def check_output_folder(folder: Path) -> None:
@@ -204,7 +243,22 @@ class FitDialog(QDialog):
         self.audio_fs_box.setRange(1, 10_000_000)
         self.audio_fs_box.setSuffix(" Hz")
         self.audio_fs_box.setToolTip("The stimuli are resampled to this rate; its samples must fill each bin exactly")
-        self.folder_edit = QLineEdit()
+        self.range_label = QLabel()
+        self.range_label.setWordWrap(True)
+        self.follow_button = QPushButton("Use the response set's range")
+        self.follow_button.setToolTip("Set the front-end's frequency range from the response set's hearing range "
+                                      "and its neurons' characteristic frequencies (the pane follows)")
+        self.follow_button.clicked.connect(self.follow_responses)
+        frequencies = QWidget()
+        frequencies_row = QHBoxLayout(frequencies)
+        frequencies_row.setContentsMargins(0, 0, 0, 0)
+        frequencies_row.addWidget(self.range_label, 1)
+        frequencies_row.addWidget(self.follow_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.coverage_label = QLabel()
+        self.coverage_label.setWordWrap(True)
+        self.coverage_label.setStyleSheet("color: #b9770e;")
+        self.coverage_label.setVisible(False)
+        self.folder_edit = PathEdit()
         self.folder_edit.textEdited.connect(self._folder_typed)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -222,6 +276,8 @@ class FitDialog(QDialog):
         form.addRow("Bins per stimulus", bins)
         form.addRow("Neurons", self.neurons_box)
         form.addRow("Audio rate", self.audio_fs_box)
+        form.addRow("Frequencies", frequencies)
+        form.addRow("", self.coverage_label)
         form.addRow("Output folder", folder)
 
         self.fit_button = QPushButton("Fit")
@@ -264,6 +320,8 @@ class FitDialog(QDialog):
         layout.addWidget(close)
 
         self.model_box.currentTextChanged.connect(lambda _: self._refresh_defaults())
+        self.neurons_box.currentTextChanged.connect(lambda _: self._refresh_frequencies())
+        self.audio_fs_box.valueChanged.connect(lambda _: self._refresh_frequencies())
         state.targetChanged.connect(self._refresh_defaults)
         state.frontendsChanged.connect(self._refresh_defaults)
         state.frontendChanged.connect(self._frontend_changed)
@@ -294,7 +352,44 @@ class FitDialog(QDialog):
         self.info.setText("<br>".join(lines))
         if not self._folder_edited and slot is not None:
             self.folder_edit.setText(str(default_model_folder(rs, self._model_kind(), slot.kind)))
+        self._refresh_frequencies()
         self._set_running(self.running)
+
+    def _suggestion(self, slot: FrontendSlot) -> Any:
+        """What the response set suggests for ``slot``'s frequency range (the backend's rule for new panes)."""
+        from ...backend.frontends.band import suggest_frequency_range
+
+        return suggest_frequency_range(slot.kind, responses=self.state.responses, audio_fs=self.audio_fs_box.value(),
+                                       args=slot.args)
+
+    def _refresh_frequencies(self) -> None:
+        """The analysed front-end's frequency range and why, the response set's suggestion, and a warning when
+        neurons to be fitted have a CF below the filterbank."""
+        from ...backend.frontends.band import cf_coverage, describe_range
+
+        slot, rs = self.state.target(), self.state.responses
+        band = describe_range(slot.kind, slot.args, self.audio_fs_box.value()) if slot is not None else ""
+        note = f" <span style='color: gray;'>({slot.note})</span>" if band and slot.note else ""
+        self.range_label.setText(f"{band}{note}" if band else "the front-end has no frequency range")
+        suggestion = self._suggestion(slot) if slot is not None and rs is not None and band else None
+        differs = suggestion is not None and any(slot.args.get(k) != v for k, v in suggestion.args.items())
+        self.follow_button.setVisible(differs)
+        self.follow_button.setToolTip(suggestion.reason if differs else "")
+        coverage = None
+        if slot is not None and rs is not None:
+            neurons = rs.valid_neurons() if self.neurons_box.currentText() == "valid" else None
+            coverage = cf_coverage(rs, slot.kind, slot.args, neurons)
+        hint = " (the button above does it)" if coverage else ""
+        self.coverage_label.setText(f"Warning: {coverage.message()}{hint}" if coverage else "")
+        self.coverage_label.setVisible(coverage is not None)
+
+    def follow_responses(self) -> None:
+        """Give the analysed front-end the response set's frequency range; its pane and the fit follow."""
+        slot = self.state.target()
+        if slot is None or self.state.responses is None:
+            return
+        suggestion = self._suggestion(slot)
+        self.state.set_frontend_args(slot.id, {**slot.args, **suggestion.args}, note=suggestion.reason)
 
     def _frontend_changed(self, _slot_id: int) -> None:
         self._refresh_defaults()
@@ -303,6 +398,8 @@ class FitDialog(QDialog):
         self._folder_edited = True
 
     def _browse(self) -> None:
+        from ...backend.fitting import unique_folder
+
         start = self.folder_edit.text() or str(Path.home())
         chosen = QFileDialog.getExistingDirectory(self, "Folder to hold the model folder", str(Path(start).parent))
         slot = self.state.target()
@@ -368,6 +465,9 @@ class FitDialog(QDialog):
                            ("patience", self.patience_box.value()), ("lr", self.lr_box.value()),
                            ("neurons", self.neurons_box.currentText())):
             store.setValue(f"fit/{key}", value)
+        text = self.folder_edit.text().strip()
+        if self._folder_edited and text:  # the user's choice of place becomes the next default's parent
+            store.setValue(OUTPUT_PARENT_KEY, str(Path(text).expanduser().parent))
         self.message.clear()
         self.message.setVisible(False)
         self.results_label.clear()
@@ -379,13 +479,16 @@ class FitDialog(QDialog):
         self._next()
 
     def _output_folder(self, slot: FrontendSlot) -> Path:
+        """The single fit's folder as shown; for "fit all", a new folder per front-end beside it."""
+        from ...backend.fitting import model_folder_name, unique_folder
+
         text = self.folder_edit.text().strip()
-        if self._single_folder:
-            if not text:
-                return default_model_folder(self.state.responses, self._model_kind(), slot.kind)
+        if self._single_folder and text:
             return Path(text).expanduser()
-        base = Path(text).expanduser().parent if text else Path(self.state.responses.root) / "models"
-        return unique_folder(base / f"{self._model_kind()}-{slot.kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if not text or not self._folder_edited:
+            return default_model_folder(self.state.responses, self._model_kind(), slot.kind)
+        name = model_folder_name(self.state.responses, self._model_kind(), slot.kind)
+        return unique_folder(Path(text).expanduser().parent / name)
 
     def _next(self) -> None:
         """Start the next fit of the run, or end the run."""
