@@ -135,9 +135,9 @@ def test_a_session_file_is_rendered(qapp, files, tmp_path):
     session = save_session(Session(audio=[files["wav"]], frontends=[FrontendEntry("gammatone", {"n_filters": 24})],
                                    display={"colormap": "magma"}), tmp_path / "talk.strfsession.json")
     out = tmp_path / "talk.png"
-    assert _render("--session", str(session), "--view", "spectrograms", "--out", str(out), "--size", "400x300",
+    assert _render("--session", str(session), "--view", "spectrograms", "--out", str(out), "--size", "640x420",
                    "--scale", "1") == 0
-    _assert_drawn(out, (400, 300))
+    _assert_drawn(out, (640, 420))
     assert _colourful(out) > 0.2  # the gammatone spectrogram, computed after the session's sound was read
 
 
@@ -152,7 +152,7 @@ def test_the_render_waits_for_slow_jobs(qapp, files, tmp_path, monkeypatch):
 
     monkeypatch.setattr(spectrogram, "compute_frames", slow)
     out = tmp_path / "slow.png"
-    assert _render(str(files["wav"]), "--view", "spectrograms", "--out", str(out), "--size", "400x300",
+    assert _render(str(files["wav"]), "--view", "spectrograms", "--out", str(out), "--size", "640x420",
                    "--scale", "1") == 0
     assert _colourful(out) > 0.2
 

@@ -257,6 +257,10 @@ class MainWindow(QMainWindow):
         self.live.prepared.connect(self._live_prepared)
         self.live.frames.connect(self._live_frames)
         self.live.failed.connect(lambda message: self.reporter.report(f"Live mode stopped: {message}"))
+        for signal in (self.state.audioChanged, self.state.frontendsChanged, self.state.frontendChanged,
+                       self.state.modelChanged):
+            signal.connect(self._live_invalidated)
+        self.state.liveChanged.connect(self._live_toggled)
 
     # Audio
     def open_audio_dialog(self) -> None:
@@ -507,19 +511,51 @@ class MainWindow(QMainWindow):
             self.live.advance(seconds, self.state.audio.audio_fs)
 
     def _player_state(self, state: str) -> None:
+        """Playing in live mode opens a stream unless one is open (a resume after pause continues it); a stop
+        before the end closes it (at the end, ``finished`` computes the last frames first)."""
         self.play_action.setText("Pause" if state == "playing" else "Play")
-        if state == "playing" and self.state.live and not self.live.running and self.state.audio is not None:
-            audio = self.state.audio
-            if windowing.is_long(audio.duration_s):  # panes compute the visible window of long sounds instead
-                self.statusBar().showMessage(
-                    f"Live mode is off for sounds longer than {windowing.LONG_SOUND_S:g} s: the panes compute the "
-                    "visible window (and a margin) as you scroll.", 8000)
-                return
-            slots = [(s.id, s.kind, dict(s.args), s.dt_ms) for s in self.state.frontends]
-            loaded = self.state.model
-            models = [(LIVE_ID, loaded.model)] if loaded is not None and usable(loaded, audio.audio_fs) is None else []
-            self.live.start(audio.samples, audio.audio_fs, slots, models)
-            self.live.advance(self.player.position(), audio.audio_fs)
+        if state == "playing" and self.state.live and not self.live.running:
+            self._live_start()
+        elif state == "stopped" and self.live.running and self.player.position() < self.player.duration():
+            self.live.stop()
+
+    def _live_start(self) -> None:
+        """A new stream of the open sound through every pane's front-end and the model, from the sound's start
+        up to the playback position, then following it."""
+        audio = self.state.audio
+        if audio is None:
+            return
+        if windowing.is_long(audio.duration_s):  # panes compute the visible window of long sounds instead
+            self.statusBar().showMessage(
+                f"Live mode is off for sounds longer than {windowing.LONG_SOUND_S:g} s: the panes compute the "
+                "visible window (and a margin) as you scroll.", 8000)
+            return
+        slots = [(s.id, s.kind, dict(s.args), s.dt_ms) for s in self.state.frontends]
+        loaded = self.state.model
+        models = [(LIVE_ID, loaded.model)] if loaded is not None and usable(loaded, audio.audio_fs) is None else []
+        self.live.start(audio.samples, audio.audio_fs, slots, models)
+        self.live.advance(self.player.position(), audio.audio_fs)
+
+    def _live_invalidated(self, *_args) -> None:
+        """The sound, a front-end or the model changed: the open stream computes what is no longer shown, so it
+        ends (its late frames are dropped); while playing in live mode a new one starts at once."""
+        if not self.live.running:
+            return
+        self.live.stop()
+        if self.state.live and self.player.state() == "playing":
+            self._live_start()
+
+    def _live_toggled(self, live: bool) -> None:
+        """Ticking Live while playing starts a stream; unticking ends it, and panes it left partly blank
+        compute their frames offline."""
+        if live:
+            if self.player.state() == "playing" and not self.live.running:
+                self._live_start()
+            return
+        self.live.stop()
+        for pane in [*self.panes.values(), self.rates_pane]:
+            if pane is not None:
+                pane.end_live()
 
     def _player_finished(self) -> None:
         if self.live.running and self.state.audio is not None:

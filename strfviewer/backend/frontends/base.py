@@ -33,6 +33,9 @@ class ParamSpec:
     exclusive_minimum: bool = False
     choices: tuple[str, ...] | None = None
     optional: bool = False
+    # (other field, its values) under which this one has an effect, e.g. ("compression", ("pcen",)); None: always.
+    # Only a description for forms (which disable the field otherwise): the value is validated either way.
+    applies_when: tuple[str, tuple[Any, ...]] | None = None
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -99,6 +102,8 @@ class ParamSpec:
             "optional": self.optional,
             "unit": self.unit,
             "help": self.help,
+            "applies_when": None if self.applies_when is None else {
+                "field": self.applies_when[0], "values": list(self.applies_when[1])},
         }
 
 

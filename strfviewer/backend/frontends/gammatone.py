@@ -38,6 +38,9 @@ def gammatone_impulse_responses(
     return g / peak
 
 
+_PCEN = ("compression", ("pcen",))  # the PCEN parameters act only under PCEN compression
+
+
 class CausalGammatone(Frontend):
     """Gammatone FIR bank -> rectifier -> causal envelope pool -> compression. No learnable parameters."""
 
@@ -60,14 +63,15 @@ class CausalGammatone(Frontend):
         ParamSpec("compression", str, "log", "Compression of the channel envelopes.",
                   choices=("log", "cuberoot", "pcen", "none")),
         ParamSpec("log_floor", float, 1e-4, "Values below this are clipped before the log.", "", 0.0,
-                  exclusive_minimum=True),
+                  exclusive_minimum=True, applies_when=("compression", ("log",))),
         ParamSpec("pcen_s", float, 0.025, "PCEN smoother coefficient per frame.", "", 0.0, 1.0,
-                  exclusive_minimum=True),
-        ParamSpec("pcen_alpha", float, 0.98, "PCEN gain-normalisation exponent.", "", 0.0),
-        ParamSpec("pcen_delta", float, 2.0, "PCEN bias before root compression.", "", 0.0),
-        ParamSpec("pcen_r", float, 0.5, "PCEN root exponent.", "", 0.0, exclusive_minimum=True),
+                  exclusive_minimum=True, applies_when=_PCEN),
+        ParamSpec("pcen_alpha", float, 0.98, "PCEN gain-normalisation exponent.", "", 0.0, applies_when=_PCEN),
+        ParamSpec("pcen_delta", float, 2.0, "PCEN bias before root compression.", "", 0.0, applies_when=_PCEN),
+        ParamSpec("pcen_r", float, 0.5, "PCEN root exponent.", "", 0.0, exclusive_minimum=True,
+                  applies_when=_PCEN),
         ParamSpec("pcen_eps", float, 1e-6, "PCEN stabiliser added to the smoother.", "", 0.0,
-                  exclusive_minimum=True),
+                  exclusive_minimum=True, applies_when=_PCEN),
     )
 
     def __init__(

@@ -37,9 +37,9 @@ class CausalMelSpectrogram(Frontend):
         ParamSpec("compression", str, "log", "Compression applied to the mel energies.",
                   choices=("log", "cubic", "log1p", "none")),
         ParamSpec("log_floor", float, 1e-4, "Values below this are clipped before the log.", "",
-                  0.0, exclusive_minimum=True),
+                  0.0, exclusive_minimum=True, applies_when=("compression", ("log",))),
         ParamSpec("log_offset", float, None, "If set, log uses ln(x + offset) instead of the floor.",
-                  "", 0.0, exclusive_minimum=True, optional=True),
+                  "", 0.0, exclusive_minimum=True, optional=True, applies_when=("compression", ("log",))),
         ParamSpec("mel_scale", str, "htk", "Mel curve of the filterbank.", choices=("htk", "slaney")),
     )
 

@@ -60,7 +60,7 @@ class SincNet(Frontend):
         ParamSpec("activation", str, "logabs", "Output nonlinearity.", choices=("symlog", "logabs", "none")),
         ParamSpec("envelope", bool, False, "Rectify and average each band instead of sampling it."),
         ParamSpec("env_window_ms", float, None, "Envelope averaging window (None: one hop).", "ms", 0.0,
-                  exclusive_minimum=True, optional=True),
+                  exclusive_minimum=True, optional=True, applies_when=("envelope", (True,))),
     )
 
     def __init__(

@@ -17,10 +17,23 @@ from ..export import ExportButton
 from ..live import write_frames
 from ..state import SessionState
 from ..windowing import ViewWindow
-from .spectrogram import window_header, window_note, window_result
-from .timeaxis import TimeLinkedPlot
+from .colorbar import attach_colorbar, set_colorbar_label
+from .spectrogram import (
+    PLOT_MIN_HEIGHT,
+    ElidedLabel,
+    window_header,
+    window_note,
+    window_result,
+)
+from .timeaxis import TimeLinkedPlot, align_on_time_axis
 
 LIVE_ID = -1  # the live engine's id for the model's stream (front-end slots have positive ids)
+_JOB_KEY = "predicted-rates"
+
+
+def rate_unit(hop: int, audio_fs: int) -> str:
+    """The colour bar's label: models predict the PSTH they were fitted on, spike counts per response bin."""
+    return f"spikes / {1000.0 * hop / audio_fs:.3g} ms bin"
 
 
 def usable(loaded: Any, audio_fs: int) -> str | None:
@@ -50,7 +63,7 @@ class RatesPane(QWidget):
         self.title = QLabel()
         self.status = QLabel()
         self.status.setStyleSheet("color: gray;")
-        self.note = QLabel()  # which window of a long sound is computed, and whether it is warmed up
+        self.note = ElidedLabel()  # which window of a long sound is computed, and whether it is warmed up
         self.note.setStyleSheet("color: gray;")
         self.export_button = ExportButton(lambda: self.plot, self.export_data, "predicted-rates")
         header = QHBoxLayout()
@@ -59,11 +72,13 @@ class RatesPane(QWidget):
         header.addWidget(self.note, 1)
         header.addWidget(self.export_button)
         self.plot = TimeLinkedPlot(state)
+        self.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.plot.setLabel("bottom", "time", units="s")
         self.plot.setLabel("left", "neuron")
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(pg.colormap.get("inferno"))
         self.plot.addItem(self.image)
+        self.colorbar = attach_colorbar(self.plot, self.image, "spikes / bin", pg.colormap.get("inferno"))
+        align_on_time_axis(state, self.plot)
         self.selected = pg.LinearRegionItem(orientation="horizontal", movable=False,
                                             brush=pg.mkBrush(255, 255, 255, 40), pen=pg.mkPen("w"))
         self.plot.addItem(self.selected, ignoreBounds=True)
@@ -92,7 +107,7 @@ class RatesPane(QWidget):
         self.hop, self.audio_fs = loaded.frontend.hop, audio.audio_fs
         span = self.window.plan()
         self.runner.submit(lambda progress, cancel: window_result(model, samples, fs, span, progress, cancel),
-                           key="predicted-rates", description="predicted rates", on_result=self._show,
+                           key=_JOB_KEY, description="predicted rates", on_result=self._show,
                            on_error=self._failed)
 
     def _failed(self, exc: BaseException) -> None:
@@ -108,6 +123,8 @@ class RatesPane(QWidget):
         self._draw()
 
     def begin_live(self, n_frames: int, hop: int, audio_fs: int, neurons: int) -> None:
+        """Blank the image for the rates the live stream sends (cancelling an offline computation of them)."""
+        self.runner.cancel(_JOB_KEY)
         self.hop, self.audio_fs = hop, audio_fs
         self.rates = np.full((neurons, n_frames), np.nan, dtype=np.float32)
         self.first_frame = 0
@@ -116,6 +133,11 @@ class RatesPane(QWidget):
         self._live_frames = 0
         self.status.setText("live")
         self._draw()
+
+    def end_live(self) -> None:
+        """Live mode ended before the sound did: compute the rates it left blank."""
+        if self.window.paused and self.rates is not None and self._live_frames < self.rates.shape[1]:
+            self.recompute()
 
     def add_live_frames(self, first: int, rates: np.ndarray) -> None:
         if self.rates is None:
@@ -133,7 +155,8 @@ class RatesPane(QWidget):
         self.image.setRect(QRectF(self.first_frame * seconds, 0, frames * seconds, neurons))
         finite = self.rates[np.isfinite(self.rates)]
         high = float(np.percentile(finite, 99.5)) if finite.size else 1.0
-        self.image.setLevels((0.0, max(high, 1e-6)))
+        self.colorbar.setLevels((0.0, max(high, 1e-6)))  # the bar sets the image's levels too
+        set_colorbar_label(self.colorbar, rate_unit(self.hop, self.audio_fs))
         self.plot.setYRange(0, neurons, padding=0)
         self._show_neuron(self.state.selected_neuron)
         self.ratesShown.emit()

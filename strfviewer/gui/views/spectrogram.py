@@ -8,16 +8,18 @@ dropped when arguments change again), and writes the visible time range and curs
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -27,10 +29,75 @@ from ..export import ExportButton
 from ..live import write_frames
 from ..state import SessionState
 from ..windowing import ViewWindow
-from .paramform import ParamForm
-from .timeaxis import TimeLinkedPlot
+from .colorbar import LEFT_AXIS_WIDTH, attach_colorbar, set_colorbar_label
+from .paramform import INVALID_COLOR, ParamForm
+from .timeaxis import TimeLinkedPlot, align_on_time_axis
 
 _MAX_TICKS = 8
+PLOT_MIN_HEIGHT = 160  # px: a pane's plot never gets less (its image >= 120 px), the parameter form open or not
+
+# What each front-end's output values are, by its compressing stage (values are relative to full scale).
+_MEL_UNITS = {"log": "log mel", "cubic": "mel^(1/3)", "log1p": "log(1 + mel)", "none": "mel"}
+_GAMMATONE_UNITS = {"log": "log envelope", "cuberoot": "envelope^(1/3)", "pcen": "PCEN", "none": "envelope"}
+_SINCNET_UNITS = {"logabs": "log(1 + |y|)", "symlog": "symlog(y)", "none": "band output"}
+
+
+def value_unit(kind: str, args: dict[str, Any]) -> str:
+    """The colour bar's label for a front-end's frames: what the values are, in arbitrary units (a.u.)."""
+    from ...backend.frontends import frontend_class
+
+    try:
+        values = {spec.name: spec.default for spec in frontend_class(kind).schema} | dict(args)
+    except ValueError:  # an unknown kind: say what can be said from its arguments
+        values = dict(args)
+    if kind == "mel":
+        name = _MEL_UNITS.get(values.get("compression"), "mel")
+        name += " power" if values.get("magnitude") == "power" else ""
+    elif kind == "gammatone":
+        name = _GAMMATONE_UNITS.get(values.get("compression"), "envelope")
+    elif kind == "sincnet":
+        name = _SINCNET_UNITS.get(values.get("activation"), "band output")
+    elif kind == "leaf":
+        name = "sPCEN"
+    else:
+        name = "latent activation"
+    return f"{name} (a.u.)"
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shrinks with its pane, eliding its text; the whole text is its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+        self.updateGeometry()
+
+    def text(self) -> str:
+        return self._full
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()  # of the elided text: the difference is padding and margins
+        metrics = self.fontMetrics()
+        extra = hint.width() - metrics.horizontalAdvance(super().text())
+        return QSize(metrics.horizontalAdvance(self._full) + max(0, extra), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(24, self.sizeHint().width()), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(0, self.contentsRect().width())
+        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width))
 
 
 def frequency_ticks(centres: np.ndarray | None, n_channels: int) -> list[tuple[float, str]]:
@@ -42,7 +109,7 @@ def frequency_ticks(centres: np.ndarray | None, n_channels: int) -> list[tuple[f
             label = f"ch {i}"
         else:
             f = float(centres[i])
-            label = f"{f / 1000:.1f} kHz" if f >= 1000 else f"{f:.0f} Hz"
+            label = f"{f / 1000:.1f} kHz" if round(f) >= 1000 else f"{f:.0f} Hz"
         ticks.append((i + 0.5, label))
     return ticks
 
@@ -74,7 +141,8 @@ def compute_frames(kind: str, args: dict[str, Any], dt_ms: float, samples: np.nd
 
     frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
     result = window_result(frontend, samples, audio_fs, span, progress, cancel)
-    return {**result, "centres": frontend.centre_frequencies(), "audio_fs": audio_fs}
+    unit = frontend.describe().get("output_unit") or value_unit(kind, args)  # the front-end's own, where it says
+    return {**result, "centres": frontend.centre_frequencies(), "audio_fs": audio_fs, "unit": unit}
 
 
 def window_note(result: dict[str, Any]) -> str:
@@ -112,24 +180,32 @@ class SpectrogramPane(QWidget):
         self.centres: np.ndarray | None = None
         self.first_frame = 0  # index of self.frames' first column on the sound's frame axis
         self._live_frames = 0
+        self._closed_minimum: int | None = None  # the pane's minimum height with the form closed
+        self._job_key = f"spectrogram:{slot_id}"
         self.window = ViewWindow(state, self)
         self.window.recomputeNeeded.connect(self.recompute)
         slot = state.slot(slot_id)
         self.title = QLabel()
+        self.args_label = ElidedLabel()
         self.status = QLabel()
         self.status.setStyleSheet("color: gray;")
-        self.note = QLabel()  # which window of a long sound is computed, and whether it is warmed up
+        self.note = ElidedLabel()  # which window of a long sound is computed, and whether it is warmed up
         self.note.setStyleSheet("color: gray;")
+        self.slot_note = ElidedLabel()  # why strfviewer chose this slot's arguments (e.g. its frequency range)
+        self.slot_note.setStyleSheet("color: gray; font-size: 11px;")
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.auto_levels = QCheckBox("auto levels")
         self.auto_levels.setChecked(True)
         self.level_low, self.level_high = QDoubleSpinBox(), QDoubleSpinBox()
-        for box in (self.level_low, self.level_high):
+        for box, end in ((self.level_low, "min"), (self.level_high, "max")):
             box.setRange(-1e6, 1e6)
             box.setDecimals(3)
             box.setEnabled(False)
-            box.setMaximumWidth(90)
+            box.setPrefix(f"{end} ")
+            box.setToolTip(f"The colour scale's {'lowest' if end == 'min' else 'highest'} level (untick auto levels "
+                           "to set it)")
+            box.setMaximumWidth(110)
             box.valueChanged.connect(self._apply_levels)
         self.auto_levels.toggled.connect(self._levels_mode_changed)
         self.params_button = QToolButton(text="Parameters", checkable=True)
@@ -138,12 +214,11 @@ class SpectrogramPane(QWidget):
         remove.clicked.connect(lambda: self.removeRequested.emit(self.slot_id))
 
         header = QHBoxLayout()
-        for w in (self.title, self.status, self.note):
+        for w in (self.title, self.args_label, self.status, self.note, self.slot_note):
             header.addWidget(w)
         header.addStretch(1)
         self.export_button = ExportButton(lambda: self.plot, self.export_data, f"{slot.kind}-spectrogram")
-        for w in (self.auto_levels, QLabel("min"), self.level_low, QLabel("max"), self.level_high,
-                  self.params_button, self.export_button, remove):
+        for w in (self.auto_levels, self.level_low, self.level_high, self.params_button, self.export_button, remove):
             header.addWidget(w)
 
         from ...backend.frontends import frontend_class
@@ -151,14 +226,19 @@ class SpectrogramPane(QWidget):
         schema = [spec.to_dict() for spec in frontend_class(slot.kind).schema]
         self.form = ParamForm(schema, slot.args, self._validate)
         self.form.setVisible(False)
-        self.params_button.toggled.connect(self.form.setVisible)
+        self.params_button.toggled.connect(self._show_form)
+        self.form.reflowed.connect(self._fit_height)
+        self.form.problemChanged.connect(self._show_problem)
         self.form.argsChanged.connect(lambda args: self.state.set_frontend_args(self.slot_id, args))
 
         self.plot = TimeLinkedPlot(state)
+        self.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.plot.setLabel("bottom", "time", units="s")
         self.plot.setLabel("left", "channel")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        self.colorbar = attach_colorbar(self.plot, self.image, value_unit(slot.kind, slot.args), self._colormap())
+        align_on_time_axis(state, self.plot)
         # The selected channel (state.selected_channel), outlined across the whole time axis.
         self.highlight = pg.LinearRegionItem(orientation="horizontal", movable=False,
                                              brush=pg.mkBrush(255, 255, 255, 40), pen=pg.mkPen("w", width=1))
@@ -166,6 +246,11 @@ class SpectrogramPane(QWidget):
         self.plot.addItem(self.highlight, ignoreBounds=True)
         self.plot.scene().sigMouseClicked.connect(self._select_channel)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        # Over the image while the form holds values that cannot be applied: the image is of the old ones.
+        self.not_applied = ElidedLabel(parent=self.plot)
+        self.not_applied.setStyleSheet(f"color: white; background: {INVALID_COLOR}; padding: 1px 6px; "
+                                       "border-radius: 3px;")
+        self.not_applied.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -181,8 +266,43 @@ class SpectrogramPane(QWidget):
         state.displayChanged.connect(self._apply_colormap)
         state.channelChanged.connect(self._show_channel)
         self._update_title()
-        self._apply_colormap()
         self.recompute()
+
+    # Parameter form
+    def _show_form(self, visible: bool) -> None:
+        self.form.setVisible(visible)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow the pane by what the open form needs, so the plot keeps at least :data:`PLOT_MIN_HEIGHT`.
+
+        The window may have set a minimum height of its own (kept while the form is closed); an explicit minimum
+        hides the layout's, so the pane sets the larger of the two itself."""
+        if self._closed_minimum is None:
+            self._closed_minimum = self.minimumHeight()
+        layout = self.layout()
+        layout.invalidate()
+        needed = layout.minimumSize().height() if self.form.isVisibleTo(self) else 0
+        self.setMinimumHeight(max(self._closed_minimum, needed))
+
+    def _show_problem(self, problem: str) -> None:
+        """Mark the image as not showing the form's values while they are invalid."""
+        reason = re.sub(r"^\w+: ", "", " ".join(problem.split()))  # without the class name the form shows
+        self.not_applied.setText(f"not applied: {reason}" if problem else "")
+        self.not_applied.setVisible(bool(problem))
+        self._place_not_applied()
+
+    def _place_not_applied(self) -> None:
+        if self.not_applied.isHidden():
+            return
+        room = max(80, self.plot.width() - 2 * LEFT_AXIS_WIDTH - 16)
+        self.not_applied.resize(min(self.not_applied.sizeHint().width(), room), self.not_applied.sizeHint().height())
+        self.not_applied.move(LEFT_AXIS_WIDTH + 8, 6)
+        self.not_applied.raise_()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._place_not_applied()
 
     # Computation
     def _validate(self, args: dict[str, Any]) -> str | None:
@@ -208,7 +328,7 @@ class SpectrogramPane(QWidget):
         span = self.window.plan()
         self.runner.submit(
             lambda progress, cancel: compute_frames(kind, args, dt_ms, samples, fs, progress, cancel, span),
-            key=f"spectrogram:{self.slot_id}",
+            key=self._job_key,
             description=f"{kind} spectrogram",
             on_result=self._show,
             on_error=self._failed,
@@ -225,6 +345,7 @@ class SpectrogramPane(QWidget):
         self.window.computed_as(result["span"])
         self.note.setText(window_note(result))
         self.status.setText("")
+        set_colorbar_label(self.colorbar, result["unit"])
         self._live_frames = self.frames.shape[1]
         self._set_axes()
         self._draw()
@@ -246,7 +367,9 @@ class SpectrogramPane(QWidget):
 
     # Live mode
     def begin_live(self, n_frames: int, hop: int, audio_fs: int, centres: np.ndarray | None, channels: int) -> None:
-        """Blank the image; frames then arrive with :meth:`add_live_frames` as the sound plays."""
+        """Blank the image; frames then arrive with :meth:`add_live_frames` as the sound plays (an offline
+        computation still running would replace them: it is cancelled)."""
+        self.runner.cancel(self._job_key)
         self.hop, self.audio_fs, self.centres = hop, audio_fs, centres
         self.frames = np.full((channels, n_frames), np.nan, dtype=np.float32)
         self.first_frame = 0
@@ -263,6 +386,11 @@ class SpectrogramPane(QWidget):
         self._live_frames = max(self._live_frames, write_frames(self.frames, first, frames))
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
+
+    def end_live(self) -> None:
+        """Live mode ended before the sound did: compute the frames it left blank."""
+        if self.window.paused and self.frames is not None and self._live_frames < self.frames.shape[1]:
+            self.recompute()
 
     # Drawing
     def _set_axes(self) -> None:
@@ -303,19 +431,25 @@ class SpectrogramPane(QWidget):
                 box.blockSignals(True)
                 box.setValue(value)
                 box.blockSignals(False)
-        self.image.setLevels((low, high))
+        self.colorbar.setLevels((low, high))  # the bar sets the image's levels too
+
+    def _colormap(self) -> pg.ColorMap:
+        name = self.state.display.get("colormap", "viridis")
+        return pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
 
     def _apply_colormap(self) -> None:
-        name = self.state.display.get("colormap", "viridis")
-        colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
-        self.image.setColorMap(colormap)
+        self.colorbar.setColorMap(self._colormap())  # and the image's
 
     def _update_title(self) -> None:
         slot = self.state.slot(self.slot_id)
         if slot is None:
             return
         shown = ", ".join(f"{k}={v}" for k, v in slot.args.items() if k in ("compression", "n_filters", "n_mels"))
-        self.title.setText(f"<b>{slot.kind}</b> {shown}")
+        self.title.setText(f"<b>{slot.kind}</b>")
+        self.args_label.setText(shown)
+        self.slot_note.setText(getattr(slot, "note", "") or "")
+        self.slot_note.setVisible(bool(self.slot_note.text()))
+        set_colorbar_label(self.colorbar, value_unit(slot.kind, slot.args))
 
     def _show_channel(self, channel: int) -> None:
         visible = self.frames is not None and 0 <= channel < self.frames.shape[0]

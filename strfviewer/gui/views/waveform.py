@@ -7,6 +7,8 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ..state import SessionState
+from .colorbar import reserve_colorbar_space
+from .timeaxis import align_on_time_axis, playback_cursor
 
 # Columns of the min/max envelope drawn for long sounds (about one per screen pixel: two points each).
 _ENVELOPE_COLUMNS = 2000
@@ -39,8 +41,10 @@ class WaveformOverview(QWidget):
         self.region = pg.LinearRegionItem()
         self.region.setZValue(10)
         self.plot.addItem(self.region)
-        self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e74c3c", width=1.5))
+        self.cursor = playback_cursor()
         self.plot.addItem(self.cursor, ignoreBounds=True)
+        reserve_colorbar_space(self.plot)  # the panes below hold a colour bar there
+        align_on_time_axis(state, self.plot)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.plot)
