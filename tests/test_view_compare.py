@@ -170,7 +170,9 @@ def test_the_cc_norm_column_shows_the_matching_model(session, qtbot):
     state.add_model(_fake_model("match", "mel", full_config, [0.2, None, 0.4, 0.9]))
     assert _column(view, "test cc_norm") == ["0.400", "-"]
     item = view.table.item(0, COLUMNS.index("test cc_norm"))
-    assert item.toolTip() == "match"
+    assert "median over its 3 neurons" in item.toolTip() and "match" in item.toolTip()  # None is no score
+    header = view.table.horizontalHeaderItem(COLUMNS.index("test cc_norm")).text()
+    assert header == "median test cc_norm (3 neurons)"
     assert non_default_args("mel", state.slot(mel.id).args) == MEL
 
 

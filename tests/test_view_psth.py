@@ -175,7 +175,9 @@ def test_sorting_by_cc_max_orders_the_rows_and_row_selection_sets_the_neuron(vie
     _open(qtbot, view, files["responses"], files["truth"])
     table = view.table
     assert [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())] == \
-        ["neuron", "cc_max", "cc_norm truth-linear"]
+        ["neuron", "cc_max", "truth-\nlinear"]  # a model's column is headed by its name; cc_norm is said beside
+    assert table.horizontalHeaderItem(2).toolTip() == "cc_norm of truth-linear over the test split"
+    assert "each model's cc_norm" in view.table_caption.text()
     header = table.horizontalHeader()
     click = QPoint(header.sectionViewportPosition(1) + header.sectionSize(1) // 2, header.height() // 2)
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=click)

@@ -34,6 +34,16 @@ class FilterBank:
         """Time of each impulse-response tap after the impulse, in ms."""
         return np.arange(self.impulse_responses.shape[-1]) * 1000.0 / self.audio_fs
 
+    def arrival_ms(self, fraction: float = 0.99) -> np.ndarray:
+        """Per filter, the time after the impulse by which ``fraction`` of its energy has arrived (0 for an
+        all-zero filter): where a plot of the impulse responses can end without hiding any of them."""
+        if not 0.0 < fraction <= 1.0:
+            raise ConfigurationError(f"fraction must be in (0, 1] (got {fraction!r})")
+        cumulative = np.cumsum(np.abs(self.impulse_responses) ** 2, axis=-1)
+        total = cumulative[:, -1:]
+        reached = cumulative >= fraction * np.where(total > 0, total, np.inf)
+        return self.times_ms[np.argmax(reached, axis=-1)]
+
 
 def _impulse_responses(frontend: Frontend) -> np.ndarray:
     with torch.no_grad():

@@ -5,6 +5,11 @@ the sound on the shared time axis, and the table puts numbers next to them: how 
 it runs, whether it leaks the future (the causality Jacobian of the loudest quarter second), how far back it
 listens, and how well the models fitted on it predict held-out responses. Each front-end is measured in its
 own background job (keyed per slot), so changing one front-end only re-measures that one.
+
+Each strip keeps a readable height (the images scroll when there are many front-ends) and has its own colour
+bar in the front-end's output unit, or in SD when the shared scale z-scores them. The cc_norm column is what
+the matching model's metadata recorded when it was fitted: the median over its neurons of the test-split
+cc_norm, and the header and tooltips say so and over how many neurons.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +46,8 @@ from ..app import settings
 from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..state import FrontendSlot, SessionState
-from .spectrogram import compute_frames, frequency_ticks
+from .colorbar import attach_colorbar, fix_left_axis, set_colorbar_label
+from .spectrogram import PLOT_MIN_HEIGHT, compute_frames, frequency_ticks
 from .timeaxis import TimeLinkedPlot
 
 logger = logging.getLogger(__name__)
@@ -52,6 +59,8 @@ COLUMNS = ("front-end", "parameters", "channels", "hop", "compute (s)", "× real
            "receptive field", "test cc_norm")
 _TIME_KEYS = ("audio_fs", "hop_ms", "dt_ms")
 _LEVEL_PERCENTILES = (1.0, 99.5)
+CC_NORM_HEADER = "median test cc_norm"  # what the "test cc_norm" column shows (its key stays, for readers)
+ZSCORE_UNIT = "z-score (SD)"
 
 
 # Pure helpers (no Qt): what the table shows, testable on their own.
@@ -113,19 +122,35 @@ def model_frontend(model: Any) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def median_test_cc_norm(model: Any) -> float | None:
-    """Median over neurons of the model's test cc_norm, from its metadata; None when it records none."""
+def cc_norm_summary(model: Any) -> tuple[float, int | None] | None:
+    """(median, neurons) of the test-split cc_norm the model's metadata recorded at fit time: the median over
+    the neurons with a finite value, and how many those are (None when only the median was recorded);
+    None when it records neither."""
     info = getattr(model, "info", None) or {}
     test = (info.get("metrics") or {}).get("test") or {}
     per_neuron = test.get("cc_norm")
     if isinstance(per_neuron, list):
         finite = [float(v) for v in per_neuron if isinstance(v, (int, float)) and math.isfinite(v)]
         if finite:
-            return float(np.median(finite))
+            return float(np.median(finite)), len(finite)
     median = test.get("cc_norm_median")
     if isinstance(median, (int, float)) and math.isfinite(median):
-        return float(median)
+        return float(median), None
     return None
+
+
+def median_test_cc_norm(model: Any) -> float | None:
+    """Median over neurons of the model's test cc_norm, from its metadata; None when it records none."""
+    summary = cc_norm_summary(model)
+    return None if summary is None else summary[0]
+
+
+def cc_norm_tooltip(model: Any, summary: tuple[float, int | None]) -> str:
+    """What a cc_norm cell shows, in words: whose numbers, over how many neurons, computed when."""
+    median, count = summary
+    over = f"its {count} neurons" if count is not None else "its neurons"
+    return (f"{median:.3f}: median over {over} of the test-split cc_norm that {Path(model.path).name} recorded "
+            f"when it was fitted ({model.path}/metadata.json)")
 
 
 def matching_model(models: list[Any], kind: str, args: dict[str, Any]) -> Any:
@@ -246,6 +271,7 @@ class _Row:
     title: QLabel
     plot: TimeLinkedPlot
     image: pg.ImageItem
+    colorbar: pg.ColorBarItem
     result: dict[str, Any] | None = None
     error: str | None = None
     computing: bool = False
@@ -313,8 +339,10 @@ class CompareView(QWidget):
         self.table.horizontalHeaderItem(COLUMNS.index("causality leak")).setToolTip(
             f"Largest gradient of a frame with respect to samples at or after its end, on the loudest "
             f"{CAUSALITY_SECONDS:g} s (random projection over channels)")
+        self.table.horizontalHeaderItem(COLUMNS.index("test cc_norm")).setText(CC_NORM_HEADER)
         self.table.horizontalHeaderItem(COLUMNS.index("test cc_norm")).setToolTip(
-            "Median over neurons of the test cc_norm of the latest open model fitted with this front-end")
+            "Median over its neurons of the test-split cc_norm that the latest open model fitted with this "
+            "front-end recorded when it was fitted (its metadata.json); '-': no such model is open")
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(scroll)
@@ -371,17 +399,19 @@ class CompareView(QWidget):
         box = QWidget()
         title = QLabel()
         plot = TimeLinkedPlot(self.state)
-        plot.setMinimumHeight(110)
+        plot.setMinimumHeight(PLOT_MIN_HEIGHT)  # an image of >= 120 px: many front-ends scroll, none squashes
         plot.setLabel("left", "channel")
         plot.setLabel("bottom", "time", units="s")
+        fix_left_axis(plot)  # the strips' plot areas line up (each has a colour bar of the same width)
         image = pg.ImageItem(axisOrder="row-major")
         plot.addItem(image)
+        colorbar = attach_colorbar(plot, image, ZSCORE_UNIT if self.shared_scale.isChecked() else "")
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(title)
         layout.addWidget(plot, 1)
-        return _Row(box, title, plot, image)
+        return _Row(box, title, plot, image, colorbar)
 
     def _update_title(self, slot_id: int) -> None:
         slot, row = self.state.slot(slot_id), self.rows.get(slot_id)
@@ -545,7 +575,10 @@ class CompareView(QWidget):
     def _apply_levels(self) -> None:
         levels = self.image_levels()
         for slot_id, (low, high) in levels.items():
-            self.rows[slot_id].image.setLevels((low, high))
+            row = self.rows[slot_id]
+            row.colorbar.setLevels((low, high))  # the bar sets the image's levels too
+            unit = ZSCORE_UNIT if self.shared_scale.isChecked() else (row.result or {}).get("unit", "")
+            set_colorbar_label(row.colorbar, unit)
         if self.shared_scale.isChecked():
             common = next(iter(levels.values()), None)
             span = f": [{common[0]:.2f}, {common[1]:.2f}] SD" if common else ""
@@ -562,7 +595,7 @@ class CompareView(QWidget):
         name = self.state.display.get("colormap", "viridis")
         colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
         for row in self.rows.values():
-            row.image.setColorMap(colormap)
+            row.colorbar.setColorMap(colormap)  # the bar passes it on to its image
 
     # Table
     def _row_cells(self, slot: FrontendSlot) -> list[str]:
@@ -590,15 +623,31 @@ class CompareView(QWidget):
     def _fill_table(self) -> None:
         slots = [s for s in self.state.frontends if s.id in self.rows]
         self.table.setRowCount(len(slots))
+        counts = set()
         for r, slot in enumerate(slots):
             model = matching_model(self.state.models, slot.kind, slot.args)
+            summary = cc_norm_summary(model) if model is not None else None
+            if summary is not None:
+                counts.add(summary[1])
             for c, text in enumerate(self._row_cells(slot)):
                 item = QTableWidgetItem(text)
                 if c >= 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if COLUMNS[c] == "test cc_norm" and model is not None:
-                    item.setToolTip(str(model.path))
+                if COLUMNS[c] == "test cc_norm" and summary is not None:
+                    item.setToolTip(cc_norm_tooltip(model, summary))
                 self.table.setItem(r, c, item)
+        (count,) = counts if len(counts) == 1 else (None,)  # one neuron count for every row: the header says it
+        header = f"{CC_NORM_HEADER} ({count} neurons)" if count is not None else CC_NORM_HEADER
+        self.table.horizontalHeaderItem(COLUMNS.index("test cc_norm")).setText(header)
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        """The table as tall as its rows (the images get the rest), at most half the view."""
+        table = self.table
+        rows = max(1, table.rowCount())  # room for one row when empty: the header alone looks broken
+        height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth()
+        height += rows * table.verticalHeader().defaultSectionSize() + table.horizontalScrollBar().sizeHint().height()
+        table.setMaximumHeight(height)
 
     def table_text(self) -> list[list[str]]:
         """The table's cells as shown, row by row (what a user reads; tests read it too)."""
@@ -627,5 +676,6 @@ class CompareView(QWidget):
             columns["receptive_field_ms"].append(math.nan if rf is None else rf / result["audio_fs"] * 1000)
             columns["test_cc_norm"].append(math.nan if cc is None else cc)
         header = ("front-ends (rows): " + "; ".join(names)
-                  + "\nreceptive_field_ms NaN: the whole past; test_cc_norm NaN: no model fitted with it")
+                  + "\nreceptive_field_ms NaN: the whole past; test_cc_norm: median over neurons of the test-split "
+                    "cc_norm the matching model recorded when fitted (NaN: no model fitted with it)")
         return {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}, header

@@ -8,6 +8,11 @@ a loaded model, the filters they were initialised with are overlaid (dashed) on 
 
 The view reads the target slot, the sound's sample rate and the loaded models from the session state, runs
 the computations through the job runner, and writes only the selected channel back to the state.
+
+Made to be read: frequency axes carry round-number ticks in Hz that never collide (:class:`LogFrequencyAxis`),
+channels are coloured along a rainbow map that does not wrap (channel 0 blue, the last red), the impulse
+responses are stacked one above the other, each scaled to its peak, over the time where their energy arrives,
+and the tuning of the selected channel says how to select one while none is.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -33,6 +39,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -44,6 +51,7 @@ from ..app import one_line, settings
 from ..export import ExportButton, ExportData
 from ..jobrunner import JobRunner
 from ..state import SessionState
+from .colorbar import attach_colorbar
 from .spectrogram import frequency_ticks
 
 logger = logging.getLogger(__name__)
@@ -54,10 +62,22 @@ DEFAULT_LEVEL_DB = -20.0
 DEFAULT_AUDIO_FS = 48000  # what the front-end is built for before a sound is open
 SETTINGS_SOURCE = "front-end settings"
 DATA_MAGNITUDE, DATA_TUNING = "magnitude responses", "tuning curves"
-TABLE_COLUMNS = ("channel", "centre Hz", "filter peak Hz", "-3 dB bandwidth Hz", "tuning peak Hz")
+TABLE_COLUMNS = ("ch", "centre Hz", "peak Hz", "bw Hz", "best Hz")  # short: all fit the table's width
+TABLE_TOOLTIPS = ("Output channel of the front-end", "Nominal centre frequency of the channel",
+                  "Frequency where the channel's filter has its largest gain",
+                  "-3 dB bandwidth of the channel's filter", "Tone frequency that drives the channel most (tuning "
+                  "peak of the whole front-end at the tone level)")
 _MAGNITUDE_SPAN_DB = 60.0  # the magnitude plot shows this far below the strongest peak
 _MAGNITUDE_POINTS = 1500  # points per drawn magnitude curve (the export keeps every FFT bin)
-_BOLD_COLOUR = "#c0392b"
+_BOLD_COLOUR = "#c0392b"  # the selected channel's tuning curve and heatmap row
+_SELECTED_PEN = "#ffffff"  # the selected channel's filter curves: outside the channel colour map, on dark plots
+CHANNEL_COLORMAP = "CET-R2"  # perceptual blue-green-yellow-red rainbow: it does not wrap back to its start
+_COLORMAP_START = 0.08  # skip the darkest blue, hard to see on the plots' black background
+IMPULSE_FRACTION = 0.99  # the impulse plot ends where this fraction of every filter's energy has arrived
+IMPULSE_GAIN = 0.6  # half-height of a stacked impulse response, in channel rows (0.5: touching neighbours)
+TUNING_UNIT = "response, 0–1 per channel"  # each row scaled from its min to its max
+NICE_MANTISSAS = ((1, 2, 5), (1, 3), (1,))  # tick steps tried on log-frequency axes, densest first
+_TICK_GAP_PX = 10.0  # the least room between two tick labels
 
 FrontendBuilder = Callable[[], Any]  # returns a fresh backend Frontend the job may use alone
 
@@ -138,13 +158,92 @@ def compute_tuning(build: FrontendBuilder, level_db: float, progress=None, cance
     return TuningResult(curves, frontend.centre_frequencies(), level_db)
 
 
+def hz_label(frequency_hz: float) -> str:
+    """A tick label in Hz: ``"50"``, ``"200"``, ``"1k"``, ``"2.5k"``, ``"20k"``."""
+    if frequency_hz >= 1000:
+        return f"{frequency_hz / 1000:g}k"
+    return f"{frequency_hz:g}"
+
+
+def log_frequency_ticks(low_hz: float, high_hz: float, pixels: float, text_width: Callable[[str], float]) \
+        -> tuple[list[float], list[float]]:
+    """Labelled and unlabelled tick frequencies of a log axis from ``low_hz`` to ``high_hz`` drawn ``pixels`` long.
+
+    The labelled ones are the densest of the 1-2-5, 1-3 and 1 (decade) steps with two or more labels
+    (``text_width(label)`` px wide) that keep ``_TICK_GAP_PX`` apart; on an axis too short even for decades, every
+    other decade, and so on; within one decade, the 1..9 multiples. The unlabelled ones are the other 1..9
+    multiples of each decade, for the grid.
+    """
+    if not (0 < low_hz < high_hz) or not math.isfinite(high_hz) or pixels <= 0:
+        return [], []
+    span = math.log10(high_hz) - math.log10(low_hz)
+    first, last = math.floor(math.log10(low_hz)), math.ceil(math.log10(high_hz))
+
+    def inside(values: list[float]) -> list[float]:
+        return [v for v in values if low_hz * (1 - 1e-9) <= v <= high_hz * (1 + 1e-9)]
+
+    def fits(values: list[float]) -> bool:
+        x = [(math.log10(v) - math.log10(low_hz)) / span * pixels for v in values]
+        w = [text_width(hz_label(v)) for v in values]
+        return all(x[i + 1] - x[i] >= (w[i] + w[i + 1]) / 2 + _TICK_GAP_PX for i in range(len(x) - 1))
+
+    everything = inside([m * 10.0 ** e for e in range(first, last + 1) for m in range(1, 10)])
+    candidates = [inside([m * 10.0 ** e for e in range(first, last + 1) for m in mantissas])
+                  for mantissas in NICE_MANTISSAS]
+    candidates += [inside([10.0 ** e for e in range(first, last + 1) if e % every == 0]) for every in (2, 3, 5)]
+    fitting = [c for c in candidates if len(c) >= 2 and fits(c)]
+    if fitting:
+        labelled = fitting[0]
+    elif len(everything) >= 2 and fits(everything):  # a range within a decade: 300, 400, 500...
+        labelled = everything
+    else:  # too short for two labels: one round number
+        labelled = next((c for c in [*candidates, everything] if c), [])[:1]
+    chosen = set(labelled)
+    return labelled, [v for v in everything if v not in chosen]
+
+
+class LogFrequencyAxis(pg.AxisItem):
+    """Bottom axis of a plot whose x is ``log10(frequency in Hz)``: round numbers in Hz ("200", "1k", "20k")
+    that never collide at the axis's current length (:func:`log_frequency_ticks`); grid lines at the rest."""
+
+    def __init__(self) -> None:
+        super().__init__("bottom")
+        self.enableAutoSIPrefix(False)
+        self.setStyle(maxTextLevel=0)  # the second level holds the unlabelled grid ticks
+        self._labels: dict[float, str] = {}
+
+    def tickValues(self, min_value: float, max_value: float, size: float) -> list[tuple[float | None, list[float]]]:
+        low, high = sorted((min_value, max_value))
+        metrics = QFontMetricsF(self.style["tickFont"] or self.font())
+        try:
+            labelled, grid = log_frequency_ticks(10.0 ** low, 10.0 ** high, size, metrics.horizontalAdvance)
+        except OverflowError:
+            return []
+        self._labels = {round(math.log10(v), 9): hz_label(v) for v in labelled}
+        return [(1.0, [math.log10(v) for v in labelled]), (None, [math.log10(v) for v in grid])]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        return [self._labels.get(round(v, 9), hz_label(10.0 ** v)) for v in values]
+
+
 def _log_plot(title: str, bottom: str, left: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(title=title)
+    plot = pg.PlotWidget(title=title, axisItems={"bottom": LogFrequencyAxis()})
     plot.setLogMode(x=True, y=False)
-    plot.setLabel("bottom", bottom, units="Hz")
+    plot.setLabel("bottom", f"{bottom} (Hz)")
     plot.setLabel("left", left)
     plot.showGrid(x=True, y=True, alpha=0.2)
     return plot
+
+
+def channel_colours(n: int, alpha: int = 255) -> list[Any]:
+    """One colour per channel, sampled evenly along :data:`CHANNEL_COLORMAP`: neighbours look alike, the first
+    and the last channel do not (hue cycling made channel 0 and channel n-1 both red)."""
+    colormap = pg.colormap.get(CHANNEL_COLORMAP)
+    positions = np.linspace(_COLORMAP_START, 1.0, n) if n > 1 else np.array([0.5])
+    colours = colormap.map(positions, mode="qcolor")
+    for colour in colours:
+        colour.setAlpha(alpha)
+    return list(colours)
 
 
 def _settings_float(key: str, default: float) -> float:
@@ -171,6 +270,7 @@ class FiltersView(QWidget):
         self.magnitude_curves: list[pg.PlotDataItem] = []
         self.initial_impulse_curves: list[pg.PlotDataItem] = []
         self.initial_magnitude_curves: list[pg.PlotDataItem] = []
+        self._colours: list[Any] = []  # channel_colours of the last channel count drawn
         key = f"filters:{id(self)}"
         self._bank_key, self._tuning_key = f"{key}:bank", f"{key}:tuning"
 
@@ -182,7 +282,7 @@ class FiltersView(QWidget):
         splitter.addWidget(self.table)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([1000, 420])  # room for the table's five columns
+        splitter.setSizes([1080, 320])  # room for the table's five (short) columns
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -207,12 +307,15 @@ class FiltersView(QWidget):
     # Construction
     def _build_header(self) -> None:
         self.title = QLabel()
+        self.title.setMinimumWidth(80)  # a long model name is cut rather than widening the view; the tooltip has it
         self.status = QLabel()
         self.status.setStyleSheet("color: gray;")
         self.source_label = QLabel("source")
         self.source = QComboBox()
         self.source.setToolTip("Show the filters of the front-end settings, or the trained filters of a model")
         self.source.addItem(SETTINGS_SOURCE, None)
+        self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source.setMinimumContentsLength(16)  # long model names elide; the tooltip and the list show them
         self.source.currentIndexChanged.connect(self._schedule)
         self.channel_spin = QSpinBox()
         self.channel_spin.setRange(-1, 0)
@@ -236,6 +339,8 @@ class FiltersView(QWidget):
         self.data_choice = QComboBox()
         self.data_choice.addItems([DATA_MAGNITUDE, DATA_TUNING])
         self.data_choice.setToolTip("What the CSV / NPY export contains")
+        self.data_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.data_choice.setMinimumContentsLength(12)
         saved = settings().value(SETTINGS_PREFIX + "export_data", DATA_MAGNITUDE)
         if saved in (DATA_MAGNITUDE, DATA_TUNING):
             self.data_choice.setCurrentText(saved)
@@ -249,7 +354,6 @@ class FiltersView(QWidget):
 
         header = QHBoxLayout()
         header.addWidget(self.title)
-        header.addWidget(self.status)
         header.addStretch(1)
         for widget in (self.source_label, self.source, QLabel("channel"), self.channel_spin, QLabel("tone level"),
                        self.level, self.show_initial, QLabel("data"), self.data_choice, self.export_button):
@@ -262,16 +366,21 @@ class FiltersView(QWidget):
         self.plots = QWidget()
         self.filter_note = QLabel(" ")
         self.filter_note.setStyleSheet("color: gray;")
-        self.impulse_plot = pg.PlotWidget(title="impulse responses")
-        self.impulse_plot.setLabel("bottom", "time after the impulse", units="ms")
-        self.impulse_plot.setLabel("left", "amplitude")
-        self.impulse_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.impulse_plot = pg.PlotWidget(title="impulse responses (peak-scaled)")
+        self.impulse_plot.setLabel("bottom", "time after the impulse (ms)")
+        self.impulse_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.impulse_plot.setLabel("left", "channel")
+        self.impulse_plot.showGrid(x=True, y=False, alpha=0.2)
+        self.impulse_plot.setMouseEnabled(x=True, y=False)
         self.magnitude_plot = _log_plot("magnitude responses", "frequency", "gain (dB)")
-        self.heatmap_plot = _log_plot("tone tuning (each channel scaled to its range)", "tone frequency",
-                                      "channel")
+        # Short titles: a title wider than the plot pushes its colour bar out of the widget.
+        self.heatmap_plot = _log_plot("tone tuning", "tone frequency", "channel")
         self.heatmap_plot.showGrid(x=False, y=False)
         self.heatmap = pg.ImageItem(axisOrder="row-major")
         self.heatmap_plot.addItem(self.heatmap)
+        self.heatmap_colorbar = attach_colorbar(self.heatmap_plot, self.heatmap, TUNING_UNIT, levels=(0.0, 1.0))
+        self.heatmap_plot.setToolTip("Each channel's mean output to tones at the tone level, scaled from its "
+                                     "minimum (0) to its maximum (1) over the sweep; click a row to select it")
         self.heatmap_band = pg.LinearRegionItem(orientation="horizontal", movable=False,
                                                 brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(_BOLD_COLOUR, width=2))
         self.heatmap_band.setVisible(False)
@@ -279,7 +388,18 @@ class FiltersView(QWidget):
         self.heatmap_plot.addItem(self.heatmap_band, ignoreBounds=True)
         self.heatmap_plot.scene().sigMouseClicked.connect(self._heatmap_clicked)
         self.tuning_plot = _log_plot("tuning of the selected channel", "tone frequency", "mean output")
+        self.tuning_plot.getAxis("left").enableAutoSIPrefix(False)  # outputs as they are, not "(x0.001)"
         self.tuning_curve = self.tuning_plot.plot(pen=pg.mkPen(_BOLD_COLOUR, width=2))
+        # While no channel is selected the panel says how to select one, instead of showing empty axes.
+        self.tuning_placeholder = QLabel("<b>Tuning of the selected channel</b><br>Select a channel to see its "
+                                         "tone tuning: click a row of the table, a filter curve or a row of the "
+                                         "tone-tuning heatmap, or set “channel” above.")
+        self.tuning_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tuning_placeholder.setWordWrap(True)
+        self.tuning_placeholder.setStyleSheet("color: gray; border: 1px dashed #bdc3c7;")
+        self.tuning_stack = QStackedWidget()
+        self.tuning_stack.addWidget(self.tuning_placeholder)
+        self.tuning_stack.addWidget(self.tuning_plot)
         self.centre_lines = []
         for plot in (self.magnitude_plot, self.tuning_plot):
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#7f8c8d", width=1, style=Qt.PenStyle.DotLine))
@@ -288,17 +408,23 @@ class FiltersView(QWidget):
             self.centre_lines.append(line)
         grid = QGridLayout(self.plots)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.filter_note, 0, 0, 1, 2)
+        notes = QHBoxLayout()  # what is shown and what is being computed, under the header (it fits 1024 px)
+        notes.addWidget(self.filter_note)
+        notes.addStretch(1)
+        notes.addWidget(self.status)
+        grid.addLayout(notes, 0, 0, 1, 2)
         grid.addWidget(self.impulse_plot, 1, 0)
         grid.addWidget(self.magnitude_plot, 1, 1)
         grid.addWidget(self.heatmap_plot, 2, 0)
-        grid.addWidget(self.tuning_plot, 2, 1)
+        grid.addWidget(self.tuning_stack, 2, 1)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)
 
     def _build_table(self) -> None:
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        for column, tip in enumerate(TABLE_TOOLTIPS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -492,7 +618,14 @@ class FiltersView(QWidget):
             nyquist = bank.audio_fs / 2.0
             lowest = max(float(np.min(bank.peak_hz)) / 4.0, float(bank.frequencies_hz[1]), 10.0)
             self.magnitude_plot.setXRange(math.log10(min(lowest, nyquist / 10)), math.log10(nyquist), padding=0)
-            self.impulse_plot.autoRange()
+            n = bank.impulse_responses.shape[0]
+            labels = result.centres if result.filters_are_channels and result.centres is not None else bank.peak_hz
+            self.impulse_plot.getAxis("left").setTicks([frequency_ticks(labels, n)])
+            self.impulse_plot.setLabel("left", "channel" if result.filters_are_channels else "filter (peak)")
+            reach = IMPULSE_GAIN + 0.05  # the lowest and the highest response whole, with a sliver of margin
+            self.impulse_plot.setYRange(0.5 - reach, n - 0.5 + reach, padding=0)
+            end = max(float(np.max(bank.arrival_ms(IMPULSE_FRACTION))), float(bank.times_ms[min(1, n - 1)]))
+            self.impulse_plot.setXRange(-0.02 * end, 1.05 * end, padding=0)
         self.show_initial.setEnabled(result.initial is not None)
         self._apply_overlay()
         self._fill_table()
@@ -501,13 +634,16 @@ class FiltersView(QWidget):
         self.filtersShown.emit()
 
     def _draw_bank(self, bank: Any, impulse: list, magnitude: list, dashed: bool) -> None:
+        """Magnitude responses overlaid; impulse responses stacked, filter ``c`` centred on row ``c + 0.5``."""
         h = np.real(bank.impulse_responses)
         times = bank.times_ms
         shown = _log_spaced_bins(len(bank.frequencies_hz))  # no DC bin on a log axis
         freqs = bank.frequencies_hz[shown]
+        peaks = np.max(np.abs(h), axis=-1)
         for c in range(h.shape[0]):
             pen = self._pen(c, h.shape[0], bold=False, dashed=dashed)
-            impulse.append(self.impulse_plot.plot(times, h[c], pen=pen))
+            scaled = h[c] / peaks[c] if peaks[c] > 0 else h[c]
+            impulse.append(self.impulse_plot.plot(times, c + 0.5 + IMPULSE_GAIN * scaled, pen=pen))
             magnitude.append(self.magnitude_plot.plot(freqs, bank.magnitude_db[c, shown], pen=pen))
 
     def _show_tuning(self, result: TuningResult) -> None:
@@ -568,8 +704,10 @@ class FiltersView(QWidget):
     def _pen(self, c: int, n: int, bold: bool, dashed: bool) -> Any:
         style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
         if bold:
-            return pg.mkPen(_BOLD_COLOUR, width=2.5 if not dashed else 2.0, style=style)
-        return pg.mkPen(pg.intColor(c, hues=max(n, 1), alpha=110), width=1, style=style)
+            return pg.mkPen(_SELECTED_PEN, width=2.5 if not dashed else 2.0, style=style)
+        if len(self._colours) != n:
+            self._colours = channel_colours(n, alpha=170)
+        return pg.mkPen(self._colours[c], width=1, style=style)
 
     def _apply_overlay(self) -> None:
         shown = self.show_initial.isChecked() and self.show_initial.isEnabled()
@@ -614,12 +752,13 @@ class FiltersView(QWidget):
         else:
             self.tuning_curve.setData([], [])
             self.tuning_plot.setTitle("tuning of the selected channel (none)")
+        self.tuning_stack.setCurrentWidget(self.tuning_plot if tuning_valid else self.tuning_placeholder)
         self.heatmap_band.setVisible(tuning_valid)
 
     def _apply_colormap(self) -> None:
         name = self.state.display.get("colormap", "viridis")
         colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
-        self.heatmap.setColorMap(colormap)
+        self.heatmap_colorbar.setColorMap(colormap)  # the bar passes it on to the heatmap
 
     def _update_title(self) -> None:
         slot = self.state.target()
@@ -629,6 +768,7 @@ class FiltersView(QWidget):
         model = self._source_model()
         source = f" · trained in {model.path.name}" if model is not None else ""
         self.title.setText(f"<b>{slot.kind}</b> filters{source}")
+        self.title.setToolTip(f"{slot.kind} filters{source}")
 
     # Export
     def export_data(self) -> ExportData | None:

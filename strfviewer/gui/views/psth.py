@@ -9,6 +9,10 @@ and cached. Scores are those of the backend's fitting (``fitting.score`` on the 
 builds, with the model's own training recipe: Hann smoothing and bin limit), so what the view shows is what
 ``strfviewer fit`` reported. A model that cannot predict the open response set (other bin width, sample rate
 or neurons) is listed with the reason instead of failing the view.
+
+Nothing is drawn over the data: the legend has its own strip under the PSTH, the raster shows every repeat's row
+whole (numbered 1..R at the row centres), the histogram says what its red line is, and the neuron table's
+columns (one per model, headed by the model's name) fit beside the plots without sideways scrolling.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -62,6 +66,15 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 # Counts on the plots' dark background: no spike is background, the most spikes white.
 _RASTER_COLORMAP = pg.ColorMap([0.0, 1.0], [(0, 0, 0), (255, 255, 255)])
 _RECORDED_PEN = "#ecf0f1"
+_SELECTED_COLOUR = "#e74c3c"  # the selected neuron in the population plots
+_LEFT_AXIS_WIDTH = 56  # px: the raster's and the PSTH's, so their linked x ranges line up exactly
+_LEGEND_TEXT = "8pt"
+_LEGEND_ROW_HEIGHT = 14  # px of a legend line's sample (pyqtgraph's are 20 px tall)
+_LEGEND_SPACING = -6  # px between legend lines: their labels' boxes have that much blank around the text
+_RASTER_MAX_TICKS = 10
+_HEADER_LINE = 8  # characters per line of a model's name in the table header
+_SIDE_MAX_SHARE = 0.6  # the side pane may grow to this share of the view to show the whole table
+_SORT_INDICATOR_ROOM = 22  # px a header section needs beside its text for padding and the sort arrow
 
 
 class ModelMismatchError(StrfviewerError):
@@ -399,8 +412,35 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
+def header_lines(name: str, width: int = _HEADER_LINE) -> str:
+    """A model name broken after ``-``, ``_`` or ``.`` into lines of about ``width`` characters, for a narrow
+    table column: ``"linear-gammatone-pcen"`` becomes ``"linear-\ngammatone-\npcen"``."""
+    parts = re.findall(r"[^-_.]+[-_.]?|[-_.]", name) or [name]
+    lines = [""]
+    for part in parts:
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(lines)
+
+
+def raster_ticks(n_repeats: int) -> list[tuple[float, str]]:
+    """Left-axis ticks of the raster: repeat ``r`` (row ``[r, r + 1)``) labelled ``r + 1`` at its centre."""
+    step = max(1, math.ceil(n_repeats / _RASTER_MAX_TICKS))
+    return [(r + 0.5, str(r + 1)) for r in range(0, n_repeats, step)]
+
+
 def _column_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "model"
+
+
+class _StripLegend(pg.LegendItem):
+    """A legend in a strip of its own: sized by its layout (line spacing included), kept where it was put
+    (pyqtgraph's ``updateSize`` moves it to the origin and counts every line 20 px tall)."""
+
+    def updateSize(self) -> None:
+        hint = self.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+        self.setGeometry(QRectF(self.pos(), QSizeF(hint.width(), hint.height())))
 
 
 class PsthView(QWidget):
@@ -432,6 +472,8 @@ class PsthView(QWidget):
         splitter.addWidget(self.side)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        self.splitter = splitter
+        self._fitted_columns = 0  # the table's column count the side pane was last widened for
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(self.header)
@@ -501,10 +543,15 @@ class PsthView(QWidget):
         for plot in (self.linked_plot, self.plain_plot):
             plot.setLabel("bottom", "time", units="s")
             plot.setLabel("left", "spikes / bin")
-            # Top left: where a narrow plot cuts a long line, it cuts the scores' end, not the model names.
-            plot.addLegend(offset=(10, 10), labelTextSize="8pt")
         for plot in (self.raster_plot, self.linked_plot, self.plain_plot):
-            plot.getAxis("left").setWidth(56)  # equal widths: linked x ranges then line up exactly
+            plot.getAxis("left").setWidth(_LEFT_AXIS_WIDTH)
+        # The legend has a strip of its own under the PSTH (one line per curve), so it never covers a trace;
+        # clicking a line's sample still hides or shows that curve.
+        self.legend_view = pg.GraphicsView()
+        self._legend = _StripLegend(labelTextSize=_LEGEND_TEXT, frame=False, verSpacing=_LEGEND_SPACING)
+        self.legend_view.addItem(self._legend)
+        self._legend.setPos(4, 2)  # from the left edge, not the axis: long lines keep their scores in view
+        self.legend_view.setFixedHeight(0)
         self.psth_stack = QStackedWidget()
         self.psth_stack.addWidget(self.plain_plot)
         self.psth_stack.addWidget(self.linked_plot)
@@ -514,6 +561,7 @@ class PsthView(QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.raster_plot, 2)
         layout.addWidget(self.psth_stack, 3)
+        layout.addWidget(self.legend_view)
 
     def _build_side(self) -> None:
         self.side = QSplitter(Qt.Orientation.Vertical)
@@ -525,6 +573,11 @@ class PsthView(QWidget):
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
         self.table.setToolTip("Click a header to sort; [ and ] step through the rows in this order")
+        self.table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.table.horizontalHeader().setHighlightSections(False)  # bold headers of the selected row: wider
+        self.table_caption = QLabel()
+        self.table_caption.setStyleSheet("color: gray;")
+        self.table_caption.setWordWrap(True)
         self.table.itemSelectionChanged.connect(self._row_selected)
         population = QWidget()
         box = QVBoxLayout(population)
@@ -540,14 +593,14 @@ class PsthView(QWidget):
         self.scatter_plot.setLabel("left", "cc_norm")
         self.scatter = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#34495e"), brush=pg.mkBrush(52, 152, 219, 160))
         self.scatter.sigClicked.connect(self._points_clicked)
-        self.scatter_highlight = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#e74c3c", width=2), brush=None)
+        self.scatter_highlight = pg.ScatterPlotItem(size=14, pen=pg.mkPen(_SELECTED_COLOUR, width=2), brush=None)
         self.scatter_plot.addItem(self.scatter)
         self.scatter_plot.addItem(self.scatter_highlight)
         self.histogram_plot = pg.PlotWidget()
         self.histogram_plot.setLabel("bottom", "cc_norm")
         self.histogram_plot.setLabel("left", "neurons")
         self.histogram = pg.BarGraphItem(x0=[], x1=[], height=[], brush="#95a5a6")
-        self.histogram_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e74c3c", width=1.5))
+        self.histogram_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(_SELECTED_COLOUR, width=1.5))
         self.histogram_plot.addItem(self.histogram)
         self.histogram_plot.addItem(self.histogram_line, ignoreBounds=True)
         for plot in (self.scatter_plot, self.histogram_plot):
@@ -557,7 +610,13 @@ class PsthView(QWidget):
         plots.addWidget(self.scatter_plot)
         plots.addWidget(self.histogram_plot)
         box.addLayout(plots, 1)
-        self.side.addWidget(self.table)
+        table_box = QWidget()
+        table_layout = QVBoxLayout(table_box)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.setSpacing(2)
+        table_layout.addWidget(self.table_caption)
+        table_layout.addWidget(self.table, 1)
+        self.side.addWidget(table_box)
         self.side.addWidget(population)
 
     # What is selected
@@ -568,7 +627,8 @@ class PsthView(QWidget):
 
     @property
     def legend(self) -> pg.LegendItem:
-        return self.psth_plot.getPlotItem().legend
+        """The PSTH's legend, in its own strip under the plot."""
+        return self._legend
 
     def legend_texts(self) -> list[str]:
         """The legend's lines, in order (recorded first, then one per model)."""
@@ -794,9 +854,17 @@ class PsthView(QWidget):
                 table.setColumnCount(0)
                 return
             results = self.valid_results()
-            headers = ["neuron", "cc_max", *(f"cc_norm {r.name}" for r in results)]
+            split = self._stats.split_name if self._stats is not None else metric_split(rs)[0]
+            headers = ["neuron", "cc_max", *(header_lines(r.name) for r in results)]
+            tips = ["Neuron id (click a header to sort)",
+                    f"cc_max over the {split} split: how well the recorded repeats predict each other",
+                    *(f"cc_norm of {r.name} over the {split} split" for r in results)]
             table.setColumnCount(len(headers))
             table.setHorizontalHeaderLabels(headers)
+            for column, tip in enumerate(tips):
+                table.horizontalHeaderItem(column).setToolTip(tip)
+            self.table_caption.setText(f"Scores over the {split} split: cc_max, then each model's cc_norm"
+                                       if results else f"cc_max over the {split} split")
             table.setRowCount(len(rs.neurons))
             cc_max = self._stats.cc_max if self._stats is not None else np.full(len(rs.neurons), np.nan)
             for i, info in enumerate(rs.neurons):
@@ -809,10 +877,30 @@ class PsthView(QWidget):
                 for j, r in enumerate(results):
                     table.setItem(i, 2 + j, _SortItem(_fmt(r.cc_norm[i]), r.cc_norm[i]))
             table.setSortingEnabled(True)  # sorts by the header's current indicator
-            table.resizeColumnsToContents()
+            self._fit_columns()
         finally:
             self._syncing = False
         self._select_row(self.neuron())
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its cells or its header's longest line (Qt measures a multi-line header as one
+        line), and, when models were added, the side pane widened so the table needs no sideways scrolling."""
+        table, header = self.table, self.table.horizontalHeader()
+        table.resizeColumnsToContents()
+        metrics = header.fontMetrics()
+        for column in range(table.columnCount()):
+            lines = table.horizontalHeaderItem(column).text().split("\n")
+            text = max(metrics.horizontalAdvance(line) for line in lines) + _SORT_INDICATOR_ROOM
+            header.resizeSection(column, max(table.sizeHintForColumn(column), text))
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if table.columnCount() == self._fitted_columns or total <= 0:
+            return
+        self._fitted_columns = table.columnCount()
+        needed = header.length() + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width() + 2
+        if sizes[1] < needed:
+            side = min(needed, int(_SIDE_MAX_SHARE * total))
+            self.splitter.setSizes([total - side, side])
 
     def _row_of(self, neuron: int) -> int | None:
         for row in range(self.table.rowCount()):
@@ -868,12 +956,18 @@ class PsthView(QWidget):
         for plot, item in self._psth_items:
             plot.removeItem(item)
         self._psth_items = []
-        for plot in (self.plain_plot, self.linked_plot):
-            plot.getPlotItem().legend.clear()
+        self._legend.clear()
+        self.legend_view.setFixedHeight(0)
 
-    def _add(self, plot: pg.PlotWidget, item: Any) -> Any:
+    def _add(self, plot: pg.PlotWidget, item: Any, name: str | None = None) -> Any:
         plot.addItem(item)
         self._psth_items.append((plot, item))
+        if name is not None:
+            self._legend.addItem(item, name)
+            sample, _label = self._legend.items[-1]
+            sample.setFixedHeight(_LEGEND_ROW_HEIGHT)
+            self._legend.updateSize()
+            self.legend_view.setFixedHeight(math.ceil(self._legend.geometry().bottom()) + 6)
         return item
 
     def _draw_stimulus(self, reset_range: bool = False) -> None:
@@ -902,8 +996,8 @@ class PsthView(QWidget):
         for item in (low, high, pg.FillBetweenItem(low, high, brush=pg.mkBrush(189, 195, 199, 80))):
             self._add(plot, item)
         label = f"recorded mean ± SEM ({n_repeats} repeats{', smoothed' if smooth else ''})"
-        self.curves["recorded"] = self._add(plot, pg.PlotDataItem(t, mean, pen=pg.mkPen(_RECORDED_PEN, width=2),
-                                                                  name=label))
+        self.curves["recorded"] = self._add(plot, pg.PlotDataItem(t, mean, pen=pg.mkPen(_RECORDED_PEN, width=2)),
+                                            label)
         data: dict[str, np.ndarray] = {"time_s": t, "recorded_mean": mean, "recorded_sem": sem}
         for index, model in enumerate(self.state.models):
             result = self._cache.get(id(model))
@@ -916,7 +1010,7 @@ class PsthView(QWidget):
             text = (f"{result.name} · cc {_fmt(result.cc[n])} · cc_norm {_fmt(result.cc_norm[n])} · "
                     f"cc_max {_fmt(result.cc_max[n])}")
             self.curves[result.name] = self._add(plot, pg.PlotDataItem(t[: prediction.shape[0]], prediction,
-                                                                       pen=pg.mkPen(color, width=1.5), name=text))
+                                                                       pen=pg.mkPen(color, width=1.5)), text)
             data[f"pred_{_column_name(result.name)}"] = prediction.astype(np.float64)
         info, neuron = rs.stimuli[s], rs.neurons[n]
         self._shown = {"data": data, "header": (
@@ -949,7 +1043,10 @@ class PsthView(QWidget):
             self.raster_image.setImage(image, levels=(0.0, max(1.0, float(image.max(initial=0.0)))))
             self.raster_image.setRect(0.0, 0.0, n_bins * dt_s, n_repeats)
             self.raster_mode = "counts"
-        self.raster_plot.setYRange(0, max(1, n_repeats), padding=0)
+        # Every row whole, with a margin so the top and bottom rows visibly end inside the plot.
+        rows = max(1, n_repeats)
+        self.raster_plot.setYRange(0, rows, padding=0.02)
+        self.raster_plot.getAxis("left").setTicks([raster_ticks(rows)])
 
     def _draw_population(self) -> None:
         rs, result = self.state.responses, self._population_result()
@@ -963,7 +1060,8 @@ class PsthView(QWidget):
         self.scatter.setData(x=x[keep], y=y[keep], data=keep.tolist())
         finite = y[np.isfinite(y)]
         median = float(np.median(finite)) if finite.size else None
-        self.scatter_plot.setTitle(f"{result.name}: median cc_norm {_fmt(median)}", size="9pt")
+        # Short titles: a title wider than its plot pushes the plot out of the widget (the model is named above).
+        self.scatter_plot.setTitle(f"median cc_norm {_fmt(median)} ({finite.size} neurons)", size="9pt")
         if finite.size:
             edges = np.linspace(min(0.0, float(finite.min())), max(1.0, float(finite.max())), 21)
             heights, _ = np.histogram(finite, bins=edges)
@@ -978,6 +1076,7 @@ class PsthView(QWidget):
         if rs is None or result is None or self._stats is None:
             self.scatter_highlight.setData([])
             self.histogram_line.setVisible(False)
+            self.histogram_plot.setTitle(None)
             return
         x, y = self._stats.cc_max[n], result.cc_norm[n]
         if np.isfinite(x) and np.isfinite(y):
@@ -987,6 +1086,10 @@ class PsthView(QWidget):
         self.histogram_line.setVisible(bool(np.isfinite(y)))
         if np.isfinite(y):
             self.histogram_line.setValue(float(y))
+            self.histogram_plot.setTitle(f"<span style='color:{_SELECTED_COLOUR}'>red line</span>: selected neuron",
+                                         size="9pt")
+        else:
+            self.histogram_plot.setTitle("selected neuron: no cc_norm", size="9pt")
 
     def _points_clicked(self, _item: Any, points: Any, _event: Any = None) -> None:
         """A click on the population scatter selects the neuron of the (first) point under the mouse."""

@@ -8,7 +8,11 @@ respect to the current sound's samples into something to listen to and draws it 
 
 The heatmap's x axis is the lag in ms with lag 0 (the current frame) at the right, increasing into the past to
 the left: internally x is ``-lag``, and the axis labels show the lag. Image rows are front-end channels, low
-frequencies at the bottom, so the image shown is the backend's ``Strf.weights[n, 0]`` unchanged.
+frequencies at the bottom, so the image shown is the backend's ``Strf.weights[n, 0]`` unchanged. Its colour bar
+is centred on 0 (white: no effect) and names what the values are: kernel weights or response gradients.
+
+When models are opened, the view shows one whose kernel can be read (a Linear model) in preference to a gradient
+STRF: ICNet's gradient at a silent input has one lag of latent channels, a poor first picture of a neuron.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -41,6 +46,7 @@ from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..playback import Player
 from ..state import SessionState
+from .colorbar import attach_colorbar, fix_left_axis, reserve_colorbar_space, set_colorbar_label
 from .spectrogram import frequency_ticks
 from .timeaxis import TimeLinkedPlot
 
@@ -59,6 +65,9 @@ SETTINGS_REDUCE = "strf/reduce"
 
 LINEAR_METHOD = "linear kernel (BatchNorm folded)"
 GRADIENT_METHOD = "gradient STRF (at a silent input)"
+LINEAR_UNIT = "weight (rate per input unit)"  # the colour bar's label for a kernel
+GRADIENT_UNIT = "∂ rate / ∂ input"  # and for a gradient STRF
+WAVE_HEIGHT = 140  # px: the gradient sound's panel (plot or placeholder)
 
 GRADIENT_KEY = "strf:gradient"
 WAVEFORM_KEY = "strf:waveform"
@@ -107,6 +116,17 @@ def is_linear(loaded: Any) -> bool:
     from ...backend.models import Linear
 
     return isinstance(getattr(loaded, "model", None), Linear)
+
+
+def preferred_model(models: list[Any], shown: Any = None) -> Any:
+    """The model to show after models were opened: the newest if its kernel can be read, else the one shown if
+    it can, else the first with a kernel, else the newest (then a gradient STRF is all any of them has)."""
+    if not models:
+        return None
+    for candidate in (models[-1], shown, *models):
+        if any(candidate is m for m in models) and is_linear(candidate):
+            return candidate
+    return models[-1]
 
 
 def symmetric_levels(matrix: np.ndarray) -> tuple[float, float]:
@@ -212,16 +232,17 @@ class StrfView(QWidget):
         for widget in (self.reduce_box, self.play_button, self.progress, self.cancel_button, self.export_button):
             header.addWidget(widget)
 
+        # What the picture is gets the view's full width (it wraps there rather than in a narrow column); the
+        # message and the reason "Play" is unavailable share the line below it.
         self.method_label = QLabel()
         self.method_label.setStyleSheet("color: gray;")
-        self.method_label.setWordWrap(True)  # long notes wrap instead of widening the view
+        self.method_label.setWordWrap(True)
         self.message = QLabel()
         self.message.setWordWrap(False)
         self.play_note = QLabel()
         self.play_note.setStyleSheet("color: gray;")
         notes = QHBoxLayout()
-        for widget in (self.method_label, self.message):
-            notes.addWidget(widget)
+        notes.addWidget(self.message)
         notes.addStretch(1)
         notes.addWidget(self.play_note)
 
@@ -234,6 +255,8 @@ class StrfView(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(self._colormap)
         self.plot.addItem(self.image)
+        self.colorbar = attach_colorbar(self.plot, self.image, LINEAR_UNIT, self._colormap, (-1.0, 1.0))
+        fix_left_axis(self.plot)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -243,17 +266,27 @@ class StrfView(QWidget):
         self.wave_plot.setLabel("bottom", "time", units="s")
         self.wave_plot.setLabel("left", "gradient")
         self.wave_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.wave_plot.setMaximumHeight(140)
+        fix_left_axis(self.wave_plot)
+        reserve_colorbar_space(self.wave_plot)  # its plot area lines up with the heatmap's above
         self.wave_curve = self.wave_plot.plot(pen=pg.mkPen("#2c3e50", width=1))
         self.wave_curve.setDownsampling(auto=True, method="peak")
         self.wave_curve.setClipToView(True)
+        # Until a gradient sound is computed its panel says what it will show, instead of empty 0-1 axes.
+        self.wave_placeholder = QLabel()
+        self.wave_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.wave_placeholder.setWordWrap(True)
+        self.wave_placeholder.setStyleSheet("color: gray; border: 1px dashed #bdc3c7;")
+        self.wave_stack = QStackedWidget()
+        self.wave_stack.addWidget(self.wave_placeholder)
+        self.wave_stack.addWidget(self.wave_plot)
+        self.wave_stack.setFixedHeight(WAVE_HEIGHT)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.plot, 1)
         left_layout.addWidget(self.readout)
-        left_layout.addWidget(self.wave_plot)
+        left_layout.addWidget(self.wave_stack)
 
         # Thumbnails
         self.thumbnails: list[QToolButton] = []
@@ -281,6 +314,7 @@ class StrfView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(header)
+        layout.addWidget(self.method_label)
         layout.addLayout(notes)
         layout.addWidget(splitter, 1)
 
@@ -308,12 +342,14 @@ class StrfView(QWidget):
 
     # Models and neurons
     def _models_changed(self) -> None:
-        """Keep the model shown unless one was just opened: a newly opened model is what the user wants to see."""
+        """Keep the model shown unless one was just opened; then show the one :func:`preferred_model` picks."""
         previous = self.loaded.path if self.loaded is not None else None
         models = list(self.state.models)
         known = {self.model_box.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(self.model_box.count())}
         if any(str(m.path) not in known for m in models):
-            previous = None
+            shown = next((m for m in models if m.path == previous), None)
+            chosen = preferred_model(models, shown)
+            previous = chosen.path if chosen is not None else None
         self.model_box.blockSignals(True)
         self.model_box.clear()
         for loaded in models:
@@ -470,7 +506,8 @@ class StrfView(QWidget):
         self.image.setImage(matrix, autoLevels=False)
         # Column k is centred on x = -lags[k] * step: lag 0 at the right, the past to the left.
         self.image.setRect(QRectF(-(oldest + 0.5) * step, 0, cols * step, rows))
-        self.image.setLevels(symmetric_levels(matrix))
+        self.colorbar.setLevels(symmetric_levels(matrix))  # the bar sets the image's levels too
+        set_colorbar_label(self.colorbar, GRADIENT_UNIT if self.method == GRADIENT_METHOD else LINEAR_UNIT)
         self.plot.setLabel("bottom", "lag (ms)" if self.strf.dt_ms is not None else "lag (frames)")
         self.plot.setLabel("left", "frequency" if self.strf.frequencies_hz is not None else "channel")
         self.plot.getAxis("left").setTicks([frequency_ticks(self.strf.frequencies_hz, rows)])
@@ -553,6 +590,10 @@ class StrfView(QWidget):
         self.play_button.setEnabled(reason is None)
         self.play_button.setToolTip(reason or "Play the gradient of the response with respect to the sound")
         self.play_note.setText(reason or "")
+        what = ("Gradient sound: how much each sample of the sound drives the selected neuron, drawn here on the "
+                "sound's time axis.")
+        self.wave_placeholder.setText(f"{what} Press “Play gradient sound” to compute and hear it." if reason is None
+                                      else f"{what} Not available: {reason}.")
 
     def play_gradient(self) -> None:
         """Compute the selected neuron's gradient sound (a job), then draw it and play it at peak 0.5."""
@@ -586,6 +627,7 @@ class StrfView(QWidget):
         self.gradient_wave = wave
         self.wave_curve.setData(start_s + np.arange(wave.size) / audio_fs, wave)
         self.wave_plot.setYRange(-PLAYBACK_PEAK, PLAYBACK_PEAK, padding=0.05)
+        self.wave_stack.setCurrentWidget(self.wave_plot)
         self._say("")
         if self.player is None:
             from ..playback import make_player
@@ -604,6 +646,7 @@ class StrfView(QWidget):
             self._say("")
         self.gradient_wave = None
         self.wave_curve.setData([], [])
+        self.wave_stack.setCurrentWidget(self.wave_placeholder)
 
     # Export
     def export_data(self) -> ExportData | None:
