@@ -9,6 +9,10 @@ Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui.py [--launches 
 * Stalls: a 2 ms timer on the GUI thread records the longest gap between its ticks (the longest time the
   event loop could not react) while (a) a LEAF spectrogram of ``S`` seconds of 48 kHz audio is computed in
   the background and drawn, and (b) live mode plays 5 s of audio through mel, gammatone (PCEN) and LEAF.
+* Demo actions (``--demo-repeats R``): the common actions of a demo in a fresh window each time (the demo
+  opened, the first visit of each tab, Compute in the causality tab, ten neuron steps in the PSTH tab), each
+  started from the event loop as a click would be; the longest stall of each, median and worst of ``R``
+  windows.
 """
 
 from __future__ import annotations
@@ -136,15 +140,75 @@ def stalls(seconds: float) -> tuple[float, float, float, float]:
     return compute_s, leaf_stall, live_stall, float(live_complete)
 
 
+def _measured(meter: StallMeter, window, action, settle_s: float = 0.3, timeout_s: float = 180) -> float:
+    """The longest stall while ``action`` runs from the event loop and until the window's jobs are done."""
+    from PySide6.QtCore import QTimer
+
+    meter.start()
+    wait(lambda: False, 0.1)
+    done = []
+    QTimer.singleShot(0, lambda: (action(), done.append(True)))
+    wait(lambda: bool(done) and not window.runner.activeJobs(), timeout_s)
+    wait(lambda: False, settle_s)
+    return meter.stop()
+
+
+def demo_actions(repeats: int) -> dict[str, list[float]]:
+    """Longest stall (s) of each common demo action, one list entry per fresh window."""
+    from strfviewer.backend import frontends, streaming  # noqa: F401 - as the app does in a thread at launch
+    from strfviewer.cli import build_gui_parser
+    from strfviewer.gui.app import _open_requested
+
+    results: dict[str, list[float]] = {}
+    meter = StallMeter()
+    for _ in range(repeats):
+        window = offscreen_window()
+
+        def step_neurons(window=window) -> None:
+            view = window.views["psth"]
+            for _ in range(10):
+                view.step_neuron(1)
+                wait(lambda: False, 0.15)
+
+        def causality_compute(window=window) -> None:
+            view = window.views["causality"]
+            view.compute()
+
+        actions = [
+            ("open the demo", lambda window=window: _open_requested(window, build_gui_parser().parse_args(["--demo"]))),
+            ("first visit: Spectrograms", lambda window=window: window.show_view("spectrograms")),
+            ("first visit: Filters", lambda window=window: window.show_view("filters")),
+            ("first visit: Causality", lambda window=window: window.show_view("causality")),
+            ("Causality: Compute", causality_compute),
+            ("first visit: STRFs", lambda window=window: window.show_view("strf")),
+            ("first visit: Compare", lambda window=window: window.show_view("compare")),
+            ("PSTH: 10 neuron steps", lambda window=window: (window.show_view("psth"), step_neurons())),
+        ]
+        for name, action in actions:
+            results.setdefault(name, []).append(_measured(meter, window, action))
+        window.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--demo-repeats", type=int, default=3)
+    parser.add_argument("--only-demo", action="store_true", help="measure the demo actions only")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    actions = demo_actions(args.demo_repeats)
+    print(f"platform {os.environ['QT_QPA_PLATFORM']}, {os.cpu_count()} CPUs\n")
+    print(f"| demo action | longest GUI stall, median of {args.demo_repeats} windows | worst | target |")
+    print("|---|---:|---:|---:|")
+    for name, values in actions.items():
+        print(f"| {name} | {1000 * statistics.median(values):.0f} ms | {1000 * max(values):.0f} ms | <= 100 ms |")
+    print()
+    if args.only_demo:
+        return
     times = launch_seconds(args.launches)
     compute_s, leaf_stall, live_stall, live_complete = stalls(args.seconds)
-    print(f"platform {os.environ['QT_QPA_PLATFORM']}, {os.cpu_count()} CPUs\n")
     print("| measurement | value | target |")
     print("|---|---:|---:|")
     print(f"| launch to shown window, median of {len(times)} warm launches | {statistics.median(times):.2f} s | "

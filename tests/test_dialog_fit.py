@@ -176,6 +176,7 @@ def test_fit_all_then_the_comparison_table_shows_each_cc_norm(session, qtbot):
     view = CompareView(state, runner)
     qtbot.addWidget(view)
     view.show()
+    qtbot.waitUntil(lambda: view.built, timeout=10000)
     assert [row[COLUMNS.index("test cc_norm")] for row in view.table_text()] == ["-", "-"]
 
     dialog = _dialog(qtbot, state, runner, epochs=2)

@@ -48,6 +48,7 @@ def _view(qtbot, state, runner) -> CompareView:
     qtbot.addWidget(view)
     view.resize(900, 700)
     view.show()
+    qtbot.waitUntil(lambda: view.built, timeout=10000)
     return view
 
 
@@ -234,6 +235,7 @@ def test_closing_the_view_mid_measurement_drops_its_results(session, qtbot):
     state.add_frontend("gammatone", {**GAMMATONE, "compression": "pcen"})
     view = CompareView(state, runner)
     view.show()
+    qtbot.waitUntil(lambda: view.built, timeout=10000)
     jobs = list(view._jobs.values())
     assert jobs
     view.deleteLater()

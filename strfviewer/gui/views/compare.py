@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from ..app import settings
 from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..state import FrontendSlot, SessionState
+from ..stepwise import Stepwise
 from .colorbar import attach_colorbar, fix_left_axis, set_colorbar_label
 from .spectrogram import PLOT_MIN_HEIGHT, compute_frames, frequency_ticks
 from .timeaxis import TimeLinkedPlot
@@ -367,11 +369,21 @@ class CompareView(QWidget):
         runner.finished.connect(self._job_finished)
         # A view closed mid-measurement must not receive results: its widgets are gone by then.
         self.destroyed.connect(functools.partial(_cancel_jobs, self._jobs))
+        self._building = Stepwise(self)
         self._sync_rows()
 
     # Rows
+    @property
+    def built(self) -> bool:
+        """Whether every active front-end has its strip (they are built over a few event-loop turns)."""
+        return not self._building.busy
+
     def _sync_rows(self) -> None:
-        """Make one image per active front-end, in the state's order; measure the new ones."""
+        """Make one image per active front-end, in the state's order, a strip per event-loop turn (each takes
+        tens of ms to build); then measure the new ones."""
+        self._building.run(self._sync_steps())
+
+    def _sync_steps(self) -> Iterator[None]:
         wanted = [s.id for s in self.state.frontends]
         for slot_id in [i for i in self.rows if i not in wanted]:
             self.runner.cancel(f"{JOB_PREFIX}{slot_id}")
@@ -383,6 +395,7 @@ class CompareView(QWidget):
         new = [i for i in wanted if i not in self.rows]
         for slot_id in new:
             self.rows[slot_id] = self._make_row()
+            yield
         for slot_id in wanted:
             self._images_layout.removeWidget(self.rows[slot_id].box)
         for slot_id in wanted:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ from ..app import one_line, settings
 from ..export import ExportButton, ExportData
 from ..jobrunner import JobRunner
 from ..state import SessionState
+from ..stepwise import Stepwise
 from .colorbar import attach_colorbar
 from .spectrogram import frequency_ticks
 
@@ -290,6 +291,7 @@ class FiltersView(QWidget):
         layout.addWidget(self.error)
         layout.addWidget(splitter, 1)
 
+        self._drawing = Stepwise(self)  # the bank's curves, a few per event-loop turn
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)  # coalesces bursts of state signals
         self._refresh_timer.timeout.connect(self._refresh)
         self._tuning_timer = QTimer(self, singleShot=True, interval=150)  # while the level is being spun
@@ -580,6 +582,7 @@ class FiltersView(QWidget):
 
     # Drawing
     def _clear(self) -> None:
+        self._drawing.cancel()
         self.filters, self.tuning = None, None
         self._clear_filter_curves()
         self.heatmap.clear()
@@ -598,15 +601,19 @@ class FiltersView(QWidget):
             curves.clear()
 
     def _show_filters(self, result: FilterResult) -> None:
-        self.filters = result
+        """Draw the bank a few curves per event-loop turn (one curve per channel is too slow to draw at once);
+        ``filters`` is set, and ``filtersShown`` emitted, once every curve is there."""
+        self._drawing.run(self._filter_steps(result))
+
+    def _filter_steps(self, result: FilterResult) -> Iterator[None]:
         self._clear_filter_curves()
         self.filter_note.setText(result.note)
         bank = result.bank
         if bank is not None:
-            self._draw_bank(bank, self.impulse_curves, self.magnitude_curves, dashed=False)
+            yield from self._draw_bank(bank, self.impulse_curves, self.magnitude_curves, dashed=False)
             if result.initial is not None:
-                self._draw_bank(result.initial, self.initial_impulse_curves, self.initial_magnitude_curves,
-                                dashed=True)
+                yield from self._draw_bank(result.initial, self.initial_impulse_curves, self.initial_magnitude_curves,
+                                           dashed=True)
             if result.filters_are_channels:
                 n = len(self.impulse_curves)
                 for i, curve in enumerate(self.impulse_curves + self.magnitude_curves):
@@ -626,6 +633,7 @@ class FiltersView(QWidget):
             self.impulse_plot.setYRange(0.5 - reach, n - 0.5 + reach, padding=0)
             end = max(float(np.max(bank.arrival_ms(IMPULSE_FRACTION))), float(bank.times_ms[min(1, n - 1)]))
             self.impulse_plot.setXRange(-0.02 * end, 1.05 * end, padding=0)
+        self.filters = result
         self.show_initial.setEnabled(result.initial is not None)
         self._apply_overlay()
         self._fill_table()
@@ -633,8 +641,9 @@ class FiltersView(QWidget):
         self._apply_channel(self.state.selected_channel)
         self.filtersShown.emit()
 
-    def _draw_bank(self, bank: Any, impulse: list, magnitude: list, dashed: bool) -> None:
-        """Magnitude responses overlaid; impulse responses stacked, filter ``c`` centred on row ``c + 0.5``."""
+    def _draw_bank(self, bank: Any, impulse: list, magnitude: list, dashed: bool) -> Iterator[None]:
+        """Magnitude responses overlaid; impulse responses stacked, filter ``c`` centred on row ``c + 0.5``
+        (a step per filter)."""
         h = np.real(bank.impulse_responses)
         times = bank.times_ms
         shown = _log_spaced_bins(len(bank.frequencies_hz))  # no DC bin on a log axis
@@ -645,6 +654,7 @@ class FiltersView(QWidget):
             scaled = h[c] / peaks[c] if peaks[c] > 0 else h[c]
             impulse.append(self.impulse_plot.plot(times, c + 0.5 + IMPULSE_GAIN * scaled, pen=pen))
             magnitude.append(self.magnitude_plot.plot(freqs, bank.magnitude_db[c, shown], pen=pen))
+            yield
 
     def _show_tuning(self, result: TuningResult) -> None:
         self.tuning = result
@@ -683,6 +693,9 @@ class FiltersView(QWidget):
         bank = filters.bank if filters is not None and filters.filters_are_channels else None
         best = tuning.curves.best_frequency_hz if tuning is not None else None
         self.table.blockSignals(True)
+        self.table.setUpdatesEnabled(False)  # one layout and repaint for the whole table, not one per cell
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         try:
             self.table.setRowCount(channels)
             for c in range(channels):
@@ -698,6 +711,8 @@ class FiltersView(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     self.table.setItem(c, column, item)
         finally:
+            header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            self.table.setUpdatesEnabled(True)
             self.table.blockSignals(False)
         self.channel_spin.setMaximum(channels - 1)
 
