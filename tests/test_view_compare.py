@@ -53,7 +53,7 @@ def _view(qtbot, state, runner) -> CompareView:
 
 
 def _wait_measured(qtbot, view: CompareView) -> None:
-    qtbot.waitUntil(lambda: bool(view.rows) and all(r.result is not None for r in view.rows.values())
+    qtbot.waitUntil(lambda: view.built and bool(view.rows) and all(r.result is not None for r in view.rows.values())
                     and not view._jobs, timeout=60000)
 
 
@@ -203,8 +203,10 @@ def test_export_writes_the_images_and_the_table(session, qtbot, tmp_path):
     state, runner = session
     state.add_frontend("mel", MEL)
     state.add_frontend("gammatone", GAMMATONE)
-    view = _view(qtbot, state, runner)
-    assert view.export_data() is None
+    view = CompareView(state, runner)
+    qtbot.addWidget(view)
+    assert view.export_data() is None  # nothing measured yet: nothing to export
+    view.show()
     _wait_measured(qtbot, view)
     png = view.export_button.export(tmp_path / "compare.png")
     assert png.stat().st_size > 1000

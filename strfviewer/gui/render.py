@@ -309,6 +309,8 @@ def _show(window: RenderWindow, view: str, request: RenderRequest) -> QWidget:
         window.tabs.setCurrentIndex(0)
         return window if view == "window" else window.centralWidget()
     widget = window.show_view(view)
+    if view == "causality" and request.models:  # the models asked for, not the front-end, are what to show
+        widget.choose_model_target()
     if view == "psth" and request.stimulus is not None:
         count = widget.stimulus_box.count()
         if request.stimulus >= count:

@@ -39,6 +39,8 @@ RF_THRESHOLD = 1e-6
 _MEMORY_FLOATS = 1 << 27
 # Frames per batch when rows are handed out as they finish.
 _PROGRESSIVE_ROWS = 8
+# Energy frames combined at once through a frame-rate recursion (each group only into the rows it reaches).
+_SPREAD_FRAMES = 16
 # Largest Jacobian a request may need: it is held whole as float32 (frames x samples), plus, for front-ends
 # with a frame-rate recursion (PCEN), the tail's frames x channels x frames gradient. Both grow with the square
 # of the segment, so a request beyond this is refused before anything is allocated: 2 GiB is about 7 s of
@@ -81,7 +83,7 @@ def _hop(module: nn.Module) -> int:
     return hop
 
 
-def _reach(module: nn.Module) -> int | None:
+def declared_reach(module: nn.Module) -> int | None:
     """Samples before a frame's end that the module reads, or None if unknown or unbounded."""
     frontend = module if isinstance(module, Frontend) else getattr(module, "wav2spec", None)
     if not isinstance(frontend, Frontend) or frontend.recursive:
@@ -178,7 +180,7 @@ def frame_jacobian(
     channel: int | None = None,
     neuron: int | None = None,
     seed: int = 0,
-    margin_frames: int = 4,
+    margin_frames: int = 2,
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
     rows_ready: RowsCallback | None = None,
@@ -215,7 +217,7 @@ def frame_jacobian(
     was_training = module.training
     module.eval()
     try:
-        reach = _reach(module)
+        reach = declared_reach(module)
         args = (mode, channel, neuron, weights, is_model)
         if split is not None:
             jac = _through_recursion(split, x, hop, frontend.fir_reach, margin_frames, args, progress,
@@ -288,6 +290,7 @@ def _through_recursion(split, x, hop, reach, margin_frames, args, progress, canc
         seeds = seeds.unsqueeze(-1).expand(-1, -1, per_frame.shape[1])
     (dtail,) = torch.autograd.grad(per_frame, e, seeds, is_grads_batched=True)
     dtail = dtail[:, 0]  # (rows t, channels c, frames k)
+    support = dtail.abs().amax(dim=1) > 0  # (t, k): which rows an energy frame reaches, as measured
     past = math.ceil(reach / hop) * hop
     width = past + margin_frames * hop
     channels = e.shape[1]
@@ -301,24 +304,42 @@ def _through_recursion(split, x, hop, reach, margin_frames, args, progress, canc
         if mode == "abs":
             kept.append(local)
         else:
-            spread = torch.bmm(dtail[:, :, ks].permute(2, 0, 1), local.permute(1, 0, 2))  # (k, t, width)
-            for k, rows in zip(ks.tolist(), spread.numpy(), strict=True):
-                lo = (k + 1) * hop - past
-                a, b = max(lo, 0), min(lo + width, n_samples)
-                jac[:, a:b] += rows[:, a - lo : b - lo]
+            _spread(jac, dtail, support, local, ks, hop, past)
         report(progress, int(ks[-1]) + 1, n_frames, "causality Jacobian")
     if mode == "abs":
         _abs_rows(jac, dtail, torch.cat(kept, dim=1), hop, past, cancel)
     return jac
 
 
+def _spread(jac, dtail, support, local, ks, hop, past) -> None:
+    """``jac[t] += sum_{c, k in ks} dtail[t, c, k] * local[c, k]``, each energy row at its frame's window.
+
+    Frames go in small groups, each combined only into the rows its energies reach (``support``, measured on
+    the tail's gradient: for a causal tail, no row before the group), which halves the work over a segment.
+    """
+    n_samples = jac.shape[1]
+    width = local.shape[-1]
+    for i in range(0, ks.shape[0], _SPREAD_FRAMES):
+        group = ks[i : i + _SPREAD_FRAMES]
+        reached = torch.nonzero(support[:, group].any(dim=1))
+        if reached.numel() == 0:
+            continue
+        t0, t1 = int(reached[0]), int(reached[-1]) + 1
+        spread = torch.bmm(dtail[t0:t1, :, group].permute(2, 0, 1), local[:, i : i + _SPREAD_FRAMES].permute(1, 0, 2))
+        for k, rows in zip(group.tolist(), spread.numpy(), strict=True):  # (t1 - t0, width) per frame k
+            lo = (k + 1) * hop - past
+            a, b = max(lo, 0), min(lo + width, n_samples)
+            jac[t0:t1, a:b] += rows[:, a - lo : b - lo]
+
+
 def _energy_rows(channel_energy, channels, x, hop, past, width, ks, cancel=None) -> torch.Tensor:
     """Per-channel gradients ``(C, len(ks), width)`` of the frame energies ``E[c, k]``, each over the window
     ``[(k + 1) hop - past, (k + 1) hop + width - past)`` (zeros outside the audio).
 
-    Frames ``width / hop`` apart have disjoint windows, so one backward pass per channel and residue class
-    ("colour") yields all of them; each channel runs alone, through the same stages as the full bank. The
-    audio segment starts where the chunk's first window does, which no energy in the chunk reads before.
+    Frames ``width / hop`` apart have disjoint windows, so one batch of backward passes per channel, one
+    pass per residue class ("colour"), yields all of them from a single forward pass; each channel runs alone,
+    through the same stages as the full bank. The audio segment starts where the chunk's first window does,
+    which no energy in the chunk reads before.
     """
     colours = width // hop
     first, last = int(ks[0]), int(ks[-1])
@@ -326,16 +347,16 @@ def _energy_rows(channel_energy, channels, x, hop, past, width, ks, cancel=None)
     s1 = min(x.shape[0], (last + 1) * hop + width - past)
     segment = x[s0:s1]
     local = ks - s0 // hop
-    seeds = torch.zeros(colours, 1, segment.shape[0] // hop)
-    seeds[ks % colours, 0, local] = 1.0
+    seeds = torch.zeros(colours, 1, 1, segment.shape[0] // hop)
+    seeds[ks % colours, 0, 0, local] = 1.0
     starts = (ks + 1) * hop - past - s0 + width  # window starts in the padded gradient below
     index = starts[:, None] + torch.arange(width)
     rows = torch.empty(channels, ks.shape[0], width)
     for c in range(channels):
-        check_cancel(cancel)  # one backward pass per channel: a close or a new request stops within one
-        copies = segment.expand(colours, 1, -1).clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(channel_energy(copies, c), copies, seeds)
-        padded = torch.nn.functional.pad(g[:, 0], (width, width))
+        check_cancel(cancel)  # one batch per channel: a close or a new request stops within one
+        signal = segment.reshape(1, 1, -1).clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(channel_energy(signal, c), signal, seeds, is_grads_batched=True)
+        padded = torch.nn.functional.pad(g[:, 0, 0], (width, width))
         rows[c] = padded[(ks % colours)[:, None], index]
     return rows
 

@@ -4,13 +4,17 @@ A strictly causal front-end must give frame ``t`` no gradient at or after the en
 shows the frames x samples Jacobian of the visible segment with that boundary drawn on it, the same rows
 aligned on the frame end (lag view, where the boundary is one vertical line), the measured future leak and
 receptive field, and, for a clicked frame, its gradient under the waveform it reads. The Jacobian comes
-from :func:`strfviewer.backend.analysis.causality.frame_jacobian`, always through the job runner; slow
-modules (the ICNet encoder) hand their rows out as they finish and the view draws them as they arrive.
+from :func:`strfviewer.backend.analysis.causality.frame_jacobian`, always through the job runner, which also
+prepares what is drawn (:mod:`strfviewer.backend.analysis.causality_display`): the GUI thread only picks the
+visible part at screen resolution and sets images. Gradients span decades, so the colour scale is a signed log
+by default (or linear up to a percentile), with a colour bar labelled in real gradient values. Slow modules
+(the ICNet encoder) hand their rows out as they finish and the view draws them as they arrive.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -32,130 +37,44 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...backend.analysis.causality_display import (
+    DEFAULT_PERCENTILE,
+    DEFAULT_SCALE,
+    MAX_SEGMENT_S,
+    SCALES,
+    ColourScale,
+    JacobianDisplay,
+    ProgressiveDisplay,
+    Segment,
+    build_display,
+    choose_segment,
+    gradient_label,
+)
 from ...backend.errors import ConfigurationError, StrfviewerError
 from ..app import one_line, settings
 from ..export import ExportButton, ExportData
 from ..jobcontrols import show_progress
 from ..state import SessionState
+from .colorbar import attach_colorbar, set_colorbar_label
 
 log = logging.getLogger(__name__)
 
 KEY = "causality"
 SETTINGS_PREFIX = "causality/"
-MAX_SEGMENT_S = 2.0  # the Jacobian is frames x samples: longer segments cost memory and time for little insight
 AUTO_MAX_S = 1.0  # segments at most this long are recomputed automatically when the request changes
 FRONTEND_MODES = ("channel", "projection", "abs")
 MODEL_MODES = ("neuron", "projection")
-LEVEL_PERCENTILE = 99.5
 # Front-end kinds whose Jacobian takes long enough that rows are drawn as they finish.
 PROGRESSIVE_KINDS = ("icnet",)
-_LEVEL_SAMPLES = 1_000_000  # |J| values the level percentile looks at (a strided subsample beyond that)
+AUTO_DECADES = 0  # the decades spin box's "auto" value
 _DIVERGING, _SEQUENTIAL = "CET-D1", "inferno"
 _BOUNDARY_PEN = {"diverging": pg.mkPen("#00e676", width=2), "sequential": pg.mkPen("#00e5ff", width=2)}
 _FUTURE_BRUSH = pg.mkBrush(255, 80, 80, 45)
 _REACH_BRUSH = pg.mkBrush(46, 204, 113, 50)
 _FRAME_END_PEN = pg.mkPen("#e74c3c", width=1.5, style=Qt.PenStyle.DashLine)
 _ROW_PEN = pg.mkPen("#f1c40f", width=1, style=Qt.PenStyle.DashLine)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """The audio the Jacobian covers: ``n_samples`` (whole frames) from sample ``start`` at ``audio_fs``."""
-
-    start: int
-    n_samples: int
-    audio_fs: int
-    hop: int
-    notes: tuple[str, ...] = ()
-
-    @property
-    def start_s(self) -> float:
-        return self.start / self.audio_fs
-
-    @property
-    def duration_s(self) -> float:
-        return self.n_samples / self.audio_fs
-
-    @property
-    def n_frames(self) -> int:
-        return self.n_samples // self.hop
-
-    def times(self) -> np.ndarray:
-        """Time in the sound (seconds) of each sample of the segment."""
-        return (self.start + np.arange(self.n_samples)) / self.audio_fs
-
-    def frame_end_s(self, frame: int) -> float:
-        return (self.start + (frame + 1) * self.hop) / self.audio_fs
-
-
-def choose_segment(view_range: tuple[float, float], n_total: int, audio_fs: int, hop: int,
-                   max_s: float = MAX_SEGMENT_S) -> Segment:
-    """The whole frames of ``view_range`` (seconds), capped to ``max_s`` and widened to at least one frame."""
-    if n_total < hop:
-        raise ConfigurationError(f"the sound is shorter than one frame ({hop} samples)")
-    duration = n_total / audio_fs
-    a = min(max(0.0, float(view_range[0])), duration)
-    b = min(max(a, float(view_range[1])), duration)
-    start = min(round(a * audio_fs), n_total - 1)
-    n = round(b * audio_fs) - start
-    notes = []
-    cap = int(max_s * audio_fs)
-    if n > cap:
-        n = cap
-        notes.append(f"capped to the first {max_s:g} s of the visible {b - a:.2f} s")
-    frames = n // hop
-    if frames < 1:
-        frames = 1
-        notes.append("widened to one frame")
-    n = frames * hop
-    start = max(0, min(start, n_total - n))
-    return Segment(start, n, audio_fs, hop, tuple(notes))
-
-
-def symmetric_levels(jacobian: np.ndarray, absolute: bool = False) -> tuple[float, float]:
-    """``(-p, p)`` with ``p`` a high percentile of the nonzero ``|J|`` (``(0, p)`` for the abs mode), so a
-    few large gradients do not wash the rest out and 0 sits in the middle of a diverging colour map."""
-    values = np.abs(jacobian[np.isfinite(jacobian)])
-    values = values[values > 0]
-    if values.size > _LEVEL_SAMPLES:
-        values = values[:: values.size // _LEVEL_SAMPLES]
-    top = float(np.percentile(values, LEVEL_PERCENTILE)) if values.size else 0.0
-    top = top if top > 0 else 1e-12
-    return (0.0, top) if absolute else (-top, top)
-
-
-def lag_extent(jacobian: np.ndarray, hop: int, receptive_field: int | None) -> tuple[int, int]:
-    """Samples of past and future lag the lag view shows: the receptive field (or the whole segment) and
-    the reach of any future gradient, with a margin of a few frames either side."""
-    n_frames, n_samples = jacobian.shape
-    past = n_samples if receptive_field is None else min(n_samples, max(receptive_field, hop) + 2 * hop)
-    reach = 0
-    for t in range(n_frames):
-        future = jacobian[t, (t + 1) * hop:]
-        nonzero = np.flatnonzero(np.nan_to_num(future) != 0)
-        if nonzero.size:
-            reach = max(reach, int(nonzero[-1]) + 1)
-    future = max(hop, min(n_samples, max(4 * hop, reach + hop)))
-    return past, future
-
-
-def lag_image(jacobian: np.ndarray, hop: int, past: int, future: int) -> np.ndarray:
-    """Rows re-indexed by lag = sample minus frame end: column ``j`` is lag ``j - past`` samples (NaN where
-    the lag falls outside the segment)."""
-    n_frames, n_samples = jacobian.shape
-    out = np.full((n_frames, past + future), np.nan, dtype=np.float32)
-    for t in range(n_frames):
-        end = (t + 1) * hop
-        a, b = max(0, end - past), min(n_samples, end + future)
-        out[t, a - end + past : b - end + past] = jacobian[t, a:b]
-    return out
-
-
-def _display(jacobian: np.ndarray, hop: int, receptive_field: int | None, absolute: bool) -> dict[str, Any]:
-    """What drawing needs beyond the Jacobian; computed in the job for the final result."""
-    past, future = lag_extent(jacobian, hop, receptive_field)
-    return {"levels": symmetric_levels(jacobian, absolute), "lag": lag_image(jacobian, hop, past, future),
-            "past": past, "future": future}
+_EMPTY_LAG_MS = (-20.0, 5.0)  # the lag axis before anything is computed
+_TARGET_TIP = "The analysis target front-end, or a model that takes this sound's rate"
 
 
 def _frontend_of(module: Any) -> Any:
@@ -188,9 +107,9 @@ def _n_outputs(module: Any) -> int | None:
 
 
 class _RowsBridge(QObject):
-    """Created on the GUI thread: the worker emits finished rows on it, and Qt queues them to the view."""
+    """Created on the GUI thread: the worker emits on it when rows are stored, and Qt queues that to the view."""
 
-    rowsReady = Signal(int, int, object)  # computation number, first frame, rows (a copy)
+    rowsReady = Signal(int, int, object)  # computation number, first frame, the ProgressiveDisplay
 
 
 @dataclass
@@ -203,6 +122,10 @@ class _Request:
     mode: str  # channel / projection / abs / neuron
     index: int | None
     absolute: bool
+    is_model: bool
+
+    def describe(self) -> str:
+        return f"{self.label} · {self.mode}{'' if self.index is None else f' {self.index}'}"
 
 
 class CausalityView(QWidget):
@@ -217,13 +140,15 @@ class CausalityView(QWidget):
         super().__init__(parent)
         self.state, self.runner = state, runner
         self.result: Any = None  # the last CausalityResult
-        self.jacobian: np.ndarray | None = None  # what is drawn: the result's, or rows so far (NaN: pending)
+        self.jacobian: np.ndarray | None = None  # the result's, or rows so far (NaN: pending); never copied here
+        self.display: JacobianDisplay | None = None  # what is drawn, prepared in the job
+        self.scale: ColourScale | None = None
         self.request: _Request | None = None
         self.selected_frame: int | None = None
         self.rows_delivered = 0
         self._number = 0
         self.job = None  # the runner's handle of the computation in progress
-        self._partial_drawn = False
+        self._partial: ProgressiveDisplay | None = None
         self._modules: dict[str, Any] = {}  # built front-ends, by their arguments
         self._auto_pending = False
         self._updating = False
@@ -236,6 +161,12 @@ class CausalityView(QWidget):
         self._auto_timer.timeout.connect(self.compute)
         self._redraw_timer = QTimer(self, singleShot=True, interval=60)
         self._redraw_timer.timeout.connect(self._draw_partial)
+        self._zoom_timer = QTimer(self, singleShot=True, interval=15)  # coalesces range and size changes
+        self._zoom_timer.timeout.connect(self._refresh_images)
+        for plot in (self.heatmap, self.lag_plot):
+            view = plot.getViewBox()
+            view.sigRangeChanged.connect(lambda *_: self._zoom_timer.start())
+            view.sigResized.connect(lambda *_: self._zoom_timer.start())
 
         runner.progress.connect(self._job_progress)
         runner.finished.connect(self._job_finished)
@@ -247,12 +178,17 @@ class CausalityView(QWidget):
         state.channelChanged.connect(self._channel_changed)
         state.neuronChanged.connect(self._neuron_changed)
         self._targets_changed()
+        self._show_empty_axes()
 
     # Layout
     def _build_header(self) -> None:
         self.target_box = QComboBox()
-        self.target_box.setToolTip("The analysis target front-end, or a model that takes this sound's rate")
-        self.target_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.target_box.setToolTip(_TARGET_TIP)
+        self.target_box.currentTextChanged.connect(
+            lambda text: self.target_box.setToolTip(f"{text}\n{_TARGET_TIP}" if text else _TARGET_TIP))
+        # Long model names must not widen the view: the box keeps a fixed width, its list shows them whole.
+        self.target_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.target_box.setMinimumContentsLength(20)
         self.mode_box = QComboBox()
         self.mode_box.setToolTip("channel: one channel · projection: a fixed random mix of channels (or neurons) · "
                                  "abs: sum of absolute per-channel gradients · neuron: one neuron's rate")
@@ -260,10 +196,12 @@ class CausalityView(QWidget):
         self.index_spin = QSpinBox()
         self.index_spin.setRange(0, 0)
         self.compute_button = QPushButton("Compute")
+        self.compute_button.setToolTip(f"Compute the Jacobian of the visible segment (at most {MAX_SEGMENT_S:g} s)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.auto_box = QCheckBox(f"auto (≤ {AUTO_MAX_S:g} s)")
-        self.auto_box.setToolTip("Recompute when the target, mode or selection changes, for short segments")
+        self.auto_box = QCheckBox(f"auto-compute (segments ≤ {AUTO_MAX_S:g} s)")
+        self.auto_box.setToolTip(f"Recompute when the target, mode, selection or visible segment changes, for "
+                                 f"segments of at most {AUTO_MAX_S:g} s; Compute covers up to {MAX_SEGMENT_S:g} s")
         self.auto_box.setChecked(settings().value(SETTINGS_PREFIX + "auto_compute", True, type=bool))
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(140)
@@ -273,12 +211,38 @@ class CausalityView(QWidget):
         self.export_what.setToolTip("What Export ▸ Data writes")
         self.export_button = ExportButton(lambda: self.figure_area, self.export_data, KEY, self)
 
+        self.scale_box = QComboBox()
+        self.scale_box.addItems(SCALES)
+        self.scale_box.setToolTip("signed log: sign(g)·log10(1 + |g| / floor), so gradients over several decades "
+                                  "all show · linear: the gradient itself, clipped at a percentile of |g|")
+        saved = settings().value(SETTINGS_PREFIX + "scale", DEFAULT_SCALE)
+        self.scale_box.setCurrentText(saved if saved in SCALES else DEFAULT_SCALE)
+        self.decades_spin = QSpinBox()
+        self.decades_spin.setRange(AUTO_DECADES, 12)
+        self.decades_spin.setSpecialValueText("auto")
+        self.decades_spin.setSuffix(" decades")
+        self.decades_spin.setToolTip("How many decades below the largest gradient still show colour (auto: from "
+                                     "the spread of the gradients, 2 to 6)")
+        self.decades_spin.setValue(settings().value(SETTINGS_PREFIX + "decades", AUTO_DECADES, type=int))
+        self.percentile_spin = QDoubleSpinBox()
+        self.percentile_spin.setRange(50.0, 100.0)
+        self.percentile_spin.setDecimals(1)
+        self.percentile_spin.setSingleStep(0.5)
+        self.percentile_spin.setPrefix("clip at ")
+        self.percentile_spin.setSuffix(" %")
+        self.percentile_spin.setToolTip("The colour range ends at this percentile of the nonzero |gradient|")
+        self.percentile_spin.setValue(settings().value(SETTINGS_PREFIX + "percentile", DEFAULT_PERCENTILE,
+                                                       type=float))
+
         self.target_box.currentIndexChanged.connect(self._target_chosen)
         self.mode_box.currentIndexChanged.connect(self._mode_chosen)
         self.index_spin.valueChanged.connect(self._index_chosen)
         self.compute_button.clicked.connect(self.compute)
         self.cancel_button.clicked.connect(self.cancel)
         self.auto_box.toggled.connect(self._auto_toggled)
+        self.scale_box.currentIndexChanged.connect(self._scale_chosen)
+        self.decades_spin.valueChanged.connect(self._scale_chosen)
+        self.percentile_spin.valueChanged.connect(self._scale_chosen)
 
         self.leak_label = QLabel("future leak: –")
         self.rf_label = QLabel("receptive field: –")
@@ -296,27 +260,34 @@ class CausalityView(QWidget):
 
         row = QHBoxLayout()
         for w in (QLabel("<b>Causality</b>"), self.target_box, self.mode_box, self.index_label, self.index_spin,
-                  self.compute_button, self.cancel_button, self.auto_box, self.progress):
+                  self.compute_button, self.cancel_button, self.progress):
             row.addWidget(w)
         row.addStretch(1)
         row.addWidget(QLabel("data:"))
         row.addWidget(self.export_what)
         row.addWidget(self.export_button)
         info = QHBoxLayout()
-        for w in (self.leak_label, self.rf_label, self.method_label, self.segment_label):
+        for w in (self.auto_box, self.leak_label, self.rf_label, self.method_label):
             info.addWidget(w)
         info.addStretch(1)
+        caption = QHBoxLayout()
+        caption.addWidget(self.segment_label, 1)
+        for w in (QLabel("colour:"), self.scale_box, self.decades_spin, self.percentile_spin):
+            caption.addWidget(w)
         self._header = QVBoxLayout()
         self._header.addLayout(row)
         self._header.addLayout(info)
+        self._header.addLayout(caption)
         self._header.addWidget(self.message)
         self._header.addWidget(self.notes_label)
+        self._show_scale_controls()
 
     def _build_plots(self) -> None:
         self.heatmap = pg.PlotWidget()
         self.heatmap.setLabel("bottom", "sample time", units="s")
         self.heatmap.setLabel("left", "frame")
-        self.heatmap.setTitle("∂ frame / ∂ sample (line: end of each frame)")
+        self.heatmap.getAxis("left").enableAutoSIPrefix(False)  # frame numbers, never "(x0.001)"
+        self.heatmap.setTitle("∂ frame / ∂ sample (green: end of each frame)")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.heatmap.addItem(self.image)
         self.boundary = pg.PlotDataItem(pen=_BOUNDARY_PEN["diverging"])
@@ -326,8 +297,10 @@ class CausalityView(QWidget):
         self.heatmap.addItem(self.row_marker, ignoreBounds=True)
 
         self.lag_plot = pg.PlotWidget()
-        self.lag_plot.setLabel("bottom", "lag after frame end", units="ms")
+        self.lag_plot.setLabel("bottom", "lag after frame end (ms)")  # values in ms: no SI prefix on top
+        self.lag_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.lag_plot.setLabel("left", "frame")
+        self.lag_plot.getAxis("left").enableAutoSIPrefix(False)
         self.lag_plot.setTitle("by lag (shaded: future)")
         self.lag_item = pg.ImageItem(axisOrder="row-major")
         self.lag_plot.addItem(self.lag_item)
@@ -341,6 +314,9 @@ class CausalityView(QWidget):
         self.lag_row_marker.setVisible(False)
         self.lag_plot.addItem(self.lag_row_marker, ignoreBounds=True)
         self.lag_plot.setYLink(self.heatmap)
+        # One bar for both images: they share the scale.
+        self.colorbar = attach_colorbar(self.lag_plot, [self.image, self.lag_item], "gradient",
+                                        pg.colormap.get(_DIVERGING), (-1.0, 1.0))
 
         self.figure_area = QWidget()
         figure_layout = QHBoxLayout(self.figure_area)
@@ -353,12 +329,20 @@ class CausalityView(QWidget):
         self.waveform.setMaximumHeight(130)
         self.wave_curve = self.waveform.plot(pen=pg.mkPen("#5dade2"))
         self.waveform.getAxis("left").enableAutoSIPrefix(False)
+        self.waveform.getAxis("bottom").setStyle(showValues=False)  # the trace below carries the time axis
         self.trace = pg.PlotWidget()
         self.trace.setLabel("bottom", "sample time", units="s")
         self.trace.setLabel("left", "gradient")
         self.trace.setXLink(self.waveform)
+        # One sample-time range: zooming the heatmap zooms the traces (not setXLink, which would align the
+        # narrower heatmap with the traces on screen rather than match their ranges).
+        self.heatmap.getViewBox().sigXRangeChanged.connect(
+            lambda _view, xs: self.waveform.setXRange(*xs, padding=0))
         self.trace_curve = self.trace.plot(pen=pg.mkPen("#f39c12"))
         self.trace.getAxis("left").enableAutoSIPrefix(False)
+        for curve in (self.wave_curve, self.trace_curve):  # sample-rate curves: peaks kept when zoomed out
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
         self.reach_regions, self.end_lines = [], []
         for plot in (self.waveform, self.trace):
             region = pg.LinearRegionItem((0, 0), movable=False, brush=_REACH_BRUSH)
@@ -427,6 +411,7 @@ class CausalityView(QWidget):
         self._fill_modes()
         self._fill_index()
         if self.target_box.currentData() != current:
+            self._forget()  # the leak, receptive field and caption described the previous target
             self._request_changed()
         elif current is None and not entries:
             self._set_message("Add a front-end, or open a model that takes audio, to see its causality Jacobian.")
@@ -437,18 +422,29 @@ class CausalityView(QWidget):
         current = [self.mode_box.itemText(i) for i in range(self.mode_box.count())]
         if current == list(modes):
             return
-        saved = settings().value(f"{SETTINGS_PREFIX}{'model' if kind == 'model' else 'frontend'}_mode", "projection")
+        # A model starts on the session's neuron, a front-end on a projection over all its channels.
+        default = "neuron" if kind == "model" else "projection"
+        saved = settings().value(f"{SETTINGS_PREFIX}{'model' if kind == 'model' else 'frontend'}_mode", default)
         self._updating = True
         try:
             self.mode_box.clear()
             self.mode_box.addItems(modes)
-            self.mode_box.setCurrentText(saved if saved in modes else "projection")
+            self.mode_box.setCurrentText(saved if saved in modes else default)
         finally:
             self._updating = False
 
     def _target_kind(self) -> str | None:
         data = self.target_box.currentData()
         return data.partition(":")[0] if data else None
+
+    def choose_model_target(self) -> bool:
+        """Make the first model that takes this sound the target (``render --model`` shows a model's
+        causality); returns whether there was one."""
+        keys = [self.target_box.itemData(i) for i in range(self.target_box.count())]
+        index = next((i for i, key in enumerate(keys) if key and key.startswith("model:")), None)
+        if index is not None:
+            self.target_box.setCurrentIndex(index)
+        return index is not None
 
     def target_module(self) -> Any:
         """The module the target selector names (built for front-ends); None when there is none."""
@@ -494,6 +490,7 @@ class CausalityView(QWidget):
     def _target_chosen(self, _index: int) -> None:
         if self._updating:
             return
+        self._forget()  # nothing shown may describe the previous target
         self._fill_modes()
         self._fill_index()
         self._request_changed()
@@ -525,11 +522,12 @@ class CausalityView(QWidget):
     def _frontend_changed(self, slot_id: int) -> None:
         data = self.target_box.currentData()
         if data == f"frontend:{slot_id}":
+            self._forget()  # its parameters changed: the old Jacobian is of another module
             self._fill_index()
             self._request_changed()
 
     def _audio_changed(self) -> None:
-        self._clear()
+        self._forget()
         self._targets_changed()
         self._request_changed()
 
@@ -548,6 +546,8 @@ class CausalityView(QWidget):
         except StrfviewerError as exc:
             self._set_message(one_line(exc), error=True)
             return
+        if self.request is None:
+            self._show_empty_axes(segment)
         if self.auto_box.isChecked() and segment.duration_s <= AUTO_MAX_S:
             if self.isVisible():
                 self._auto_timer.start()
@@ -556,8 +556,8 @@ class CausalityView(QWidget):
         elif self.result is not None or self.request is not None:
             self._set_message("The segment or target changed: press Compute to update.")
         else:
-            self._set_message("Press Compute to see the Jacobian of the visible segment "
-                              f"(at most {MAX_SEGMENT_S:g} s).")
+            self._set_message(f"Press Compute to see the Jacobian of the visible segment (Compute covers at most "
+                              f"{MAX_SEGMENT_S:g} s; auto-compute runs for segments ≤ {AUTO_MAX_S:g} s).")
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -603,7 +603,7 @@ class CausalityView(QWidget):
         self._start(module, label or f"module: {type(module).__name__}", mode, index)
 
     def _start(self, module: Any, label: str, mode: str, index: int) -> None:
-        from ...backend.analysis.causality import frame_jacobian
+        from ...backend.analysis.causality import declared_reach, frame_jacobian
 
         try:
             hop = _hop_of(module)
@@ -615,35 +615,40 @@ class CausalityView(QWidget):
         number = self._number
         absolute = mode == "abs"
         self.request = _Request(number, label, segment, mode, index if mode in ("channel", "neuron") else None,
-                                absolute)
-        self.result = None
+                                absolute, _is_model(module))
+        self.result = self.jacobian = self.display = self._partial = None
         self.rows_delivered = 0
-        self._partial_drawn = False
-        self.jacobian = np.full((segment.n_frames, segment.n_samples), np.nan, dtype=np.float32)
         self._prepare_axes(segment, absolute)
-        self._show_labels_pending(label, segment)
+        self._show_labels_pending()
         samples = np.ascontiguousarray(self.state.audio.samples[segment.start : segment.start + segment.n_samples],
                                        dtype=np.float32)
         kwargs = {"mode": "projection" if mode == "neuron" else mode,
                   "channel": index if mode == "channel" else None,
                   "neuron": index if mode == "neuron" else None}
-        frontend = _frontend_of(module)
-        progressive = getattr(frontend, "kind", None) in PROGRESSIVE_KINDS
+        progressive = getattr(_frontend_of(module), "kind", None) in PROGRESSIVE_KINDS
         bridge = self._bridge
 
-        def rows_ready(first: int, rows: np.ndarray) -> None:  # on the worker thread
-            try:
-                bridge.rowsReady.emit(number, first, np.array(rows, dtype=np.float32, copy=True))
-            except RuntimeError:  # the view is gone
-                log.debug("causality view deleted; dropped rows from a worker")
+        def job(progress, cancel) -> tuple[Any, JacobianDisplay]:
+            # Everything large is allocated and prepared here, on the worker thread.
+            rows_ready = None
+            if progressive:
+                partial = ProgressiveDisplay(segment.n_frames, segment.n_samples, hop, absolute,
+                                             declared_reach(module))
 
-        def job(progress, cancel) -> tuple[Any, dict[str, Any]]:
-            result = frame_jacobian(module, samples, progress=progress, cancel=cancel,
-                                    rows_ready=rows_ready if progressive else None, **kwargs)
-            return result, _display(result.jacobian, result.hop, result.receptive_field, absolute)
+                def rows_ready(first: int, rows: np.ndarray) -> None:
+                    partial.add_rows(first, rows)
+                    try:
+                        bridge.rowsReady.emit(number, first, partial)
+                    except RuntimeError:  # the view is gone
+                        log.debug("causality view deleted; dropped rows from a worker")
 
-        self._set_message(f"Computing the Jacobian of {label} ({mode}"
-                          f"{'' if kwargs['channel'] is None and kwargs['neuron'] is None else f' {index}'})…")
+            result = frame_jacobian(module, samples, progress=progress, cancel=cancel, rows_ready=rows_ready,
+                                    **kwargs)
+            display = build_display(result.jacobian, result.hop, result.receptive_field, absolute=absolute,
+                                    leaks=not result.leak_is_exactly_zero)
+            return result, display
+
+        self._set_message(f"Computing the Jacobian of {self.request.describe()}…")
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -673,24 +678,24 @@ class CausalityView(QWidget):
             self.cancel_button.setEnabled(False)
             self.progress.setVisible(False)
 
-    def _rows_arrived(self, number: int, first: int, rows: np.ndarray) -> None:
-        if self.request is None or number != self.request.number or self.jacobian is None or self.result is not None:
+    def _rows_arrived(self, number: int, first: int, partial: ProgressiveDisplay) -> None:
+        if self.request is None or number != self.request.number or self.result is not None:
             return
-        self.jacobian[first : first + rows.shape[0]] = rows
+        self._partial, self.jacobian = partial, partial.jacobian
         self.rows_delivered += 1
         self.rowsShown.emit(first)
-        if not self._partial_drawn:
+        if self.display is None:
             self._draw_partial()  # the first rows at once; later ones coalesced
         elif not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
-    def _show_result(self, number: int, value: tuple[Any, dict[str, Any]]) -> None:
+    def _show_result(self, number: int, value: tuple[Any, JacobianDisplay]) -> None:
         if self.request is None or number != self.request.number:
             return
         result, display = value
         self._redraw_timer.stop()
-        self.result, self.jacobian = result, result.jacobian
-        self._draw(display)
+        self.result, self.jacobian, self._partial = result, result.jacobian, None
+        self._show_display(display)
         self._show_labels(result)
         self._set_message("")
         if self.selected_frame is not None and self.selected_frame < result.jacobian.shape[0]:
@@ -707,22 +712,46 @@ class CausalityView(QWidget):
             self._set_message(f"Could not compute: {one_line(exc)}", error=True)
 
     # Drawing
+    def _show_empty_axes(self, segment: Segment | None = None) -> None:
+        """Before anything is computed: the axes of the segment Compute would use (else a second of audio), in
+        their real units, with no image."""
+        if segment is None and self.state.audio is not None and self.target_box.currentData() is not None:
+            try:
+                segment = self._segment(_hop_of(self.target_module()))
+            except StrfviewerError:
+                segment = None
+        if segment is not None:
+            start, end, frames = segment.start_s, segment.start_s + segment.duration_s, segment.n_frames
+            hop_ms = 1000.0 * segment.hop / segment.audio_fs
+            lag = (-4 * hop_ms, hop_ms)
+        else:
+            start, end, frames, lag = 0.0, 1.0, 1, _EMPTY_LAG_MS
+        for view in (self.heatmap.getViewBox(), self.lag_plot.getViewBox()):
+            view.setLimits(xMin=None, xMax=None, yMin=None, yMax=None)
+        self.heatmap.setXRange(start, end, padding=0)
+        self.heatmap.setYRange(0, frames, padding=0)
+        self.lag_plot.setXRange(*lag, padding=0)
+        self.future_region.setRegion((0.0, lag[1]))
+        self.colorbar.getAxis("right").setTicks(None)
+        self.colorbar.setLevels((-1.0, 1.0))
+        set_colorbar_label(self.colorbar, "gradient (not computed yet)")
+
     def _prepare_axes(self, segment: Segment, absolute: bool) -> None:
         kind = "sequential" if absolute else "diverging"
-        colormap = pg.colormap.get(_SEQUENTIAL if absolute else _DIVERGING)
+        self.colorbar.setColorMap(pg.colormap.get(_SEQUENTIAL if absolute else _DIVERGING))
         for item in (self.image, self.lag_item):
             item.clear()
-            item.setColorMap(colormap)
         self.boundary.setPen(_BOUNDARY_PEN[kind])
         self.lag_boundary.setPen(_BOUNDARY_PEN[kind])
         t = np.arange(segment.n_frames)
-        ends = np.array([segment.frame_end_s(k) for k in t])
+        ends = (segment.start + (t + 1) * segment.hop) / segment.audio_fs
         self.boundary.setData(np.repeat(ends, 2), np.column_stack([t, t + 1]).reshape(-1))
-        self.heatmap.setXRange(segment.start_s, segment.start_s + segment.duration_s, padding=0)
+        end = segment.start_s + segment.duration_s
+        self.heatmap.getViewBox().setLimits(xMin=segment.start_s, xMax=end, yMin=0, yMax=segment.n_frames)
+        self.heatmap.setXRange(segment.start_s, end, padding=0)
         self.heatmap.setYRange(0, segment.n_frames, padding=0)
         samples = self.state.audio.samples[segment.start : segment.start + segment.n_samples]
         self.wave_curve.setData(segment.times(), samples)
-        self.waveform.setXRange(segment.start_s, segment.start_s + segment.duration_s, padding=0)
         self.trace_curve.setData([], [])
         for item in (*self.reach_regions, *self.end_lines, self.row_marker, self.lag_row_marker):
             item.setVisible(False)
@@ -731,35 +760,91 @@ class CausalityView(QWidget):
 
     def _draw_partial(self) -> None:
         """Rows so far (progressive modules); pending rows are transparent."""
-        if self.request is None or self.jacobian is None or self.result is not None:
+        if self.request is None or self._partial is None or self.result is not None:
             return
         began = time.perf_counter()
-        self._draw(_display(self.jacobian, self.request.segment.hop, None, self.request.absolute))
+        self._show_display(self._partial.display())
         # Large Jacobians take a while to draw: redraw less often so the GUI stays responsive.
         self._redraw_timer.setInterval(max(60, round(4000 * (time.perf_counter() - began))))
-        self._partial_drawn = True
-        self.partialDrawn.emit(int(np.isfinite(self.jacobian).all(axis=1).sum()))
+        self.partialDrawn.emit(self._partial.rows_done)
 
-    def _draw(self, display: dict[str, Any]) -> None:
+    def _show_display(self, display: JacobianDisplay) -> None:
+        """Draw a prepared Jacobian: the lag view's range, the colour scale, then the visible images."""
+        first = self.display is None
+        self.display = display
         segment = self.request.segment
-        self.image.setImage(self.jacobian, autoLevels=False, autoDownsample=True)
-        self.image.setRect(QRectF(segment.start_s, 0, segment.duration_s, segment.n_frames))
-        self.image.setLevels(display["levels"])
-        past, future = display["past"], display["future"]
         ms = 1000.0 / segment.audio_fs
-        self.lag_item.setImage(display["lag"], autoLevels=False, autoDownsample=True)
-        self.lag_item.setRect(QRectF(-past * ms, 0, (past + future) * ms, segment.n_frames))
-        self.lag_item.setLevels(display["levels"])
-        self.future_region.setRegion((0, future * ms))
-        self.lag_plot.setXRange(-past * ms, future * ms, padding=0)
+        past, future = -display.past * ms, display.future * ms
+        self.future_region.setRegion((0, future))
+        lag_view = self.lag_plot.getViewBox()
+        lag_view.setLimits(xMin=past, xMax=future, yMin=0, yMax=segment.n_frames)
+        if first or self.result is not None:
+            self.lag_plot.setXRange(past, future, padding=0)
+        self._apply_scale()
 
-    def _show_labels_pending(self, label: str, segment: Segment) -> None:
+    def _scale_settings(self) -> dict[str, Any]:
+        if self.scale_box.currentText() == "linear":
+            return {"kind": "linear", "percentile": self.percentile_spin.value()}
+        decades = self.decades_spin.value()
+        return {"kind": "signed log", "decades": None if decades == AUTO_DECADES else float(decades)}
+
+    def _scale_chosen(self, *_args) -> None:
+        settings().setValue(SETTINGS_PREFIX + "scale", self.scale_box.currentText())
+        settings().setValue(SETTINGS_PREFIX + "decades", self.decades_spin.value())
+        settings().setValue(SETTINGS_PREFIX + "percentile", self.percentile_spin.value())
+        self._show_scale_controls()
+        if self.display is not None:
+            self._apply_scale()
+
+    def _show_scale_controls(self) -> None:
+        log_scale = self.scale_box.currentText() == "signed log"
+        self.decades_spin.setVisible(log_scale)
+        self.percentile_spin.setVisible(not log_scale)
+
+    def _apply_scale(self) -> None:
+        """Colour scale from the controls: the bar's levels, its ticks in real gradient values, its unit."""
+        self.scale = self.display.scale(**self._scale_settings())
+        axis = self.colorbar.getAxis("right")
+        axis.setTicks([self.scale.ticks()])
+        set_colorbar_label(self.colorbar, gradient_label(self.request.mode, self.request.is_model))
+        self.colorbar.setLevels(self.scale.levels)
+        self.heatmap.setTitle(f"∂ frame / ∂ sample, {self.scale.kind} colour (green: end of each frame)")
+        self._refresh_images()
+
+    def _refresh_images(self) -> None:
+        """Draw the visible part of both images at the resolution of the screen (full resolution when the
+        visible samples fit the pixels): cheap, and run on every zoom, pan and resize."""
+        if self.display is None or self.scale is None or self.request is None:
+            return
+        segment = self.request.segment
+        fs = segment.audio_fs
+        view = self.heatmap.getViewBox()
+        (x0, x1), (y0, y1) = view.viewRange()
+        first = math.floor((x0 - segment.start_s) * fs)
+        last = math.ceil((x1 - segment.start_s) * fs)
+        # Rows are reduced to the pixels of the visible frames (both views show the same frames).
+        visible = max(1.0, min(segment.n_frames, y1) - max(0.0, y0))
+        rows = view.height() * segment.n_frames / visible
+        tile = self.display.heat.window(first, last, view.width(), rows)
+        self.image.setImage(self.scale.transform(tile.image), autoLevels=False)
+        self.image.setRect(QRectF(segment.start_s + tile.first / fs, 0, (tile.last - tile.first) / fs, tile.rows))
+        ms = 1000.0 / fs
+        lag_view = self.lag_plot.getViewBox()
+        (l0, l1), _ = lag_view.viewRange()
+        past = self.display.past
+        tile = self.display.lag.window(math.floor(l0 / ms) + past, math.ceil(l1 / ms) + past, lag_view.width(),
+                                       lag_view.height() * segment.n_frames / visible)
+        self.lag_item.setImage(self.scale.transform(tile.image), autoLevels=False)
+        self.lag_item.setRect(QRectF((tile.first - past) * ms, 0, (tile.last - tile.first) * ms, tile.rows))
+
+    def _show_labels_pending(self) -> None:
         self.leak_label.setText("future leak: …")
         self.leak_label.setStyleSheet("")
         self.rf_label.setText("receptive field: …")
         self.method_label.setText("")
-        text = (f"{label} · segment {segment.start_s:.3f}–{segment.start_s + segment.duration_s:.3f} s, "
-                f"{segment.n_frames} frames of {segment.hop} samples")
+        segment = self.request.segment
+        text = (f"{self.request.describe()} · segment {segment.start_s:.3f}–{segment.start_s + segment.duration_s:.3f}"
+                f" s, {segment.n_frames} frames of {segment.hop} samples")
         if segment.notes:
             text += " — " + "; ".join(segment.notes)
         self.segment_label.setText(text)
@@ -826,7 +911,7 @@ class CausalityView(QWidget):
         if self.jacobian is None or self.request is None:
             return None
         segment, request = self.request.segment, self.request
-        what = f"{request.label}, {request.mode}{'' if request.index is None else f' {request.index}'}"
+        what = request.describe()
         if self.export_what.currentText() == "clicked frame" and self.selected_frame is not None:
             t = self.selected_frame
             return ({"time_s": segment.times(), "gradient": self.jacobian[t].astype(np.float64)},
@@ -840,12 +925,13 @@ class CausalityView(QWidget):
         self.message.setText(text)
         self.message.setStyleSheet("color: #c0392b;" if error else "color: gray;")
 
-    def _clear(self) -> None:
-        """A new sound: forget the old Jacobian."""
+    def _forget(self) -> None:
+        """A new sound, target or front-end setting: stop and forget the old Jacobian and all that described it."""
         if self.job is not None:
             self.cancel()
         self._number += 1
-        self.result = self.jacobian = self.request = None
+        self._redraw_timer.stop()
+        self.result = self.jacobian = self.request = self.display = self.scale = self._partial = None
         self.selected_frame = None
         for item in (self.image, self.lag_item):
             item.clear()
@@ -859,3 +945,5 @@ class CausalityView(QWidget):
         self.rf_label.setText("receptive field: –")
         self.method_label.setText("")
         self.segment_label.setText("")
+        self.trace_title.setText("Click a frame (a row of the image) to see its gradient.")
+        self._show_empty_axes()
