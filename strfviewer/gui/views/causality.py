@@ -359,8 +359,12 @@ class CausalityView(QWidget):
         below_layout = QVBoxLayout(below)
         below_layout.setContentsMargins(0, 0, 0, 0)
         below_layout.addWidget(self.trace_title)
-        below_layout.addWidget(self.waveform)
-        below_layout.addWidget(self.trace, 1)
+        # Share the height so that neither is squashed to a strip on a 800 px screen: the trace (what a click
+        # shows) gets the larger part, the waveform at most 130 px.
+        self.waveform.setMinimumHeight(60)
+        self.trace.setMinimumHeight(90)
+        below_layout.addWidget(self.waveform, 1)
+        below_layout.addWidget(self.trace, 2)
 
         for plot in (self.heatmap, self.lag_plot):
             plot.scene().sigMouseClicked.connect(lambda event, plot=plot: self._clicked(plot, event))
