@@ -576,7 +576,8 @@ class MainWindow(QMainWindow):
 
     # Jobs
     def _job_progress(self, job, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(total, 1))
+        if self.progress.maximum() != max(total, 1) or self.progress.minimum() != 0:  # a new range relays out
+            self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.job_label.setText(job.description)
 

@@ -29,10 +29,10 @@ class Stepwise(QObject):
         return self._steps is not None
 
     def run(self, steps: Iterator[None]) -> None:
-        """Start ``steps`` (dropping the rest of a run in progress); the first slice runs at once."""
+        """Start ``steps`` on the next event-loop turn (dropping the rest of a run in progress), so that what
+        asked for them (building a view, delivering a result) ends its own turn first."""
         self._steps = steps
         self._timer.start()
-        self._step()
 
     def cancel(self) -> None:
         self._steps = None

@@ -324,6 +324,33 @@ class CausalityView(QWidget):
         figure_layout.addWidget(self.heatmap, 3)
         figure_layout.addWidget(self.lag_plot, 2)
 
+        self.trace_title = QLabel("Click a frame (a row of the image) to see its gradient.")
+        self.trace_title.setStyleSheet("color: gray;")
+        below = QWidget()
+        self._below_layout = QVBoxLayout(below)
+        self._below_layout.setContentsMargins(0, 0, 0, 0)
+        self._below_layout.addWidget(self.trace_title)
+        # The waveform and gradient trace are built on the next event-loop turn (or when first needed): the
+        # first visit of the tab then builds and paints half the plots at a time.
+        self.waveform: pg.PlotWidget | None = None
+        QTimer.singleShot(0, self, self._ensure_traces)  # dropped with the view if it is closed first
+
+        for plot in (self.heatmap, self.lag_plot):
+            plot.scene().sigMouseClicked.connect(lambda event, plot=plot: self._clicked(plot, event))
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.figure_area)
+        splitter.addWidget(below)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(self._header)
+        layout.addWidget(splitter, 1)
+
+    def _ensure_traces(self) -> None:
+        """Build the waveform and the clicked frame's gradient trace below the images, once."""
+        if self.waveform is not None:
+            return
         self.waveform = pg.PlotWidget()
         self.waveform.setLabel("left", "audio")
         self.waveform.setMaximumHeight(130)
@@ -338,6 +365,7 @@ class CausalityView(QWidget):
         # narrower heatmap with the traces on screen rather than match their ranges).
         self.heatmap.getViewBox().sigXRangeChanged.connect(
             lambda _view, xs: self.waveform.setXRange(*xs, padding=0))
+        self.waveform.setXRange(*self.heatmap.getViewBox().viewRange()[0], padding=0)
         self.trace_curve = self.trace.plot(pen=pg.mkPen("#f39c12"))
         self.trace.getAxis("left").enableAutoSIPrefix(False)
         for curve in (self.wave_curve, self.trace_curve):  # sample-rate curves: peaks kept when zoomed out
@@ -353,30 +381,14 @@ class CausalityView(QWidget):
             plot.addItem(line, ignoreBounds=True)
             self.reach_regions.append(region)
             self.end_lines.append(line)
-        self.trace_title = QLabel("Click a frame (a row of the image) to see its gradient.")
-        self.trace_title.setStyleSheet("color: gray;")
-        below = QWidget()
-        below_layout = QVBoxLayout(below)
-        below_layout.setContentsMargins(0, 0, 0, 0)
-        below_layout.addWidget(self.trace_title)
         # Share the height so that neither is squashed to a strip on a 800 px screen: the trace (what a click
         # shows) gets the larger part, the waveform at most 130 px.
         self.waveform.setMinimumHeight(60)
         self.trace.setMinimumHeight(90)
-        below_layout.addWidget(self.waveform, 1)
-        below_layout.addWidget(self.trace, 2)
-
-        for plot in (self.heatmap, self.lag_plot):
-            plot.scene().sigMouseClicked.connect(lambda event, plot=plot: self._clicked(plot, event))
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.figure_area)
-        splitter.addWidget(below)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(self._header)
-        layout.addWidget(splitter, 1)
+        self._below_layout.addWidget(self.waveform, 1)
+        self._below_layout.addWidget(self.trace, 2)
+        if self.request is not None:  # a computation started before they existed: show its sound
+            self._show_segment_audio(self.request.segment)
 
     # Targets and modes
     def _targets_changed(self) -> None:
@@ -754,13 +766,21 @@ class CausalityView(QWidget):
         self.heatmap.getViewBox().setLimits(xMin=segment.start_s, xMax=end, yMin=0, yMax=segment.n_frames)
         self.heatmap.setXRange(segment.start_s, end, padding=0)
         self.heatmap.setYRange(0, segment.n_frames, padding=0)
-        samples = self.state.audio.samples[segment.start : segment.start + segment.n_samples]
-        self.wave_curve.setData(segment.times(), samples)
-        self.trace_curve.setData([], [])
-        for item in (*self.reach_regions, *self.end_lines, self.row_marker, self.lag_row_marker):
+        self._show_segment_audio(segment)
+        for item in (self.row_marker, self.lag_row_marker):
             item.setVisible(False)
         self.selected_frame = None
         self.trace_title.setText("Click a frame (a row of the image) to see its gradient.")
+
+    def _show_segment_audio(self, segment: Segment) -> None:
+        """The segment's waveform under the images, no frame selected (once the traces exist)."""
+        if self.waveform is None:
+            return
+        samples = self.state.audio.samples[segment.start : segment.start + segment.n_samples]
+        self.wave_curve.setData(segment.times(), samples)
+        self.trace_curve.setData([], [])
+        for item in (*self.reach_regions, *self.end_lines):
+            item.setVisible(False)
 
     def _draw_partial(self) -> None:
         """Rows so far (progressive modules); pending rows are transparent."""
@@ -890,6 +910,7 @@ class CausalityView(QWidget):
         """Show frame ``frame``'s gradient under the waveform, with its receptive field and frame end."""
         if self.jacobian is None or self.request is None or not 0 <= frame < self.jacobian.shape[0]:
             return
+        self._ensure_traces()
         segment = self.request.segment
         self.selected_frame = frame
         self.trace_curve.setData(segment.times(), self.jacobian[frame])
@@ -940,9 +961,12 @@ class CausalityView(QWidget):
         for item in (self.image, self.lag_item):
             item.clear()
         self.boundary.setData([], [])
-        self.trace_curve.setData([], [])
-        self.wave_curve.setData([], [])
-        for item in (*self.reach_regions, *self.end_lines, self.row_marker, self.lag_row_marker):
+        if self.waveform is not None:
+            self.trace_curve.setData([], [])
+            self.wave_curve.setData([], [])
+            for item in (*self.reach_regions, *self.end_lines):
+                item.setVisible(False)
+        for item in (self.row_marker, self.lag_row_marker):
             item.setVisible(False)
         self.leak_label.setText("future leak: –")
         self.leak_label.setStyleSheet("")

@@ -380,8 +380,13 @@ class CompareView(QWidget):
 
     def _sync_rows(self) -> None:
         """Make one image per active front-end, in the state's order, a strip per event-loop turn (each takes
-        tens of ms to build); then measure the new ones."""
-        self._building.run(self._sync_steps())
+        tens of ms to build); then measure the new ones. Without new strips it is all done at once."""
+        if all(slot.id in self.rows for slot in self.state.frontends):
+            self._building.cancel()
+            for _ in self._sync_steps():
+                pass
+        else:
+            self._building.run(self._sync_steps())
 
     def _sync_steps(self) -> Iterator[None]:
         wanted = [s.id for s in self.state.frontends]

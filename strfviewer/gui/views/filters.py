@@ -610,6 +610,8 @@ class FiltersView(QWidget):
         self.filter_note.setText(result.note)
         bank = result.bank
         if bank is not None:
+            self._set_bank_ranges(result)  # before the curves: a range change later would revisit every curve
+            yield
             yield from self._draw_bank(bank, self.impulse_curves, self.magnitude_curves, dashed=False)
             if result.initial is not None:
                 yield from self._draw_bank(result.initial, self.initial_impulse_curves, self.initial_magnitude_curves,
@@ -619,20 +621,7 @@ class FiltersView(QWidget):
                 for i, curve in enumerate(self.impulse_curves + self.magnitude_curves):
                     curve.setCurveClickable(True, width=6)
                     curve.sigClicked.connect(lambda _item, _event, c=i % n: self.state.set_channel(c))
-            db = bank.magnitude_db[:, 1:]
-            top = float(np.max(db)) if db.size else 0.0
-            self.magnitude_plot.setYRange(top - _MAGNITUDE_SPAN_DB, top + 3.0, padding=0)
-            nyquist = bank.audio_fs / 2.0
-            lowest = max(float(np.min(bank.peak_hz)) / 4.0, float(bank.frequencies_hz[1]), 10.0)
-            self.magnitude_plot.setXRange(math.log10(min(lowest, nyquist / 10)), math.log10(nyquist), padding=0)
-            n = bank.impulse_responses.shape[0]
-            labels = result.centres if result.filters_are_channels and result.centres is not None else bank.peak_hz
-            self.impulse_plot.getAxis("left").setTicks([frequency_ticks(labels, n)])
-            self.impulse_plot.setLabel("left", "channel" if result.filters_are_channels else "filter (peak)")
-            reach = IMPULSE_GAIN + 0.05  # the lowest and the highest response whole, with a sliver of margin
-            self.impulse_plot.setYRange(0.5 - reach, n - 0.5 + reach, padding=0)
-            end = max(float(np.max(bank.arrival_ms(IMPULSE_FRACTION))), float(bank.times_ms[min(1, n - 1)]))
-            self.impulse_plot.setXRange(-0.02 * end, 1.05 * end, padding=0)
+                yield
         self.filters = result
         self.show_initial.setEnabled(result.initial is not None)
         self._apply_overlay()
@@ -640,6 +629,24 @@ class FiltersView(QWidget):
         self._update_status()
         self._apply_channel(self.state.selected_channel)
         self.filtersShown.emit()
+
+    def _set_bank_ranges(self, result: FilterResult) -> None:
+        """Axes of the impulse and magnitude plots for ``result``'s bank (fixed ranges: no auto-range)."""
+        bank = result.bank
+        db = bank.magnitude_db[:, 1:]
+        top = float(np.max(db)) if db.size else 0.0
+        self.magnitude_plot.setYRange(top - _MAGNITUDE_SPAN_DB, top + 3.0, padding=0)
+        nyquist = bank.audio_fs / 2.0
+        lowest = max(float(np.min(bank.peak_hz)) / 4.0, float(bank.frequencies_hz[1]), 10.0)
+        self.magnitude_plot.setXRange(math.log10(min(lowest, nyquist / 10)), math.log10(nyquist), padding=0)
+        n = bank.impulse_responses.shape[0]
+        labels = result.centres if result.filters_are_channels and result.centres is not None else bank.peak_hz
+        self.impulse_plot.getAxis("left").setTicks([frequency_ticks(labels, n)])
+        self.impulse_plot.setLabel("left", "channel" if result.filters_are_channels else "filter (peak)")
+        reach = IMPULSE_GAIN + 0.05  # the lowest and the highest response whole, with a sliver of margin
+        self.impulse_plot.setYRange(0.5 - reach, n - 0.5 + reach, padding=0)
+        end = max(float(np.max(bank.arrival_ms(IMPULSE_FRACTION))), float(bank.times_ms[min(1, n - 1)]))
+        self.impulse_plot.setXRange(-0.02 * end, 1.05 * end, padding=0)
 
     def _draw_bank(self, bank: Any, impulse: list, magnitude: list, dashed: bool) -> Iterator[None]:
         """Magnitude responses overlaid; impulse responses stacked, filter ``c`` centred on row ``c + 0.5``
