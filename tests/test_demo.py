@@ -12,7 +12,8 @@ from strfviewer.backend.checkpoints import load_model
 from strfviewer.backend.data.responses import load_response_set
 from strfviewer.backend.session import load_session
 from strfviewer.cli import build_gui_parser
-from strfviewer.gui.app import _open_requested, demo_session
+from strfviewer.gui.app import _open_requested
+from strfviewer.resources import demo_session
 
 DEMO = demo_session().parent
 pytestmark = pytest.mark.skipif(not demo_session().is_file(), reason="the demo data is not installed")

@@ -7,7 +7,8 @@ import pytest
 
 from strfviewer.backend.session import load_session
 from strfviewer.cli import build_gui_parser
-from strfviewer.gui.app import _open_requested, demo_session
+from strfviewer.gui.app import _open_requested
+from strfviewer.resources import demo_session
 
 needs_demo = pytest.mark.skipif(not demo_session().is_file(), reason="the bundled demo is not in this checkout")
 

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..resources import demo_session
 from . import windowing
 from .app import ErrorReporter, settings
 from .jobrunner import JobRunner
@@ -104,9 +105,10 @@ class MainWindow(QMainWindow):
         self._update_placeholder()
         self._restore_settings()
         self._saved_work = self._work()
+        # What _work holds (files and front-ends); the neuron and display settings are not work, so stepping
+        # neurons does not re-derive the session each time.
         for signal in (self.state.audioChanged, self.state.frontendsChanged, self.state.frontendChanged,
-                       self.state.modelChanged, self.state.responsesChanged, self.state.neuronChanged,
-                       self.state.displayChanged):
+                       self.state.modelChanged, self.state.responsesChanged):
             signal.connect(self._update_modified)
 
     # Construction
@@ -640,8 +642,6 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _is_bundled(path: Path) -> bool:
-        from .app import demo_session
-
         return path.resolve() == demo_session().resolve()
 
     def save_session(self) -> None:
