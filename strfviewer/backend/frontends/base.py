@@ -172,6 +172,18 @@ class Frontend(nn.Module):
     hop: int
     audio_fs: int
 
+    @classmethod
+    def output_unit(cls, args: dict[str, Any] | None = None) -> str:
+        """What this kind's frames are, in arbitrary units (a colour bar's label), for constructor ``args``
+        (defaults for the rest); known before the module is built."""
+        values = {spec.name: spec.default for spec in cls.schema} | dict(args or {})
+        return f"{cls._output_name(values)} (a.u.)"
+
+    @classmethod
+    def _output_name(cls, values: dict[str, Any]) -> str:
+        """The name of the frames' values for complete constructor ``values``; kinds name theirs."""
+        return "latent activation"
+
     def _bind(self, values: dict[str, Any]) -> dict[str, Any]:
         """Validate constructor arguments against the schema and remember them in ``self.config``."""
         owner = type(self).__name__
@@ -249,4 +261,5 @@ class Frontend(nn.Module):
             "schema": [spec.to_dict() for spec in self.schema],
             "centre_frequencies_hz": None if fc is None else [float(f) for f in fc],
             "learnable": sorted(self.learnable_tensors()),
+            "output_unit": self.output_unit(self.config),
         }

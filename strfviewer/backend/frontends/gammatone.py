@@ -13,6 +13,8 @@ the time-reversed gammatone (14-20 ms later); loading its ``_kernels`` reproduce
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -73,6 +75,11 @@ class CausalGammatone(Frontend):
         ParamSpec("pcen_eps", float, 1e-6, "PCEN stabiliser added to the smoother.", "", 0.0,
                   exclusive_minimum=True, applies_when=_PCEN),
     )
+
+    @classmethod
+    def _output_name(cls, values: dict[str, Any]) -> str:
+        names = {"log": "log envelope", "cuberoot": "envelope^(1/3)", "pcen": "PCEN", "none": "envelope"}
+        return names.get(values["compression"], "envelope")
 
     def __init__(
         self,

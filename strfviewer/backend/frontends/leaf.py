@@ -10,6 +10,7 @@ in the state dict).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +49,10 @@ class CausalLEAF(Frontend):
         ParamSpec("learn_pooling", bool, True, "Train the pooling widths."),
         ParamSpec("learn_pcen", bool, True, "Train the sPCEN parameters."),
     )
+
+    @classmethod
+    def _output_name(cls, values: dict[str, Any]) -> str:
+        return "sPCEN"
 
     def __init__(
         self,

@@ -8,6 +8,8 @@ spectrum, log clipped at 1e-4.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -42,6 +44,11 @@ class CausalMelSpectrogram(Frontend):
                   "", 0.0, exclusive_minimum=True, optional=True, applies_when=("compression", ("log",))),
         ParamSpec("mel_scale", str, "htk", "Mel curve of the filterbank.", choices=("htk", "slaney")),
     )
+
+    @classmethod
+    def _output_name(cls, values: dict[str, Any]) -> str:
+        names = {"log": "log mel", "cubic": "mel^(1/3)", "log1p": "log(1 + mel)", "none": "mel"}
+        return names.get(values["compression"], "mel") + (" power" if values["magnitude"] == "power" else "")
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ An activation (``logabs`` ln(1+|y|), ``symlog`` sign(y) ln(1+|y|), or ``none``) 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,6 +63,11 @@ class SincNet(Frontend):
         ParamSpec("env_window_ms", float, None, "Envelope averaging window (None: one hop).", "ms", 0.0,
                   exclusive_minimum=True, optional=True, applies_when=("envelope", (True,))),
     )
+
+    @classmethod
+    def _output_name(cls, values: dict[str, Any]) -> str:
+        names = {"logabs": "log(1 + |y|)", "symlog": "symlog(y)", "none": "band output"}
+        return names.get(values["activation"], "band output")
 
     def __init__(
         self,

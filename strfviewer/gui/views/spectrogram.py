@@ -37,31 +37,14 @@ _MAX_TICKS = 8
 PLOT_MIN_HEIGHT = 160  # px: a pane's plot never gets less (its image >= 120 px), the parameter form open or not
 
 # What each front-end's output values are, by its compressing stage (values are relative to full scale).
-_MEL_UNITS = {"log": "log mel", "cubic": "mel^(1/3)", "log1p": "log(1 + mel)", "none": "mel"}
-_GAMMATONE_UNITS = {"log": "log envelope", "cuberoot": "envelope^(1/3)", "pcen": "PCEN", "none": "envelope"}
-_SINCNET_UNITS = {"logabs": "log(1 + |y|)", "symlog": "symlog(y)", "none": "band output"}
-
-
 def value_unit(kind: str, args: dict[str, Any]) -> str:
-    """The colour bar's label for a front-end's frames: what the values are, in arbitrary units (a.u.)."""
+    """The colour bar's label for a front-end's frames (the front-end kind names its own values)."""
     from ...backend.frontends import frontend_class
 
     try:
-        values = {spec.name: spec.default for spec in frontend_class(kind).schema} | dict(args)
-    except ValueError:  # an unknown kind: say what can be said from its arguments
-        values = dict(args)
-    if kind == "mel":
-        name = _MEL_UNITS.get(values.get("compression"), "mel")
-        name += " power" if values.get("magnitude") == "power" else ""
-    elif kind == "gammatone":
-        name = _GAMMATONE_UNITS.get(values.get("compression"), "envelope")
-    elif kind == "sincnet":
-        name = _SINCNET_UNITS.get(values.get("activation"), "band output")
-    elif kind == "leaf":
-        name = "sPCEN"
-    else:
-        name = "latent activation"
-    return f"{name} (a.u.)"
+        return frontend_class(kind).output_unit(args)
+    except ValueError:  # an unknown kind
+        return "latent activation (a.u.)"
 
 
 class ElidedLabel(QLabel):
@@ -141,8 +124,8 @@ def compute_frames(kind: str, args: dict[str, Any], dt_ms: float, samples: np.nd
 
     frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
     result = window_result(frontend, samples, audio_fs, span, progress, cancel)
-    unit = frontend.describe().get("output_unit") or value_unit(kind, args)  # the front-end's own, where it says
-    return {**result, "centres": frontend.centre_frequencies(), "audio_fs": audio_fs, "unit": unit}
+    return {**result, "centres": frontend.centre_frequencies(), "audio_fs": audio_fs,
+            "unit": frontend.output_unit(frontend.config)}
 
 
 def window_note(result: dict[str, Any]) -> str:
