@@ -199,7 +199,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     actions = demo_actions(args.demo_repeats)
-    print(f"platform {os.environ['QT_QPA_PLATFORM']}, {os.cpu_count()} CPUs\n")
+    # Without a bytecode cache each first visit also compiles its view's module (20-30 ms), which an installed
+    # app never does: run with PYTHONDONTWRITEBYTECODE unset to measure what users get.
+    cache = "off (first visits include compiling their modules)" if sys.dont_write_bytecode else "on"
+    print(f"platform {os.environ['QT_QPA_PLATFORM']}, {os.cpu_count()} CPUs, bytecode cache {cache}\n")
     print(f"| demo action | longest GUI stall, median of {args.demo_repeats} windows | worst | target |")
     print("|---|---:|---:|---:|")
     for name, values in actions.items():

@@ -188,3 +188,27 @@ def test_the_view_fits_1024_px_with_a_trained_model_as_source(qtbot, state, runn
     view.source.setCurrentIndex(1)
     qtbot.waitUntil(lambda: "trained in" in view.title.text(), timeout=TIMEOUT_MS)
     assert view.minimumSizeHint().width() <= 1024
+
+
+def test_the_bank_plots_paint_again_once_their_curves_are_drawn(qtbot, state, runner):
+    """The curves are added with painting suspended; it must come back, also when a run is cut short."""
+    view = _view(qtbot, state, runner)
+    assert view.impulse_plot.updatesEnabled() and view.magnitude_plot.updatesEnabled()
+    steps = view._filter_steps(view.filters)  # a drawing run, stepped by hand
+    next(steps)
+    next(steps)
+    assert not view.impulse_plot.updatesEnabled() and len(view.impulse_curves) == 1
+    view._clear()  # cut short, as a new sound or target does
+    assert view.impulse_plot.updatesEnabled() and view.magnitude_plot.updatesEnabled()
+
+
+def test_the_tuning_plots_are_built_after_the_view_and_at_once_when_needed(qtbot, state, runner):
+    view = FiltersView(state, runner)
+    qtbot.addWidget(view)
+    assert view.heatmap_plot is None and view.tuning_plot is None  # the first turn builds two plots only
+    qtbot.waitUntil(lambda: view.tuning_plot is not None, timeout=5000)
+    assert view.heatmap_plot is not None and view.heatmap_cell.layout().indexOf(view.heatmap_plot) >= 0
+    early = FiltersView(state, runner)
+    qtbot.addWidget(early)
+    early._staged.ensure()  # what a tuning result arriving first does
+    assert early.heatmap_plot is not None and early.tuning_plot is not None

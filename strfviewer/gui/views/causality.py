@@ -55,6 +55,7 @@ from ..app import one_line, settings
 from ..export import ExportButton, ExportData
 from ..jobcontrols import show_progress
 from ..state import SessionState
+from ..stepwise import StagedBuild
 from .colorbar import attach_colorbar, set_colorbar_label
 
 log = logging.getLogger(__name__)
@@ -333,7 +334,7 @@ class CausalityView(QWidget):
         # The waveform and gradient trace are built on the next event-loop turn (or when first needed): the
         # first visit of the tab then builds and paints half the plots at a time.
         self.waveform: pg.PlotWidget | None = None
-        QTimer.singleShot(0, self, self._ensure_traces)  # dropped with the view if it is closed first
+        self._staged = StagedBuild(self, [self._build_traces])
 
         for plot in (self.heatmap, self.lag_plot):
             plot.scene().sigMouseClicked.connect(lambda event, plot=plot: self._clicked(plot, event))
@@ -347,10 +348,8 @@ class CausalityView(QWidget):
         layout.addLayout(self._header)
         layout.addWidget(splitter, 1)
 
-    def _ensure_traces(self) -> None:
-        """Build the waveform and the clicked frame's gradient trace below the images, once."""
-        if self.waveform is not None:
-            return
+    def _build_traces(self) -> None:
+        """The waveform and the clicked frame's gradient trace below the images (built after the view)."""
         self.waveform = pg.PlotWidget()
         self.waveform.setLabel("left", "audio")
         self.waveform.setMaximumHeight(130)
@@ -910,7 +909,7 @@ class CausalityView(QWidget):
         """Show frame ``frame``'s gradient under the waveform, with its receptive field and frame end."""
         if self.jacobian is None or self.request is None or not 0 <= frame < self.jacobian.shape[0]:
             return
-        self._ensure_traces()
+        self._staged.ensure()
         segment = self.request.segment
         self.selected_frame = frame
         self.trace_curve.setData(segment.times(), self.jacobian[frame])

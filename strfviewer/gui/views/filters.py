@@ -51,7 +51,7 @@ from ..app import one_line, settings
 from ..export import ExportButton, ExportData
 from ..jobrunner import JobRunner
 from ..state import SessionState
-from ..stepwise import Stepwise
+from ..stepwise import StagedBuild, Stepwise
 from .colorbar import attach_colorbar
 from .spectrogram import frequency_ticks
 
@@ -236,6 +236,14 @@ def _log_plot(title: str, bottom: str, left: str) -> pg.PlotWidget:
     return plot
 
 
+def _centre_line(plot: pg.PlotWidget) -> pg.InfiniteLine:
+    """A hidden vertical dotted line at the selected channel's centre frequency."""
+    line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#7f8c8d", width=1, style=Qt.PenStyle.DotLine))
+    line.setVisible(False)
+    plot.addItem(line, ignoreBounds=True)
+    return line
+
+
 def channel_colours(n: int, alpha: int = 255) -> list[Any]:
     """One colour per channel, sampled evenly along :data:`CHANNEL_COLORMAP`: neighbours look alike, the first
     and the last channel do not (hue cycling made channel 0 and channel n-1 both red)."""
@@ -303,7 +311,6 @@ class FiltersView(QWidget):
         state.displayChanged.connect(self._apply_colormap)
         runner_ref, keys = runner, (self._bank_key, self._tuning_key)
         self.destroyed.connect(lambda *_: [runner_ref.cancel(k) for k in keys])
-        self._apply_colormap()
         self._refresh()
 
     # Construction
@@ -375,6 +382,39 @@ class FiltersView(QWidget):
         self.impulse_plot.showGrid(x=True, y=False, alpha=0.2)
         self.impulse_plot.setMouseEnabled(x=True, y=False)
         self.magnitude_plot = _log_plot("magnitude responses", "frequency", "gain (dB)")
+        self.magnitude_centre = _centre_line(self.magnitude_plot)
+        # The tone-tuning heatmap and the selected channel's tuning plot are built on the next event-loop turn
+        # (or when first needed), so the first visit builds and paints half the plots at a time.
+        self.heatmap_plot: pg.PlotWidget | None = None
+        self.tuning_plot: pg.PlotWidget | None = None
+        self.heatmap_cell = QWidget()
+        QVBoxLayout(self.heatmap_cell).setContentsMargins(0, 0, 0, 0)
+        # While no channel is selected the panel says how to select one, instead of showing empty axes.
+        self.tuning_placeholder = QLabel("<b>Tuning of the selected channel</b><br>Select a channel to see its "
+                                         "tone tuning: click a row of the table, a filter curve or a row of the "
+                                         "tone-tuning heatmap, or set “channel” above.")
+        self.tuning_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tuning_placeholder.setWordWrap(True)
+        self.tuning_placeholder.setStyleSheet("color: gray; border: 1px dashed #bdc3c7;")
+        self.tuning_stack = QStackedWidget()
+        self.tuning_stack.addWidget(self.tuning_placeholder)
+        self._staged = StagedBuild(self, [self._build_heatmap, self._build_tuning_plot])
+        grid = QGridLayout(self.plots)
+        grid.setContentsMargins(0, 0, 0, 0)
+        notes = QHBoxLayout()  # what is shown and what is being computed, under the header (it fits 1024 px)
+        notes.addWidget(self.filter_note)
+        notes.addStretch(1)
+        notes.addWidget(self.status)
+        grid.addLayout(notes, 0, 0, 1, 2)
+        grid.addWidget(self.impulse_plot, 1, 0)
+        grid.addWidget(self.magnitude_plot, 1, 1)
+        grid.addWidget(self.heatmap_cell, 2, 0)
+        grid.addWidget(self.tuning_stack, 2, 1)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
+
+    def _build_heatmap(self) -> None:
+        """The tone-tuning heatmap (built after the view, see ``StagedBuild``)."""
         # Short titles: a title wider than the plot pushes its colour bar out of the widget.
         self.heatmap_plot = _log_plot("tone tuning", "tone frequency", "channel")
         self.heatmap_plot.showGrid(x=False, y=False)
@@ -389,38 +429,19 @@ class FiltersView(QWidget):
         self.heatmap_band.setZValue(10)
         self.heatmap_plot.addItem(self.heatmap_band, ignoreBounds=True)
         self.heatmap_plot.scene().sigMouseClicked.connect(self._heatmap_clicked)
+        self.heatmap_cell.layout().addWidget(self.heatmap_plot)
+
+    def _build_tuning_plot(self) -> None:
+        """The selected channel's tuning plot, the last plot built: tuning and colours drawn once it is there."""
         self.tuning_plot = _log_plot("tuning of the selected channel", "tone frequency", "mean output")
         self.tuning_plot.getAxis("left").enableAutoSIPrefix(False)  # outputs as they are, not "(x0.001)"
         self.tuning_curve = self.tuning_plot.plot(pen=pg.mkPen(_BOLD_COLOUR, width=2))
-        # While no channel is selected the panel says how to select one, instead of showing empty axes.
-        self.tuning_placeholder = QLabel("<b>Tuning of the selected channel</b><br>Select a channel to see its "
-                                         "tone tuning: click a row of the table, a filter curve or a row of the "
-                                         "tone-tuning heatmap, or set “channel” above.")
-        self.tuning_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.tuning_placeholder.setWordWrap(True)
-        self.tuning_placeholder.setStyleSheet("color: gray; border: 1px dashed #bdc3c7;")
-        self.tuning_stack = QStackedWidget()
-        self.tuning_stack.addWidget(self.tuning_placeholder)
+        self.tuning_centre = _centre_line(self.tuning_plot)
         self.tuning_stack.addWidget(self.tuning_plot)
-        self.centre_lines = []
-        for plot in (self.magnitude_plot, self.tuning_plot):
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#7f8c8d", width=1, style=Qt.PenStyle.DotLine))
-            line.setVisible(False)
-            plot.addItem(line, ignoreBounds=True)
-            self.centre_lines.append(line)
-        grid = QGridLayout(self.plots)
-        grid.setContentsMargins(0, 0, 0, 0)
-        notes = QHBoxLayout()  # what is shown and what is being computed, under the header (it fits 1024 px)
-        notes.addWidget(self.filter_note)
-        notes.addStretch(1)
-        notes.addWidget(self.status)
-        grid.addLayout(notes, 0, 0, 1, 2)
-        grid.addWidget(self.impulse_plot, 1, 0)
-        grid.addWidget(self.magnitude_plot, 1, 1)
-        grid.addWidget(self.heatmap_plot, 2, 0)
-        grid.addWidget(self.tuning_stack, 2, 1)
-        grid.setRowStretch(1, 1)
-        grid.setRowStretch(2, 1)
+        self._apply_colormap()
+        if self.tuning is not None:
+            self._draw_tuning(self.tuning)
+        self._apply_channel(self.state.selected_channel)
 
     def _build_table(self) -> None:
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
@@ -571,7 +592,7 @@ class FiltersView(QWidget):
             self.state.set_channel(min(rows))
 
     def _heatmap_clicked(self, event) -> None:
-        if self.tuning is None or event.button() != Qt.MouseButton.LeftButton:
+        if self.tuning is None or self.heatmap_plot is None or event.button() != Qt.MouseButton.LeftButton:
             return
         view = self.heatmap_plot.getViewBox()
         if not view.sceneBoundingRect().contains(event.scenePos()):
@@ -585,14 +606,20 @@ class FiltersView(QWidget):
         self._drawing.cancel()
         self.filters, self.tuning = None, None
         self._clear_filter_curves()
-        self.heatmap.clear()
-        self.tuning_curve.setData([], [])
+        if self.tuning_plot is not None:
+            self.heatmap.clear()
+            self.tuning_curve.setData([], [])
         self.table.setRowCount(0)
         self.filter_note.setText(" ")
         self.show_initial.setEnabled(False)
         self._apply_channel(self.state.selected_channel)
 
+    def _paint_bank_plots(self, enabled: bool) -> None:
+        for plot in (self.impulse_plot, self.magnitude_plot):
+            plot.setUpdatesEnabled(enabled)
+
     def _clear_filter_curves(self) -> None:
+        self._paint_bank_plots(True)  # a drawing run cut short leaves them suspended
         for plot, curves in ((self.impulse_plot, self.impulse_curves), (self.magnitude_plot, self.magnitude_curves),
                              (self.impulse_plot, self.initial_impulse_curves),
                              (self.magnitude_plot, self.initial_magnitude_curves)):
@@ -612,10 +639,14 @@ class FiltersView(QWidget):
         if bank is not None:
             self._set_bank_ranges(result)  # before the curves: a range change later would revisit every curve
             yield
+            # Painted once, when every curve is there: repainting both plots after each step's few curves
+            # would cost more than drawing the curves.
+            self._paint_bank_plots(False)
             yield from self._draw_bank(bank, self.impulse_curves, self.magnitude_curves, dashed=False)
             if result.initial is not None:
-                yield from self._draw_bank(result.initial, self.initial_impulse_curves, self.initial_magnitude_curves,
-                                           dashed=True)
+                yield from self._draw_bank(result.initial, self.initial_impulse_curves,
+                                           self.initial_magnitude_curves, dashed=True)
+            self._paint_bank_plots(True)
             if result.filters_are_channels:
                 n = len(self.impulse_curves)
                 for i, curve in enumerate(self.impulse_curves + self.magnitude_curves):
@@ -664,7 +695,16 @@ class FiltersView(QWidget):
             yield
 
     def _show_tuning(self, result: TuningResult) -> None:
+        self._staged.ensure()
         self.tuning = result
+        self._draw_tuning(result)
+        self.channel_spin.setMaximum(result.curves.response.shape[0] - 1)
+        self._fill_table()
+        self._update_status()
+        self._apply_channel(self.state.selected_channel)
+        self.tuningShown.emit()
+
+    def _draw_tuning(self, result: TuningResult) -> None:
         curves = result.curves
         response = np.asarray(curves.response, dtype=np.float64)
         low = response.min(axis=1, keepdims=True)
@@ -678,11 +718,6 @@ class FiltersView(QWidget):
         self.heatmap_plot.getAxis("left").setTicks([frequency_ticks(result.centres, channels)])
         self.heatmap_plot.setXRange(log_f[0] - step / 2, log_f[-1] + step / 2, padding=0)
         self.heatmap_plot.setYRange(0, channels, padding=0)
-        self.channel_spin.setMaximum(channels - 1)
-        self._fill_table()
-        self._update_status()
-        self._apply_channel(self.state.selected_channel)
-        self.tuningShown.emit()
 
     def _update_status(self) -> None:
         waiting = [name for name, value in (("filters", self.filters), ("tone sweep", self.tuning)) if value is None]
@@ -762,10 +797,16 @@ class FiltersView(QWidget):
         centres = self.filters.centres if self.filters is not None else (
             self.tuning.centres if self.tuning is not None else None)
         centre = float(centres[channel]) if valid and centres is not None and channel < len(centres) else None
-        for line in self.centre_lines:
+        lines = [self.magnitude_centre] + ([self.tuning_centre] if self.tuning_plot is not None else [])
+        for line in lines:
             line.setVisible(centre is not None and centre > 0)
             if centre is not None and centre > 0:
                 line.setValue(math.log10(centre))
+        if self.tuning_plot is not None:
+            self._apply_tuning_channel(channel)
+
+    def _apply_tuning_channel(self, channel: int) -> None:
+        """Show ``channel``'s tuning curve and mark its heatmap row (the placeholder when it has none)."""
         tuning_valid = self.tuning is not None and 0 <= channel < self.tuning.curves.response.shape[0]
         if tuning_valid:
             self.tuning_curve.setData(self.tuning.curves.frequencies_hz, self.tuning.curves.response[channel])
@@ -780,7 +821,8 @@ class FiltersView(QWidget):
     def _apply_colormap(self) -> None:
         name = self.state.display.get("colormap", "viridis")
         colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
-        self.heatmap_colorbar.setColorMap(colormap)  # the bar passes it on to the heatmap
+        if self.heatmap_plot is not None:  # else the heatmap gets it when it is built
+            self.heatmap_colorbar.setColorMap(colormap)  # the bar passes it on to the heatmap
 
     def _update_title(self) -> None:
         slot = self.state.target()
