@@ -73,9 +73,11 @@ def offscreen_window():
 
     from PySide6.QtCore import QStandardPaths
 
-    from strfviewer.gui.app import ErrorReporter, create_application, settings
+    from strfviewer.gui.app import create_application
     from strfviewer.gui.main_window import MainWindow
     from strfviewer.gui.playback import NullPlayer
+    from strfviewer.gui.reporter import ErrorReporter
+    from strfviewer.gui.settings import settings
 
     QStandardPaths.setTestModeEnabled(True)
     create_application()

@@ -33,9 +33,11 @@ def make_window(qtbot, tmp_path):
     (it has its own tests), errors reported without dialogs; their jobs and threads stop at teardown."""
     from PySide6.QtCore import QStandardPaths
 
-    from strfviewer.gui.app import ErrorReporter, create_application, settings
+    from strfviewer.gui.app import create_application
     from strfviewer.gui.main_window import MainWindow
     from strfviewer.gui.playback import NullPlayer
+    from strfviewer.gui.reporter import ErrorReporter
+    from strfviewer.gui.settings import settings
 
     windows = []
 

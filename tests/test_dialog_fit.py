@@ -19,9 +19,10 @@ from strfviewer.backend.checkpoints import load_model
 from strfviewer.backend.data import load_response_set, save_response_set
 from strfviewer.backend.fitting import models_home
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.app import create_application, settings
+from strfviewer.gui.app import create_application
 from strfviewer.gui.dialogs.fit import FitDialog
 from strfviewer.gui.jobrunner import JobRunner
+from strfviewer.gui.settings import settings
 from strfviewer.gui.state import AudioDocument, SessionState
 from strfviewer.gui.views.compare import COLUMNS, CompareView
 

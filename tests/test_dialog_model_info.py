@@ -16,8 +16,9 @@ from strfviewer.backend.checkpoints import load_model
 from strfviewer.backend.errors import CheckpointError, MissingModelInfoError
 from strfviewer.backend.frontends import KINDS, make_wav2spec
 from strfviewer.backend.models import Linear
-from strfviewer.gui.app import create_application, settings
+from strfviewer.gui.app import create_application
 from strfviewer.gui.dialogs.model_info import ModelInfoDialog, load_model_interactively
+from strfviewer.gui.settings import settings
 
 FS = 16000
 

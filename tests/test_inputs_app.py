@@ -11,7 +11,8 @@ from pathlib import Path
 from PySide6.QtGui import QImage
 
 import strfviewer
-from strfviewer.gui.app import create_application, log_folder
+from strfviewer.gui.app import create_application
+from strfviewer.gui.reporter import log_folder
 from strfviewer.resources import RESOURCES, demo_session, icon_path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,7 +35,7 @@ def test_browsing_the_demo_is_not_unsaved_work(make_window, qtbot):
 def test_an_error_that_repeats_opens_one_dialog_not_a_stack(tmp_path, qapp, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from strfviewer.gui.app import ErrorReporter
+    from strfviewer.gui.reporter import ErrorReporter
 
     monkeypatch.setattr(QMessageBox, "open", lambda box: None)  # shown, and never blocking the caller
     reporter = ErrorReporter(tmp_path / "strfviewer.log")

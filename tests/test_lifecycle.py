@@ -14,8 +14,8 @@ import pytest
 from strfviewer.backend.data.responses import load_response_set, save_response_set
 from strfviewer.backend.fitting import FitConfig
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.app import settings
 from strfviewer.gui.dialogs.fit import run_fit
+from strfviewer.gui.settings import settings
 
 FS = 16000
 
@@ -76,7 +76,8 @@ def test_closing_during_a_jacobian_job(window, qtbot):
 _STUBBORN = textwrap.dedent("""
     import sys, threading, time
     from PySide6.QtCore import QStandardPaths, QTimer
-    from strfviewer.gui.app import ErrorReporter, create_application, finish
+    from strfviewer.gui.app import create_application, finish
+    from strfviewer.gui.reporter import ErrorReporter
     from strfviewer.gui.main_window import MainWindow
     from strfviewer.gui.playback import NullPlayer
 

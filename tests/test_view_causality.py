@@ -19,8 +19,9 @@ from strfviewer.backend.analysis.causality_display import JacobianDisplay, choos
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.models import ICNet, Linear
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.app import create_application, settings
+from strfviewer.gui.app import create_application
 from strfviewer.gui.jobrunner import JobRunner
+from strfviewer.gui.settings import settings
 from strfviewer.gui.state import AudioDocument, SessionState
 from strfviewer.gui.views.causality import CausalityView
 

@@ -14,8 +14,9 @@ from PySide6.QtCore import QStandardPaths
 from strfviewer.backend.analysis.causality import frame_jacobian
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.app import create_application, settings
+from strfviewer.gui.app import create_application
 from strfviewer.gui.jobrunner import JobRunner
+from strfviewer.gui.settings import settings
 from strfviewer.gui.state import AudioDocument, SessionState
 from strfviewer.gui.views.compare import (
     COLUMNS,

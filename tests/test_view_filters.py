@@ -15,8 +15,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from strfviewer.backend.errors import ConfigurationError
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.app import create_application, settings
+from strfviewer.gui.app import create_application
 from strfviewer.gui.jobrunner import JobRunner
+from strfviewer.gui.settings import settings
 from strfviewer.gui.state import AudioDocument, SessionState
 from strfviewer.gui.views.filters import LEVEL_MAX_DB, LEVEL_MIN_DB, FiltersView, level_rms
 

@@ -13,9 +13,10 @@ from strfviewer.backend.errors import ConfigurationError
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.models import Linear, LinearNonlinear
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.app import create_application, settings
+from strfviewer.gui.app import create_application
 from strfviewer.gui.jobrunner import JobRunner
 from strfviewer.gui.playback import NullPlayer
+from strfviewer.gui.settings import settings
 from strfviewer.gui.state import AudioDocument, SessionState
 from strfviewer.gui.views.strf import GRADIENT_METHOD, LINEAR_METHOD, LagAxis, StrfView
 

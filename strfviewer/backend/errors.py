@@ -52,3 +52,10 @@ class MissingModelInfoError(CheckpointError):
 
 class SessionError(DataError):
     """A session file cannot be read or written."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line for a dialog or a log line, at most ``limit`` characters (its type
+    name when it has no message): a message built from a hostile file cannot flood the screen."""
+    text = " ".join(str(exc).split())[:limit]
+    return text or type(exc).__name__

@@ -120,7 +120,7 @@ class ExportButton(QToolButton):
             try:
                 self.export(path)
             except (OSError, ValueError) as exc:
-                from .app import one_line
+                from ..backend.errors import one_line
 
                 window = self.window()
                 reporter = getattr(window, "reporter", None)

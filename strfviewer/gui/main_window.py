@@ -38,10 +38,11 @@ from PySide6.QtWidgets import (
 
 from ..resources import demo_session
 from . import windowing
-from .app import ErrorReporter, settings
 from .jobrunner import JobRunner
 from .live import LiveEngine
 from .playback import Player, make_player
+from .reporter import ErrorReporter
+from .settings import settings
 from .state import AudioDocument, SessionState
 from .views.rates import LIVE_ID, RatesPane, usable
 from .views.spectrogram import SpectrogramPane

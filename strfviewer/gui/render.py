@@ -38,12 +38,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
-from ..backend.errors import StrfviewerError
-from .app import ErrorReporter, create_application, one_line, open_inputs
+from ..backend.errors import StrfviewerError, one_line
+from .app import create_application, open_inputs
 from .export import save_png, save_svg
 from .jobrunner import JobRunner
 from .main_window import MainWindow
 from .playback import NullPlayer
+from .reporter import ErrorReporter
 
 log = logging.getLogger(__name__)
 

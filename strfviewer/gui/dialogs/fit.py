@@ -41,7 +41,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..app import one_line, settings
+from ...backend.errors import one_line
+from ..settings import settings
 from ..state import FrontendSlot, SessionState
 
 logger = logging.getLogger(__name__)

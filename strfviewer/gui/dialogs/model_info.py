@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..app import one_line
+from ...backend.errors import one_line
 
 logger = logging.getLogger(__name__)
 

@@ -50,10 +50,10 @@ from ...backend.analysis.causality_display import (
     choose_segment,
     gradient_label,
 )
-from ...backend.errors import ConfigurationError, StrfviewerError
-from ..app import one_line, settings
+from ...backend.errors import ConfigurationError, StrfviewerError, one_line
 from ..export import ExportButton, ExportData
 from ..jobcontrols import show_progress
+from ..settings import settings
 from ..state import SessionState
 from ..stepwise import StagedBuild
 from .colorbar import attach_colorbar, set_colorbar_label

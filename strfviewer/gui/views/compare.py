@@ -43,9 +43,9 @@ from PySide6.QtWidgets import (
 )
 
 from .. import windowing
-from ..app import settings
 from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
+from ..settings import settings
 from ..state import FrontendSlot, SessionState
 from ..stepwise import Stepwise
 from .colorbar import attach_colorbar, fix_left_axis, set_colorbar_label
@@ -528,7 +528,7 @@ class CompareView(QWidget):
         self.status.setText(text)
 
     def _failed(self, slot_id: int, exc: BaseException) -> None:
-        from ..app import one_line
+        from ...backend.errors import one_line
 
         row = self.rows.get(slot_id)
         if row is None:

@@ -46,10 +46,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...backend.errors import ConfigurationError
-from ..app import one_line, settings
+from ...backend.errors import ConfigurationError, one_line
 from ..export import ExportButton, ExportData
 from ..jobrunner import JobRunner
+from ..settings import settings
 from ..state import SessionState
 from ..stepwise import StagedBuild, Stepwise
 from .colorbar import attach_colorbar

@@ -46,10 +46,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...backend.errors import StrfviewerError
-from ..app import one_line, settings
+from ...backend.errors import StrfviewerError, one_line
 from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
+from ..settings import settings
 from ..state import SessionState
 from .timeaxis import TimeLinkedPlot
 

@@ -40,11 +40,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...backend.errors import one_line
 from .. import windowing
-from ..app import one_line, settings
 from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..playback import Player
+from ..settings import settings
 from ..state import SessionState
 from .colorbar import attach_colorbar, fix_left_axis, reserve_colorbar_space, set_colorbar_label
 from .spectrogram import frequency_ticks
