@@ -313,3 +313,67 @@ def test_shutdown_while_running_stops_in_time_and_drops_late_results(qtbot):
     assert late.cancelled
     qtbot.wait(100)
     assert not ran.is_set() and record.results == []
+
+
+def _job_signals(job: Job) -> list[tuple]:
+    """Everything a job's own signals emit, in order, each noted with whether it came on the GUI thread."""
+    seen: list[tuple] = []
+    main = threading.main_thread
+
+    job.progressed.connect(lambda d, t, m: seen.append(("progressed", d, t, m, threading.current_thread() is main())))
+    job.partial.connect(lambda v: seen.append(("partial", v, threading.current_thread() is main())))
+    job.succeeded.connect(lambda v: seen.append(("succeeded", v, threading.current_thread() is main())))
+    job.failed.connect(lambda e: seen.append(("failed", type(e).__name__, threading.current_thread() is main())))
+    job.finished.connect(lambda: seen.append(("finished", threading.current_thread() is main())))
+    return seen
+
+
+def test_a_job_handle_carries_its_own_progress_partials_and_result(qtbot, runner):
+    def work(progress, cancel, publish):
+        for i in range(3):
+            publish(i)
+        progress(1, 1, "done")
+        return "result"
+
+    job = runner.submit(work, key="k", description="work", publishes=True)
+    seen = _job_signals(job)  # connected after submit: nothing is delivered before the next turn
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] == "finished", timeout=TIMEOUT_MS)
+    assert [s[:2] for s in seen] == [("partial", 0), ("partial", 1), ("partial", 2), ("progressed", 1),
+                                     ("succeeded", "result"), ("finished", True)]
+    assert all(s[-1] for s in seen)  # all on the GUI thread
+
+
+def test_a_failing_job_emits_failed_and_unhandled_errors_still_reach_the_window(qtbot, runner):
+    recorder = Recorder(runner)
+
+    def work(progress, cancel):
+        raise DataError("bad file")
+
+    job = runner.submit(work, key="k", description="reading")
+    seen = _job_signals(job)
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] == "finished", timeout=TIMEOUT_MS)
+    assert [s[:2] for s in seen] == [("failed", "DataError"), ("finished", True)]
+    assert [job for job, _ in recorder.failed] == [job]  # no on_error: the window reports it
+    handled = runner.submit(work, key="k2", description="reading", on_error=recorder.on_error)
+    qtbot.waitUntil(lambda: bool(recorder.errors), timeout=TIMEOUT_MS)
+    assert len(recorder.failed) == 1 and handled.done
+
+
+def test_a_superseded_job_only_says_it_finished(qtbot, runner, gates):
+    gate = threading.Event()
+    gates.append(gate)
+
+    def slow(progress, cancel, publish):
+        gate.wait(TIMEOUT_MS / 1000)
+        publish("stale rows")
+        return "stale"
+
+    old = runner.submit(slow, key="same", description="old", publishes=True)
+    old_seen = _job_signals(old)
+    new = runner.submit(lambda progress, cancel: "fresh", key="same", description="new")
+    new_seen = _job_signals(new)
+    gate.set()
+    qtbot.waitUntil(lambda: bool(old_seen and new_seen) and old_seen[-1][0] == new_seen[-1][0] == "finished",
+                    timeout=TIMEOUT_MS)
+    assert [s[0] for s in old_seen] == ["finished"]
+    assert [s[:2] for s in new_seen] == [("succeeded", "fresh"), ("finished", True)]

@@ -5,6 +5,11 @@ callback and a cancel flag. :class:`JobRunner` runs such a function on its own t
 worker reports into Qt signals and callbacks that always run on the GUI thread, because widgets may only be
 touched there. Every request carries a key (such as ``"strf"``); a new request with the same key supersedes
 the running one, whose result is then dropped, so a slow, stale computation never overwrites a newer view.
+
+:meth:`JobRunner.submit` returns the request's :class:`Job`, whose own signals (``progressed``, ``partial``,
+``succeeded``, ``failed``, ``finished``) a view connects to directly: nobody filters the runner's window-wide
+signals by job. They are delivered on the GUI thread, a turn after ``submit`` at the earliest, so connecting
+right after submitting misses nothing; a cancelled or superseded job emits only ``finished``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from strfviewer.backend.jobs import CancelFlag, CancelledError, ProgressCallback
 logger = logging.getLogger(__name__)
 
 JobFunction = Callable[[ProgressCallback, CancelFlag], Any]
+PublishCallback = Callable[[Any], None]  # a worker's partial result, delivered as Job.partial
 ResultCallback = Callable[[Any], None]
 ErrorCallback = Callable[[BaseException], None]
 
@@ -40,10 +46,22 @@ _ids = itertools.count(1)
 _OK, _ERROR, _CANCELLED = "ok", "error", "cancelled"
 
 
-class Job:
-    """Handle of one submitted request: what it is, and the flag that stops it."""
+class Job(QObject):
+    """Handle of one submitted request: what it is, the flag that stops it, and its own signals.
 
-    def __init__(self, key: str, description: str) -> None:
+    ``progressed(done, total, message)`` (throttled, counts scaled into Qt's int), ``partial(value)`` for what
+    the worker publishes before it ends, ``succeeded(result)`` or ``failed(exception)``, then ``finished()``
+    once whatever the outcome. Created and emitted on the GUI thread; the worker only reads the cancel flag.
+    """
+
+    progressed = Signal(int, int, str)
+    partial = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(object)
+    finished = Signal()
+
+    def __init__(self, key: str, description: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.id: int = next(_ids)
         self.key = key
         self.description = description
@@ -74,7 +92,7 @@ class _Entry:
     """What the runner remembers of a job until its outcome has been handled on the GUI thread."""
 
     job: Job
-    on_result: ResultCallback
+    on_result: ResultCallback | None
     on_error: ErrorCallback | None
 
 
@@ -83,6 +101,7 @@ class _Bridge(QObject):
 
     started = Signal(object)
     progressed = Signal(object, object, object, str)  # object, not int: backend counts may exceed 32 bits
+    published = Signal(object, object)  # job, partial result
     ended = Signal(object, str, object)  # job, outcome, result or exception
 
 
@@ -122,9 +141,10 @@ class _Worker:
     its Python wrapper is still collectable on the GUI thread, which crashed the interpreter now and then.
     """
 
-    def __init__(self, job: Job, fn: JobFunction, bridge: _Bridge, interval_s: float) -> None:
+    def __init__(self, job: Job, fn: Callable[..., Any], bridge: _Bridge, interval_s: float, publishes: bool) -> None:
         self._job = job
-        self._fn: JobFunction | None = fn
+        self._fn: Callable[..., Any] | None = fn
+        self._publishes = publishes
         self._bridge = bridge
         self._interval_s = interval_s
         self._last_report = float("-inf")
@@ -138,6 +158,11 @@ class _Worker:
         self._last_report = now
         _emit(self._bridge.progressed, self._job, done, total, message)
 
+    def _publish(self, value: Any) -> None:
+        """Publish callback given to a function submitted with ``publishes=True``; also a cancellation point."""
+        check_cancel(self._job.cancel_event)
+        _emit(self._bridge.published, self._job, value)
+
     def run(self) -> None:
         """Run the function, catching everything: an exception escaping into Qt's pool thread helps nobody."""
         job, fn = self._job, self._fn
@@ -146,7 +171,10 @@ class _Worker:
             _emit(self._bridge.started, job)
             check_cancel(job.cancel_event)  # superseded or cancelled while still queued: do not start at all
             assert fn is not None
-            value = fn(self._progress, job.cancel_event)
+            if self._publishes:
+                value = fn(self._progress, job.cancel_event, self._publish)
+            else:
+                value = fn(self._progress, job.cancel_event)
             outcome = _OK
         except CancelledError:
             logger.debug("%r stopped on cancellation", job)
@@ -206,6 +234,7 @@ class JobRunner(QObject):
         queued = Qt.ConnectionType.QueuedConnection
         self._bridge.started.connect(self._on_started, queued)
         self._bridge.progressed.connect(self._on_progress, queued)
+        self._bridge.published.connect(self._on_published, queued)
         self._bridge.ended.connect(self._on_ended, queued)
         self._entries: dict[int, _Entry] = {}
         self._latest: dict[str, Job] = {}
@@ -214,32 +243,37 @@ class JobRunner(QObject):
 
     def submit(
         self,
-        fn: JobFunction,
+        fn: JobFunction | Callable[[ProgressCallback, CancelFlag, PublishCallback], Any],
         *,
         key: str,
         description: str,
-        on_result: ResultCallback,
+        on_result: ResultCallback | None = None,
         on_error: ErrorCallback | None = None,
+        publishes: bool = False,
     ) -> Job:
-        """Run ``fn(progress, cancel)`` in the pool; a running job with the same key is cancelled and dropped.
+        """Run ``fn(progress, cancel)`` in the pool (``fn(progress, cancel, publish)`` with ``publishes``: each
+        ``publish(value)`` arrives as the job's ``partial`` signal); a running job with the same key is
+        cancelled and dropped. ``on_result`` / ``on_error`` are called as ``succeeded`` / ``failed`` are
+        emitted; an error nobody handles (no ``on_error``) also goes to the runner's ``failed`` signal, which
+        the window reports.
 
         After :meth:`shutdown` (the window is closing) a request is not run: the returned job is already
         cancelled. Views with a pending timer may still ask during shutdown, and that must not raise.
         """
         if self._closed:
             logger.debug("%s requested after shutdown; not run", description)
-            job = Job(key, description)
+            job = Job(key, description, self)
             job.cancel()
             return job
         previous = self._latest.get(key)
         if previous is not None:
             logger.debug("%r superseded by a new request", previous)
             previous.cancel()
-        job = Job(key, description)
+        job = Job(key, description, self)
         self._latest[key] = job
         self._entries[job.id] = _Entry(job, on_result, on_error)
         logger.debug("submitting %r", job)
-        self._pool.start(_Worker(job, fn, self._bridge, self._interval_s).run)
+        self._pool.start(_Worker(job, fn, self._bridge, self._interval_s, publishes).run)
         self._set_busy(True)
         return job
 
@@ -291,7 +325,14 @@ class JobRunner(QObject):
     def _on_progress(self, job: Job, done: int, total: int, message: str) -> None:
         if self._closed or job.cancelled or job.id not in self._entries:
             return  # a superseded or cancelled job's progress would mislead the progress bar
-        self.progress.emit(job, *_fit_int32(done, total), message)
+        scaled = _fit_int32(done, total)
+        job.progressed.emit(*scaled, message)
+        self.progress.emit(job, *scaled, message)
+
+    @Slot(object, object)
+    def _on_published(self, job: Job, value: object) -> None:
+        if not self._closed and not job.cancelled and job.id in self._entries:
+            job.partial.emit(value)
 
     @Slot(object, str, object)
     def _on_ended(self, job: Job, outcome: str, value: object) -> None:
@@ -308,13 +349,18 @@ class JobRunner(QObject):
             if job.cancelled:
                 logger.debug("%r ended after cancellation (%s); its outcome is dropped", job, outcome)
             elif outcome == _OK:
-                entry.on_result(value)
+                job.succeeded.emit(value)
+                if entry.on_result is not None:
+                    entry.on_result(value)
             elif outcome == _ERROR:
                 assert isinstance(value, BaseException)
+                job.failed.emit(value)
                 if entry.on_error is not None:
                     entry.on_error(value)
                 else:
                     self.failed.emit(job, value)
         finally:
+            job.finished.emit()
             self.finished.emit(job)
             self._set_busy(bool(self._entries))
+            job.deleteLater()  # its signals are spent; Python references keep the handle readable
