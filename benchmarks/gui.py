@@ -111,7 +111,7 @@ def stalls(seconds: float) -> tuple[float, float, float, float]:
 
     meter = StallMeter()
     long_sound = np.tile(vocalization_like(48000, 3.0), int(np.ceil(seconds / 3.0)))[: int(seconds * 48000)]
-    window.set_generated_audio(long_sound, 48000)
+    window.controller.set_generated_audio(long_sound, 48000)
     wait(lambda: False, 0.5)
     meter.start()
     wait(lambda: False, 0.1)  # ticks running before the action, so a stall inside it is seen
@@ -124,7 +124,7 @@ def stalls(seconds: float) -> tuple[float, float, float, float]:
     leaf_stall = meter.stop()
 
     window.state.clear_frontends()
-    window.set_generated_audio(vocalization_like(48000, 5.0), 48000)
+    window.controller.set_generated_audio(vocalization_like(48000, 5.0), 48000)
     for kind, args in (("mel", {}), ("gammatone", {"compression": "pcen"}), ("leaf", {})):
         window.state.add_frontend(kind, args)
     wait(lambda: all(p.frames is not None and p.status.text() == "" for p in window.panes.values()), 120)

@@ -42,7 +42,7 @@ def child(scenario: str) -> None:
     app = QApplication.instance()
     folder = tempfile.mkdtemp()
     fs = 48000
-    window.set_generated_audio(vocalization_like(fs, 10.0 if scenario == "playback+live" else 1.0), fs)
+    window.controller.set_generated_audio(vocalization_like(fs, 10.0 if scenario == "playback+live" else 1.0), fs)
     if scenario == "playback+live":
         window.state.add_frontend("gammatone", {"compression": "pcen"})
         window.state.add_frontend("leaf")

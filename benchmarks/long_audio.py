@@ -78,7 +78,7 @@ def run_child(kind: str, args: dict, path: Path, scrolls: int) -> dict:
     wait(lambda: False, 0.3)
     before = _peak_mib()
     start = time.perf_counter()
-    window.open_audio(path)
+    window.controller.open_audio(path)
     wait(lambda: bool(shown) and pane.window.pending is None, 600)
     open_s = shown[-1] - start if shown else float("nan")
     note = pane.note.text()

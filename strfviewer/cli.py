@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import sys
@@ -14,6 +13,8 @@ from typing import Any
 
 from . import __version__
 from .backend.errors import StrfviewerError
+from .backend.frontends import KINDS
+from .backend.jsonfile import parse_json
 
 log = logging.getLogger("strfviewer")
 
@@ -56,9 +57,11 @@ def _index_list(text: str) -> list[int]:
 
 
 def _value(text: str) -> Any:
+    """A NAME=VALUE option's value: parsed as JSON when it is JSON (numbers, booleans, null, lists), else the
+    text itself (``compression=pcen``)."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return parse_json(text)
+    except (ValueError, RecursionError):
         return text
 
 
@@ -149,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--dt-ms", type=float, default=5.0, help="frame period for the front-end listing (ms)")
 
     fit = sub.add_parser("fit", help="fit an encoding model to a response set and write a model folder")
-    fit.add_argument("responses", help="response-set folder (FORMATS.md section 1)")
+    fit.add_argument("responses", help="response-set folder (see docs/formats.md)")
     fit.add_argument("--out", help="model folder to write (default: a new folder <dataset>-<model>-<frontend>-"
                      "<time> in strfviewer's models folder of the user data directory, never in the response set)")
     fit.add_argument("--model", default="linear", choices=["linear", "ln", "icnet"])
@@ -198,8 +201,8 @@ def _add_render_parser(sub: Any) -> None:
     render.add_argument("--model", action="append", metavar="PATH",
                         help="trained model folder or weights file to load (repeatable)")
     render.add_argument("--dataset", metavar="PATH", help="response-set folder to load")
-    render.add_argument("--frontend", action="append", choices=list(_FRONTEND_KINDS), metavar="KIND",
-                        help=f"front-end to show ({', '.join(_FRONTEND_KINDS)}; repeatable; default: mel unless "
+    render.add_argument("--frontend", action="append", choices=list(KINDS), metavar="KIND",
+                        help=f"front-end to show ({', '.join(KINDS)}; repeatable; default: mel unless "
                         "the session has front-ends)")
     render.add_argument("--view", action="append", choices=["all", *_RENDER_VIEWS], metavar="NAME",
                         help=f"view to render: {', '.join(_RENDER_VIEWS)}, or all (repeatable; default: all). "
@@ -233,16 +236,18 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("audio", nargs="*", metavar="AUDIO", help="sound files to open (the first is shown)")
     parser.add_argument("--model", metavar="PATH", help="trained model folder or weights file to load")
     parser.add_argument("--dataset", metavar="PATH", help="response-set folder to load")
-    parser.add_argument("--frontend", action="append", choices=list(_FRONTEND_KINDS), metavar="KIND",
-                        help=f"front-end to show ({', '.join(_FRONTEND_KINDS)}; repeatable)")
+    parser.add_argument("--frontend", action="append", choices=list(KINDS), metavar="KIND",
+                        help=f"front-end to show ({', '.join(KINDS)}; repeatable)")
     parser.add_argument("--session", metavar="FILE", help="session file (*.strfsession.json) to open")
-    parser.add_argument("--demo", action="store_true", help="open with a generated vocalization-like sound")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the bundled demo session: simulated recordings of auditory-nerve fibres and "
+                        "cortex-like units, their sounds and five fitted models (ignored when a session or sounds "
+                        "are given)")
     parser.add_argument("--reset-settings", action="store_true", help="forget saved preferences and layout")
     parser.add_argument("--version", action="version", version=f"strfviewer {__version__}")
     return parser
 
 
-_FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
 _SUBCOMMANDS = ("info", "fit", "render")
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import grimp
 import numpy as np
 import soundfile
 
@@ -28,6 +30,62 @@ def test_backend_imports_neither_qt_nor_pyqtgraph():
     count, _, leaked = result.stdout.strip().partition(" ")
     assert int(count) >= 10, "the walk found too few modules to be meaningful"
     assert leaked == ""
+
+
+def test_the_import_contracts_hold():
+    """The layers written in pyproject.toml ([tool.importlinter]): cli over gui over backend, a Qt-free
+    backend, the GUI's own layers, views that never import one another, no circles between packages. In its
+    own process: import-linter reconfigures logging, which other tests read."""
+    config = Path(__file__).parents[1] / "pyproject.toml"
+    code = ("import sys; from importlinter.cli import lint_imports; "
+            f"sys.exit(lint_imports(config_filename={str(config)!r}, no_cache=True, no_logo=True))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _import_circles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan), deferred imports included."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = [stack.pop()]
+            while group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def test_no_module_imports_itself_through_others():
+    graph = grimp.build_graph("strfviewer", exclude_type_checking_imports=True)
+    assert len(graph.modules) > 50
+    assert _import_circles(graph) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    graph = grimp.ImportGraph()
+    for module in ("pkg", "pkg.a", "pkg.b", "pkg.c"):
+        graph.add_module(module)
+    graph.add_import(importer="pkg.a", imported="pkg.b")
+    graph.add_import(importer="pkg.b", imported="pkg.a")
+    graph.add_import(importer="pkg.c", imported="pkg.a")
+    assert _import_circles(graph) == [["pkg.a", "pkg.b"]]
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from frontend_cases import CASE_IDS, FRONTEND_CASES
-from strfviewer.backend.analysis.causality import frame_jacobian
+from strfviewer.backend.analysis.causality import frame_jacobian, receptive_field_text
 from strfviewer.backend.errors import ConfigurationError
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.jobs import CancelledError
@@ -144,6 +144,7 @@ def test_a_centred_stft_shows_its_leak_at_the_right_frames():
         last = np.flatnonzero(jac[t] > 1e-7 * jac[t].max()).max()
         assert last == t * 80 + 200 - 1
         assert result.leak_abs[t] > 0 and result.leak_rel[t] > 0.01
+    assert result.largest_relative_leak == pytest.approx(float(result.leak_rel.max()))
 
 
 def test_progress_cancel_and_bad_requests():
@@ -193,3 +194,11 @@ def test_a_recursive_jacobian_stops_within_one_channel_pass_of_a_cancel():
     with pytest.raises(CancelledError):
         frame_jacobian(module, torch.randn(16000), mode="projection", cancel=CancelAfter())
     assert len(calls) == 4  # it stopped at the first check after the flag went up, inside the channel loop
+
+
+def test_one_wording_of_the_receptive_field():
+    assert receptive_field_text(160, "local windows", 16000, 0.25) == "10.0 ms"
+    assert receptive_field_text(None, "through the recursion", 16000, 0.25) == "whole past (recursive)"
+    assert receptive_field_text(None, "whole signal", 16000, 0.25) == "whole past (not bounded for this module)"
+    assert receptive_field_text(None, "local windows", 16000, 0.25) == (
+        "longer than the 0.25 s measured (gradients reach its start)")

@@ -9,16 +9,23 @@ import pytest
 from strfviewer.backend.analysis.causality_display import (
     ColumnPyramid,
     ProgressiveDisplay,
+    Segment,
     build_display,
     choose_scale,
     choose_segment,
+    compute_display,
+    draws_progressively,
     energy_lag,
     gradient_label,
+    heat_tile,
     lag_extent,
     lag_rows,
+    lag_tile,
     magnitude_stats,
 )
 from strfviewer.backend.errors import ConfigurationError
+from strfviewer.backend.frontends import make_wav2spec
+from strfviewer.backend.synth import vocalization_like
 
 HOP = 240
 
@@ -161,3 +168,43 @@ def test_segments_are_whole_frames_capped_and_widened():
     assert segment.duration_s == 2.0 and "capped" in segment.notes[0]
     with pytest.raises(ConfigurationError, match="shorter than one frame"):
         choose_segment((0, 1), 10, 16000, 80)
+
+
+def test_a_segment_places_frame_ends_receptive_fields_and_the_first_lag_axis():
+    segment = Segment(1600, 4 * 80, 16000, 80)
+    x, y = segment.frame_boundary()
+    np.testing.assert_allclose(x, np.repeat([0.105, 0.11, 0.115, 0.12], 2))
+    np.testing.assert_array_equal(y, [0, 1, 1, 2, 2, 3, 3, 4])
+    assert segment.reach_start_s(2, 120) == pytest.approx(0.115 - 120 / 16000)
+    assert segment.reach_start_s(0, 10_000) == pytest.approx(0.1)  # never before the segment
+    assert segment.reach_start_s(3, None) == pytest.approx(0.1)  # unbounded: the whole segment
+    assert segment.preview_lag_ms() == pytest.approx((-20.0, 5.0))
+
+
+def test_tiles_land_where_their_samples_and_lags_are():
+    jac = _decaying_jacobian()
+    segment = Segment(4800, jac.shape[1], 48000, HOP)
+    display = build_display(jac, HOP, 1440, leaks=False)
+    heat = heat_tile(display, segment, (segment.start_s, segment.start_s + segment.duration_s), (0, 40), 20000, 40)
+    assert heat.image.shape == jac.shape and heat.rows == 40  # fits the pixels: full resolution
+    assert heat.x == pytest.approx(segment.start_s) and heat.width == pytest.approx(segment.duration_s)
+    past_ms, future_ms = display.lag_range_ms(segment.audio_fs)
+    assert past_ms == pytest.approx(-display.past / 48) and future_ms == pytest.approx(display.future / 48)
+    lag = lag_tile(display, segment, (past_ms, future_ms), (0, 40), 20000, 40)
+    assert lag.image.shape == display.lag.image.shape
+    assert lag.x == pytest.approx(past_ms) and lag.width == pytest.approx(future_ms - past_ms)
+    small = heat_tile(display, segment, (segment.start_s, segment.start_s + segment.duration_s), (0, 10), 100, 5)
+    assert small.image.shape[1] <= 100 and small.rows >= 40  # reduced; each tile row stands for whole frames
+
+
+def test_the_job_computes_a_view_mode_and_hands_out_rows_only_for_slow_modules():
+    frontend = make_wav2spec("mel", audio_fs=16000, dt_ms=5.0, n_mels=8).eval()
+    samples = vocalization_like(16000, 0.1)[: 20 * 80]
+    arrived = []
+    shown = compute_display(frontend, samples, "channel", 3, rows_ready=lambda first, part: arrived.append(first))
+    assert shown.result.jacobian.shape == (20, 1600) and shown.result.leak_is_exactly_zero
+    assert not draws_progressively(frontend) and arrived == []
+    assert not shown.display.absolute
+    assert compute_display(frontend, samples, "abs", None).display.absolute
+    encoder = make_wav2spec("icnet", audio_fs=16000, dt_ms=5.0)
+    assert draws_progressively(encoder)

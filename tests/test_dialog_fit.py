@@ -250,7 +250,7 @@ def test_metadata_names_the_frontend_the_comparison_matches(session, qtbot):
         dialog.fit_button.click()
     meta = json.loads((state.models[0].path / "metadata.json").read_text())["strfviewer"]
     assert meta["wav2spec"]["kind"] == "mel" and meta["wav2spec"]["kwargs"]["f_min"] == 500.0
-    from strfviewer.gui.views.compare import matching_model
+    from strfviewer.backend.analysis.compare import matching_model
 
     assert matching_model(state.models, "mel", MEL) is state.models[0]
     assert matching_model(state.models, "mel", {**MEL, "n_mels": 11}) is None

@@ -1,5 +1,5 @@
 """The model-info dialog: a deepSTRF folder that does not say its sample rate (or bin width) loads once the
-dialog's fields are filled; values that cannot work are refused with a message; cancelling loads nothing."""
+dialog's fields are filled; values that cannot work are refused with a message."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from strfviewer.backend.errors import CheckpointError, MissingModelInfoError
 from strfviewer.backend.frontends import KINDS, make_wav2spec
 from strfviewer.backend.models import Linear
 from strfviewer.gui.app import create_application
-from strfviewer.gui.dialogs.model_info import ModelInfoDialog, load_model_interactively
+from strfviewer.gui.dialogs.model_info import ModelInfoDialog
 from strfviewer.gui.settings import settings
 
 FS = 16000
@@ -63,6 +63,18 @@ def _error(folder: Path) -> MissingModelInfoError:
     return info.value
 
 
+def _load_answering(path: Path, ask):
+    """``load_model(path)``, retried with ``ask(parent, error)``'s answers as MainWindow.open_model does (the
+    answers of each round added to the earlier ones, two questions at most)."""
+    answers: dict = {}
+    for _ in range(2):
+        try:
+            return load_model(path, **answers)
+        except MissingModelInfoError as exc:
+            answers = {**answers, **ask(None, exc)}
+    return load_model(path, **answers)
+
+
 def _same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> None:
     x = torch.randn(1, 1, 30 * FS // 200)
     with torch.no_grad():
@@ -94,7 +106,7 @@ def test_load_interactively_with_the_fields_filled(sincnet_folder, qtbot):
         assert dialog.result() == QDialog.DialogCode.Accepted
         return dialog.answers()
 
-    loaded = load_model_interactively(None, folder, ask=ask)
+    loaded = _load_answering(folder, ask)
     assert len(asked) == 1 and asked[0]["kind"] == "sincnet"
     assert loaded.frontend.kind == "sincnet" and loaded.frontend.audio_fs == FS and loaded.frontend.hop == 80
     _same_outputs(model, loaded.model)
@@ -112,7 +124,7 @@ def test_the_guesses_alone_load_a_mel_model(tmp_path, qtbot):
         dialog.accept()
         return dialog.answers()
 
-    loaded = load_model_interactively(None, folder, ask=ask)
+    loaded = _load_answering(folder, ask)
     assert loaded.frontend.kind == "mel" and loaded.frontend.audio_fs == FS
     _same_outputs(model, loaded.model)
 
@@ -132,7 +144,7 @@ def test_a_fractional_hop_is_refused_with_a_message(sincnet_folder, qtbot):
         dialog.accept()
         return dialog.answers()
 
-    loaded = load_model_interactively(None, folder, ask=ask)
+    loaded = _load_answering(folder, ask)
     result, hidden, text, answers = refusals[0]
     assert result != QDialog.DialogCode.Accepted and answers is None
     assert not hidden and "whole number of samples" in text and "80.48" in text
@@ -164,12 +176,7 @@ def test_another_kind_is_built_from_its_defaults(sincnet_folder, qtbot):
     dialog.kind_box.setCurrentText("mel")
     assert dialog.load_kwargs() == {"audio_fs": 16000, "dt_ms": 5.0, "frontend": {"kind": "mel", "kwargs": {}}}
     with pytest.raises(CheckpointError):  # mel defaults do not fit SincNet weights: explained, not a crash
-        load_model_interactively(None, folder, ask=lambda parent, error: dialog.load_kwargs())
-
-
-def test_cancelling_loads_nothing(sincnet_folder):
-    folder, _ = sincnet_folder
-    assert load_model_interactively(None, folder, ask=lambda parent, error: None) is None
+        load_model(folder, **dialog.load_kwargs())
 
 
 def test_a_bare_weights_file_asks_for_the_model_class_then_the_frontend(tmp_path, qtbot):
@@ -186,19 +193,6 @@ def test_a_bare_weights_file_asks_for_the_model_class_then_the_frontend(tmp_path
         dialog.accept()
         return dialog.answers()
 
-    loaded = load_model_interactively(None, tmp_path / "fit.pt", ask=ask)
+    loaded = _load_answering(tmp_path / "fit.pt", ask)
     assert questions == [(True, False), (False, True)]
     _same_outputs(model, loaded.model)
-
-
-def test_the_same_question_is_not_asked_twice(sincnet_folder):
-    folder, _ = sincnet_folder
-    calls = []
-
-    def unhelpful(parent, error):
-        calls.append(error)
-        return {}  # answers nothing: the retry lacks the same information
-
-    with pytest.raises(MissingModelInfoError):
-        load_model_interactively(None, folder, ask=unhelpful)
-    assert len(calls) == 1

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from strfviewer.backend.analysis.filters import filter_bank, initial_filter_bank, tuning_curves
+from strfviewer.backend.analysis.filters import (
+    TuningCurves,
+    compute_filters,
+    compute_tuning,
+    filter_bank,
+    initial_filter_bank,
+    level_rms,
+    models_trained_on,
+    tuning_curves,
+)
 from strfviewer.backend.frontends import make_wav2spec
 
 CASES = {
@@ -67,3 +79,36 @@ def test_initial_versus_learned_filters():
     leaf = make_wav2spec("leaf", audio_fs=16000, dt_ms=5.0, f_max=7000.0)
     assert np.iscomplexobj(filter_bank(leaf).impulse_responses)
     np.testing.assert_allclose(initial_filter_bank(leaf).peak_hz, filter_bank(leaf).peak_hz)
+
+
+def test_the_filter_job_says_what_its_plots_show():
+    gammatone = compute_filters(lambda: make_wav2spec("gammatone", audio_fs=16000, dt_ms=5.0, n_filters=6))
+    assert gammatone.kind == "gammatone" and gammatone.out_channels == 6 and gammatone.filters_are_channels
+    assert gammatone.initial is None and gammatone.note == "6 filters" and gammatone.centres.shape == (6,)
+    sinc = make_wav2spec("sincnet", audio_fs=16000, dt_ms=5.0, kernel_size=101, n_filters=6)
+    with torch.no_grad():
+        sinc.low_hz_.mul_(1.2)  # trained away from its initialisation: the initial filters are kept
+    trained = compute_filters(lambda: sinc)
+    assert trained.initial is not None and trained.note.endswith("dashed: the filters before training")
+    encoder = compute_filters(lambda: make_wav2spec("icnet", audio_fs=16000, dt_ms=5.0, n_filters=8,
+                                                    encoder_channels=8, bottleneck_channels=6))
+    assert not encoder.filters_are_channels and "learned mixtures" in encoder.note
+
+
+def test_the_tuning_job_sweeps_at_the_tone_level():
+    tuning = compute_tuning(lambda: make_wav2spec("mel", audio_fs=16000, dt_ms=5.0, n_mels=5), -40.0)
+    assert tuning.level_db == -40.0 and tuning.curves.level_rms == pytest.approx(10 ** (-40 / 20) / math.sqrt(2))
+    assert level_rms(0.0) == pytest.approx(1 / math.sqrt(2)) and tuning.centres.shape == (5,)
+
+
+def test_scaled_rows_run_from_zero_to_one_per_channel():
+    curves = TuningCurves(np.array([100.0, 200.0, 400.0]), np.array([[1.0, 3.0, 2.0], [5.0, 5.0, 5.0]]), 0.1)
+    np.testing.assert_allclose(curves.scaled_rows(), [[0.0, 1.0, 0.5], [0.0, 0.0, 0.0]])
+    assert curves.scaled_rows().dtype == np.float32
+
+
+def test_trained_filters_come_from_models_on_the_same_kind():
+    sinc = SimpleNamespace(model=SimpleNamespace(wav2spec=make_wav2spec("sincnet", audio_fs=16000, dt_ms=5.0)))
+    spectrogram_input = SimpleNamespace(model=SimpleNamespace(wav2spec=None))
+    assert models_trained_on([sinc, spectrogram_input], "SincNet") == [sinc]
+    assert models_trained_on([sinc], "mel") == []

@@ -13,9 +13,9 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QAction, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
+from strfviewer.backend.analysis.frames import compute_frames
 from strfviewer.backend.session import load_session
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.views.spectrogram import compute_frames
 
 FS = 16000
 
@@ -60,7 +60,7 @@ def test_open_audio_through_a_simulated_drop(window, qtbot, sound):
 
 
 def test_changing_a_parameter_recomputes_the_image(window, qtbot):
-    window.set_generated_audio(vocalization_like(FS, 0.5), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 0.5), FS)
     slot = window.state.add_frontend("gammatone", {"f_max": 7000.0})
     before = _wait_for_frames(qtbot, window, slot.id)
     pane = window.panes[slot.id]
@@ -71,11 +71,11 @@ def test_changing_a_parameter_recomputes_the_image(window, qtbot):
     assert window.state.slot(slot.id).args["compression"] == "pcen"
     qtbot.waitUntil(lambda: pane.frames is not None and not np.array_equal(pane.frames, before), timeout=20000)
     expected = compute_frames("gammatone", {**window.state.slot(slot.id).args}, 5.0, window.state.audio.samples, FS)
-    np.testing.assert_allclose(pane.image.image, expected["frames"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(pane.image.image, expected.frames, rtol=0, atol=1e-6)
 
 
 def test_an_invalid_parameter_is_explained_and_not_applied(window, qtbot):
-    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 0.3), FS)
     slot = window.state.add_frontend("mel")
     pane = window.panes[slot.id]
     pane.params_button.click()
@@ -112,20 +112,20 @@ def test_job_progress_is_shown_and_cancel_stops_it(window, qtbot):
 def test_a_corrupt_file_shows_the_error_and_the_app_goes_on(window, qtbot, tmp_path, sound):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really")
-    window.open_audio(bad)
+    window.controller.open_audio(bad)
     qtbot.waitUntil(lambda: window.reporter.last is not None, timeout=10000)
     message, details = window.reporter.last
     assert "broken.wav" in message and "\n" not in message
     assert "Traceback" in details  # the details hold what a developer needs
     assert window.state.audio is None
-    window.open_audio(sound)
+    window.controller.open_audio(sound)
     qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
     assert window.state.audio.path == sound
 
 
 def test_live_mode_with_the_null_player_gives_the_offline_frames(window, qtbot):
     samples = vocalization_like(FS, 0.4)
-    window.set_generated_audio(samples, FS)
+    window.controller.set_generated_audio(samples, FS)
     leaf = window.state.add_frontend("leaf", {"f_max": 7000.0, "n_filters": 12})
     pcen = window.state.add_frontend("gammatone", {"compression": "pcen", "f_max": 7000.0, "n_filters": 12})
     for slot in (leaf, pcen):
@@ -137,7 +137,7 @@ def test_live_mode_with_the_null_player_gives_the_offline_frames(window, qtbot):
     for slot in (leaf, pcen):
         pane = window.panes[slot.id]
         qtbot.waitUntil(lambda p=pane: p._live_frames == p.frames.shape[1], timeout=10000)
-        offline = compute_frames(slot.kind, slot.args, 5.0, samples, FS)["frames"]
+        offline = compute_frames(slot.kind, slot.args, 5.0, samples, FS).frames
         assert np.isfinite(pane.frames).all()
         np.testing.assert_allclose(pane.frames, offline, rtol=0, atol=1e-5 * np.abs(offline).max())
 
@@ -165,17 +165,17 @@ def test_closing_the_window_while_a_job_runs_exits_cleanly(window, qtbot):
 
 
 def test_a_session_round_trips_through_the_window(window, qtbot, tmp_path, sound):
-    window.open_audio(sound)
+    window.controller.open_audio(sound)
     qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
     window.state.add_frontend("mel", {"n_mels": 20})
     window.state.set_view_range(0.1, 0.4)
     window.colormap_box.setCurrentText("magma")
     window.show_view("strf")
     path = tmp_path / "work.strfsession.json"
-    window._write_session(path)
+    window.controller.save_session(path)
     window.state.clear_frontends()
     window.show_view("spectrograms")
-    window.open_session(path)
+    window.controller.open_session(path)
     qtbot.waitUntil(lambda: window.state.audio is not None and window.state.view_range == (0.1, 0.4), timeout=10000)
     assert [(s.kind, s.args) for s in window.state.frontends] == [("mel", {"n_mels": 20})]
     assert window.state.display["colormap"] == "magma"
@@ -183,7 +183,7 @@ def test_a_session_round_trips_through_the_window(window, qtbot, tmp_path, sound
 
 
 def test_analysis_views_are_tabs_that_share_the_selected_channel(window, qtbot):
-    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 0.3), FS)
     slot = window.state.add_frontend("gammatone", {"f_max": 7000.0, "n_filters": 10})
     _wait_for_frames(qtbot, window, slot.id)
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
@@ -200,7 +200,7 @@ def test_analysis_views_are_tabs_that_share_the_selected_channel(window, qtbot):
 
 
 def test_a_spectrogram_pane_exports_its_figure_and_frames(window, qtbot, tmp_path):
-    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 0.3), FS)
     slot = window.state.add_frontend("mel")
     frames = _wait_for_frames(qtbot, window, slot.id)
     button = window.panes[slot.id].export_button
@@ -220,8 +220,8 @@ def test_an_open_model_predicts_rates_offline_and_live(window, qtbot, tmp_path):
     frontend = make_wav2spec("gammatone", audio_fs=FS, dt_ms=5.0, compression="pcen", n_filters=10, f_max=7000.0)
     folder = save_model(LinearNonlinear(10, 5, 4, wav2spec=frontend).eval(), tmp_path / "ln-model")
     samples = vocalization_like(FS, 0.4)
-    window.set_generated_audio(samples, FS)
-    window.open_model(folder)
+    window.controller.set_generated_audio(samples, FS)
+    window.controller.open_model(folder)
     qtbot.waitUntil(lambda: window.rates_pane is not None and window.rates_pane.rates is not None, timeout=20000)
     expected = run_in_chunks(window.state.model.model, samples)
     np.testing.assert_allclose(window.rates_pane.rates, expected, rtol=1e-6, atol=1e-7)
@@ -240,7 +240,7 @@ def test_keyboard_actions_switch_tabs_and_step_through_the_sounds(window, qtbot,
         paths.append(tmp_path / f"sound{index}.wav")
         soundfile.write(paths[-1], vocalization_like(FS, 0.3, seed=index), FS)
     window.state.audio_files = list(paths)
-    window.open_audio(paths[0])
+    window.controller.open_audio(paths[0])
     qtbot.waitUntil(lambda: window.state.audio is not None and window.state.audio.path == paths[0], timeout=10000)
     actions = {action.shortcut().toString(): action for action in window.findChildren(QAction)
                if not action.shortcut().isEmpty()}
@@ -269,21 +269,21 @@ def _answer(monkeypatch, button):
 
 
 def test_changes_mark_the_session_modified_until_it_is_saved(window, qtbot, tmp_path, sound):
-    assert not window.is_modified() and not window.isWindowModified()
-    window.open_audio(sound)
-    assert window.is_modified()  # a sound that is still loading is already part of the work
+    assert not window.controller.is_modified() and not window.isWindowModified()
+    window.controller.open_audio(sound)
+    assert window.controller.is_modified()  # a sound that is still loading is already part of the work
     qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
     window.state.add_frontend("mel")
-    assert window.is_modified() and window.isWindowModified()
-    window._write_session(tmp_path / "work.strfsession.json")
-    assert not window.is_modified() and not window.isWindowModified()
+    assert window.controller.is_modified() and window.isWindowModified()
+    window.controller.save_session(tmp_path / "work.strfsession.json")
+    assert not window.controller.is_modified() and not window.isWindowModified()
     window.state.set_view_range(0.1, 0.2)  # looking around is not work
     window.state.set_cursor(0.15)
     window.colormap_box.setCurrentText("magma")  # a preference, remembered anyway
-    assert not window.is_modified()
+    assert not window.controller.is_modified()
     slot = window.state.frontends[0]
     window.state.set_frontend_args(slot.id, {**slot.args, "n_mels": 40})
-    assert window.is_modified() and window.isWindowModified()
+    assert window.controller.is_modified() and window.isWindowModified()
 
 
 def test_closing_a_modified_session_asks_and_cancel_keeps_the_window(window, qtbot, monkeypatch):
@@ -314,11 +314,11 @@ def test_a_session_still_loading_is_not_modified_and_saving_keeps_its_files(wind
     from strfviewer.backend.session import FrontendEntry, Session, save_session
 
     path = save_session(Session(audio=[sound], frontends=[FrontendEntry("mel")]), tmp_path / "a.strfsession.json")
-    window.open_session(path)
-    assert not window.is_modified()
-    assert window.session_snapshot().audio == [sound]  # already there while the sound loads
+    window.controller.open_session(path)
+    assert not window.controller.is_modified()
+    assert window.controller.session_snapshot().audio == [sound]  # already there while the sound loads
     qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
-    assert not window.is_modified()
+    assert not window.controller.is_modified()
 
 
 def test_the_command_line_adds_front_ends_and_sounds_to_a_session_in_order(window, qtbot, tmp_path, sound):
@@ -334,4 +334,4 @@ def test_the_command_line_adds_front_ends_and_sounds_to_a_session_in_order(windo
     assert [slot.kind for slot in window.state.frontends] == ["mel", "leaf"]  # the session's, then the option's
     qtbot.waitUntil(lambda: window.state.audio is not None and window.state.audio.path == second, timeout=10000)
     assert window.state.audio_files == [second, sound]
-    assert not window.is_modified()
+    assert not window.controller.is_modified()

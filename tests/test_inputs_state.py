@@ -54,12 +54,12 @@ def sound(tmp_path) -> Path:
 
 def test_a_saved_session_restores_the_arguments_and_older_sessions_still_load(make_window, qtbot, sound, tmp_path):
     window = make_window()
-    window.open_audio(sound)
+    window.controller.open_audio(sound)
     qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
     slot = window.state.add_frontend("mel")
     assert slot.note and slot.args == {"f_min": 50.0}
     path = tmp_path / "s.strfsession.json"
-    window._write_session(path)
+    window.controller.save_session(path)
     document = json.loads(path.read_text())
     assert document["frontends"] == [{"kind": "mel", "args": {"f_min": 50.0}}]  # the note is not saved
 
@@ -67,7 +67,7 @@ def test_a_saved_session_restores_the_arguments_and_older_sessions_still_load(ma
     path.write_text(json.dumps(older))
     assert [e.args for e in load_session(path).frontends] == [{}, {}]
     again = make_window()
-    again.open_session(path)
+    again.controller.open_session(path)
     assert [(s.kind, s.args, s.note) for s in again.state.frontends] == [("mel", {}, ""), ("gammatone", {}, "")]
 
 

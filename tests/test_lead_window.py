@@ -25,11 +25,11 @@ def _open_demo(window, qtbot):
 def test_browsing_the_demo_is_not_unsaved_work(make_window, qtbot):
     window = make_window()
     _open_demo(window, qtbot)
-    assert not window.is_modified()
+    assert not window.controller.is_modified()
     window.state.set_neuron(window.state.selected_neuron + 1)
     window.show_view("strf")
     window.state.set_view_range(0.5, 1.0)
-    assert not window.is_modified()
+    assert not window.controller.is_modified()
 
 
 def test_an_error_that_repeats_opens_one_dialog_not_a_stack(tmp_path, qapp, monkeypatch):
@@ -112,6 +112,6 @@ def test_the_empty_pane_area_says_what_to_do_next(make_window, qtbot):
 
     window = make_window()
     assert "Open a sound" in window.placeholder.text()
-    window.set_generated_audio(np.zeros(48000, dtype=np.float32), 48000)
+    window.controller.set_generated_audio(np.zeros(48000, dtype=np.float32), 48000)
     qtbot.waitUntil(lambda: window.state.audio is not None, timeout=10000)
     assert "Open a sound" not in window.placeholder.text() and "Add a front-end" in window.placeholder.text()

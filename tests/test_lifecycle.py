@@ -34,7 +34,7 @@ def _closed_cleanly(window) -> None:
 
 
 def test_closing_during_playback_and_live_mode(window, qtbot):
-    window.set_generated_audio(vocalization_like(FS, 3.0), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 3.0), FS)
     slot = window.state.add_frontend("gammatone", {"compression": "pcen", "f_max": 7000.0})
     qtbot.waitUntil(lambda: window.panes[slot.id].frames is not None, timeout=20000)
     window.live_box.setChecked(True)
@@ -63,7 +63,7 @@ def test_closing_during_a_fit_cancels_it_and_writes_no_folder(window, qtbot, tmp
 
 
 def test_closing_during_a_jacobian_job(window, qtbot):
-    window.set_generated_audio(vocalization_like(FS, 1.0), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 1.0), FS)
     window.state.add_frontend("leaf", {"f_max": 7000.0})
     view = window.show_view("causality")
     view.auto_box.setChecked(False)

@@ -84,7 +84,7 @@ def long_window(make_window, monkeypatch):
     monkeypatch.setattr(windowing, "DEBOUNCE_MS", 10)
     win = make_window()
     sound = np.tile(vocalization_like(FS, 2.0), 90).astype(np.float32)  # 180 s
-    win.set_generated_audio(sound, FS)
+    win.controller.set_generated_audio(sound, FS)
     return win
 
 
@@ -196,21 +196,21 @@ def test_compare_measures_the_visible_part_of_a_long_sound_at_its_time(long_wind
     qtbot.waitUntil(lambda: bool(view.rows) and all(r.result is not None for r in view.rows.values())
                     and not view._jobs, timeout=60000)
     (row,) = view.rows.values()
-    assert row.result["frames"].shape[1] == 4 * FS // row.result["hop"]  # 4 s, not 180 s
+    assert row.result.window.frames.shape[1] == 4 * FS // row.result.hop  # 4 s, not 180 s
     assert row.extra["rect"].x() == pytest.approx(100.0)
     assert "visible 100.0–104.0 s" in view.status.text()
 
 
 def test_the_envelope_of_an_opened_file_is_computed_with_the_load_not_on_the_gui_thread(make_window, qtbot,
                                                                                         tmp_path):
-    from strfviewer.gui.main_window import load_audio_document
+    from strfviewer.gui.controller import load_audio_document
 
     path = tmp_path / "long.wav"
     soundfile.write(path, np.tile(vocalization_like(FS, 2.0), 40), FS)  # 80 s
     document = load_audio_document(path)
     assert document.overview is not None and document.overview[0].size <= 5000
     win = make_window()
-    win.open_audio(path)
+    win.controller.open_audio(path)
     qtbot.waitUntil(lambda: win.state.audio is not None, timeout=20000)
     _, shown_y = win.overview.curve.getData()
     np.testing.assert_array_equal(shown_y, win.state.audio.overview[1])

@@ -31,10 +31,10 @@ def _demo_like(win, qtbot, tmp_path):
 
     frontend = make_wav2spec("gammatone", audio_fs=FS, dt_ms=5.0, compression="pcen", n_filters=10, f_max=7000.0)
     folder = save_model(LinearNonlinear(10, 5, 4, wav2spec=frontend).eval(), tmp_path / "ln-model")
-    win.set_generated_audio(vocalization_like(FS, 0.6), FS)
+    win.controller.set_generated_audio(vocalization_like(FS, 0.6), FS)
     slots = [win.state.add_frontend("mel", {"f_max": 7000.0}),
              win.state.add_frontend("gammatone", {"compression": "pcen", "f_max": 7000.0})]
-    win.open_model(folder)
+    win.controller.open_model(folder)
     qtbot.waitUntil(lambda: win.rates_pane is not None and win.rates_pane.rates is not None, timeout=20000)
     for slot in slots:
         qtbot.waitUntil(lambda s=slot: _frames_shown(win, s.id), timeout=20000)
@@ -135,7 +135,7 @@ def test_the_playback_cursor_shows_over_every_pane_without_live_mode(window, qtb
 
 def test_the_parameter_form_is_compact_and_leaves_the_plot_its_height(window, qtbot):
     window.resize(1280, 800)
-    window.set_generated_audio(vocalization_like(FS, 0.4), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 0.4), FS)
     slots = [window.state.add_frontend(kind) for kind in ("gammatone", "mel", "leaf")]
     pane = window.panes[slots[0].id]
     qtbot.waitUntil(lambda: _frames_shown(window, slots[0].id), timeout=20000)
@@ -149,7 +149,7 @@ def test_the_parameter_form_is_compact_and_leaves_the_plot_its_height(window, qt
 
 
 def test_an_invalid_value_is_marked_on_its_field_and_on_the_pane_without_a_layout_jump(window, qtbot):
-    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 0.3), FS)
     slot = window.state.add_frontend("mel")
     pane = window.panes[slot.id]
     qtbot.waitUntil(lambda: _frames_shown(window, slot.id), timeout=20000)
@@ -171,7 +171,7 @@ def test_an_invalid_value_is_marked_on_its_field_and_on_the_pane_without_a_layou
 
 
 def test_parameters_that_do_not_apply_are_disabled(window, qtbot):
-    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 0.3), FS)
     gammatone = window.panes[window.state.add_frontend("gammatone", {}).id].form
     pcen = ("pcen_s", "pcen_alpha", "pcen_delta", "pcen_r", "pcen_eps")
     assert not any(gammatone.editor(name).isEnabled() for name in pcen)
@@ -186,7 +186,7 @@ def test_parameters_that_do_not_apply_are_disabled(window, qtbot):
 
 
 def test_the_slots_note_shows_in_its_header(window, qtbot):
-    window.set_generated_audio(vocalization_like(FS, 0.3), FS)
+    window.controller.set_generated_audio(vocalization_like(FS, 0.3), FS)
     slot = window.state.add_frontend("mel", {})
     pane = window.panes[slot.id]
     assert pane.slot_note.isHidden()

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from strfviewer.backend.analysis.frames import compute_frames
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.gui.live import LiveEngine, write_frames
-from strfviewer.gui.views.spectrogram import compute_frames
 
 FS = 16000
 
@@ -30,12 +30,12 @@ def _sounds(tmp_path: Path) -> list[Path]:
 
 
 def _open(win, qtbot, path: Path) -> None:
-    win.open_audio(path)
+    win.controller.open_audio(path)
     qtbot.waitUntil(lambda: win.state.audio is not None and win.state.audio.path == path, timeout=10000)
 
 
 def _offline(win, slot) -> np.ndarray:
-    return compute_frames(slot.kind, dict(slot.args), 5.0, win.state.audio.samples, FS)["frames"]
+    return compute_frames(slot.kind, dict(slot.args), 5.0, win.state.audio.samples, FS).frames
 
 
 def _play_into_the_sound_and_pause(win, qtbot, seconds: float = 0.15) -> None:
@@ -79,7 +79,7 @@ def test_live_after_a_sound_switch_draws_the_new_sound_in_every_pane(window, qtb
     _open(window, qtbot, first)
     slots = [window.state.add_frontend("mel", {"f_max": 7000.0}),
              window.state.add_frontend("gammatone", {"compression": "pcen", "f_max": 7000.0})]
-    window.open_model(_model(tmp_path))
+    window.controller.open_model(_model(tmp_path))
     qtbot.waitUntil(lambda: window.rates_pane is not None and window.rates_pane.rates is not None, timeout=20000)
     window.live_box.setChecked(True)
     _play_into_the_sound_and_pause(window, qtbot)

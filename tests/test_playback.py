@@ -1,4 +1,4 @@
-"""Playback: the silent wall-clock player, device fallbacks and the microphone's no-device path.
+"""Playback: the silent wall-clock player and the device fallbacks.
 
 Timing assertions are deliberately loose: CI machines stall, so only the order of magnitude is checked.
 """
@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 
 from strfviewer.gui.playback import (
-    MicrophoneSource,
     NullPlayer,
     Player,
     QtAudioPlayer,
     _import_multimedia,
     _resample_linear,
-    has_audio_input,
     make_player,
 )
 
@@ -148,19 +146,3 @@ def test_resample_linear_keeps_duration_and_values():
     assert y.dtype == np.float32 and y.size == 48000
     assert y[0] == pytest.approx(-1.0) and np.all(np.diff(y) >= 0)
     assert _resample_linear(x, 16000, 16000) is x
-
-
-def test_has_audio_input_returns_a_bool(qtbot):
-    assert isinstance(has_audio_input(), bool)
-
-
-def test_microphone_without_a_device_reports_an_error(qtbot):
-    if has_audio_input():
-        pytest.skip("this machine has an audio input device; the no-device path cannot be exercised")
-    mic = MicrophoneSource()
-    chunks: list[np.ndarray] = []
-    mic.chunk.connect(chunks.append)
-    with qtbot.waitSignal(mic.error, timeout=1000) as blocker:
-        mic.start(FS, 1600)
-    assert isinstance(blocker.args[0], str) and blocker.args[0]
-    assert not mic.is_running() and chunks == []

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from strfviewer.backend.analysis.strf import gradient_strf, linear_strf, waveform_gradient_map
+from strfviewer.backend.analysis.strf import (
+    gradient_sound_job,
+    gradient_strf,
+    gradient_strf_job,
+    is_linear,
+    linear_strf,
+    neuron_labels,
+    playable,
+    preferred_model,
+    symmetric_levels,
+    waveform_gradient_map,
+)
 from strfviewer.backend.errors import ConfigurationError
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.models import ICNet, Linear, LinearNonlinear
@@ -85,3 +98,44 @@ def test_gradient_strf_of_icnet_is_the_decoder_through_softplus():
     bias = model.decoder.bias.detach()
     expected = (model.decoder.weight.detach() * torch.sigmoid(bias)[:, None]).numpy()  # softplus' at 0 input
     np.testing.assert_allclose(strf.weights[:, 0, :, 0], expected, rtol=1e-5, atol=1e-7)
+
+
+def test_preferred_model_picks_the_newest_with_a_kernel_then_the_shown_then_the_first():
+    def model(linear: bool):
+        return SimpleNamespace(model=Linear(4, 3, 2) if linear else object())
+
+    a, b, c, d = model(True), model(True), model(False), model(True)
+    assert preferred_model([]) is None
+    assert preferred_model([a, b, d]) is d  # the newest has a kernel: it is what was just opened
+    assert preferred_model([a, b, c], shown=b) is b  # a gradient model opened: the kernel shown stays
+    assert preferred_model([a, b, c]) is a
+    only_gradient = model(False)
+    assert preferred_model([c, only_gradient]) is only_gradient
+
+
+def test_neuron_labels_come_from_the_metadata_when_they_fit():
+    assert neuron_labels(SimpleNamespace(info={"neurons": ["a", "b"]}), 2) == ["a", "b"]
+    assert neuron_labels(SimpleNamespace(metadata={"strfviewer": {"neurons": [7, 9]}}), 2) == ["7", "9"]
+    assert neuron_labels(SimpleNamespace(info={"neurons": ["a"]}), 2) == ["neuron 0", "neuron 1"]
+    assert is_linear(SimpleNamespace(model=Linear(4, 3, 2))) and not is_linear(SimpleNamespace(model=object()))
+
+
+def test_levels_are_symmetric_and_a_gradient_sound_is_scaled_to_its_peak():
+    assert symmetric_levels(np.array([[-0.5, 2.0]])) == (-2.0, 2.0)
+    assert symmetric_levels(np.zeros((2, 2))) == (-1.0, 1.0)
+    wave = playable(np.array([0.0, -4.0, 2.0]), 0.5)
+    assert wave.dtype == np.float32 and np.allclose(wave, [0.0, -0.5, 0.25])
+    assert playable(np.zeros(3), 0.5) is None and playable(np.array([np.inf]), 0.5) is None
+
+
+def test_the_job_bodies_report_progress():
+    model = Linear(8, 3, 2, wav2spec=make_wav2spec("mel", audio_fs=16000, dt_ms=5.0, n_mels=8)).eval()
+    seen = []
+    strf = gradient_strf_job(model, lambda done, total, message: seen.append((done, total, message)))
+    np.testing.assert_allclose(strf.weights, gradient_strf(model).weights)
+    assert seen == [(0, 1, "gradient STRF"), (1, 1, "gradient STRF")]
+    samples = np.random.default_rng(0).standard_normal(800).astype(np.float32)
+    sound = gradient_sound_job(model, samples, 1, "sum")
+    expected = waveform_gradient_map(model, torch.from_numpy(samples), neuron=1, reduce="sum")
+    assert sound.shape == (800,)
+    np.testing.assert_allclose(sound, expected)

@@ -3,19 +3,13 @@ when there are many), a colour bar per strip in the front-end's unit, and a cc_n
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-from test_view_compare import FS, GAMMATONE, MEL, _column, _fake_model, _view, _wait_measured, session  # noqa: F401
+from test_compare import FS, GAMMATONE, MEL, fake_model
+from test_view_compare import _column, _view, _wait_measured, session  # noqa: F401
 
 from strfviewer.backend.frontends import make_wav2spec
-from strfviewer.gui.views.compare import (
-    CC_NORM_HEADER,
-    COLUMNS,
-    ZSCORE_UNIT,
-    cc_norm_summary,
-)
-from strfviewer.gui.views.spectrogram import value_unit
+from strfviewer.gui.views.common import value_unit
+from strfviewer.gui.views.compare import CC_NORM_HEADER, COLUMNS, ZSCORE_UNIT
 
 MIN_IMAGE_PX = 120
 
@@ -50,10 +44,10 @@ def test_each_strip_has_a_colour_bar_in_its_front_ends_unit(session, qtbot):  # 
     for slot in (mel, pcen):
         row = view.rows[slot.id]
         assert row.colorbar.scene() is row.plot.scene()
-        assert row.colorbar.getAxis("left").labelText == row.result["unit"]
+        assert row.colorbar.getAxis("left").labelText == row.result.window.unit
         assert tuple(row.colorbar.levels()) == pytest.approx(tuple(row.image.getLevels()))
         assert tuple(row.colorbar.levels()) == pytest.approx(view.image_levels()[slot.id])
-    assert view.rows[pcen.id].result["unit"] == value_unit("gammatone", {**GAMMATONE, "compression": "pcen"})
+    assert view.rows[pcen.id].result.window.unit == value_unit("gammatone", {**GAMMATONE, "compression": "pcen"})
     view.shared_scale.setChecked(True)
     for slot in (mel, pcen):
         row = view.rows[slot.id]
@@ -71,19 +65,11 @@ def test_the_cc_norm_column_says_it_is_a_median_over_n_neurons(session, qtbot): 
     view = _view(qtbot, state, runner)
     column = COLUMNS.index("test cc_norm")
     assert view.table.horizontalHeaderItem(column).text() == CC_NORM_HEADER
-    state.add_model(_fake_model("mel-model", "mel", _full_config("mel", MEL), [0.1, 0.5, float("nan"), 0.7]))
+    state.add_model(fake_model("mel-model", "mel", _full_config("mel", MEL), [0.1, 0.5, float("nan"), 0.7]))
     assert _column(view, "test cc_norm") == ["0.500", "-"]
     assert view.table.horizontalHeaderItem(column).text() == "median test cc_norm (3 neurons)"
     assert "when it was fitted" in view.table.item(0, column).toolTip()
-    state.add_model(_fake_model("gt-model", "gammatone", _full_config("gammatone", GAMMATONE), [0.2, 0.4]))
+    state.add_model(fake_model("gt-model", "gammatone", _full_config("gammatone", GAMMATONE), [0.2, 0.4]))
     assert _column(view, "test cc_norm") == ["0.500", "0.300"]
     assert view.table.horizontalHeaderItem(column).text() == CC_NORM_HEADER  # 3 and 2 neurons: said per row
     assert "its 2 neurons" in view.table.item(1, column).toolTip()
-
-
-def test_the_summary_counts_only_neurons_with_a_score():
-    info = {"metrics": {"test": {"cc_norm": [0.2, None, 0.4, float("nan"), 0.9]}}}
-    assert cc_norm_summary(SimpleNamespace(info=info)) == (pytest.approx(0.4), 3)
-    recorded = {"metrics": {"test": {"cc_norm_median": 0.61}}}
-    assert cc_norm_summary(SimpleNamespace(info=recorded)) == (pytest.approx(0.61), None)
-    assert cc_norm_summary(SimpleNamespace(info={})) is None

@@ -3,8 +3,6 @@ the values, the explanation across the view's width and a placeholder, not empty
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from test_view_strf import _known_model, _open, _view
@@ -20,7 +18,6 @@ from strfviewer.gui.views.strf import (
     GRADIENT_UNIT,
     LINEAR_METHOD,
     LINEAR_UNIT,
-    preferred_model,
 )
 
 FS = 16000
@@ -47,19 +44,6 @@ def test_the_tab_opens_on_a_model_with_a_kernel_not_on_a_later_gradient_model(qt
     assert view.method == LINEAR_METHOD and view.strf.weights.shape[-1] > 1
     view.model_box.setCurrentIndex(1)  # the user can still pick the gradient model
     qtbot.waitUntil(lambda: view.method == GRADIENT_METHOD, timeout=30000)
-
-
-def test_preferred_model_picks_the_newest_with_a_kernel_then_the_shown_then_the_first():
-    def model(linear: bool):
-        return SimpleNamespace(model=_known_model() if linear else object())
-
-    a, b, c, d = model(True), model(True), model(False), model(True)
-    assert preferred_model([]) is None
-    assert preferred_model([a, b, d]) is d  # the newest has a kernel: it is what was just opened
-    assert preferred_model([a, b, c], shown=b) is b  # a gradient model opened: the kernel shown stays
-    assert preferred_model([a, b, c]) is a
-    only_gradient = model(False)
-    assert preferred_model([c, only_gradient]) is only_gradient
 
 
 def test_every_strf_image_has_a_symmetric_colour_bar_that_names_its_values(qtbot, runner, tmp_path):

@@ -17,11 +17,11 @@ import torch
 
 from strfviewer.backend.checkpoints import load_model, save_model
 from strfviewer.backend.data.responses import load_response_set, save_response_set
+from strfviewer.backend.data.spikes import read_spike_times
 from strfviewer.backend.errors import StrfviewerError
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.models import Linear
 from strfviewer.backend.session import load_session
-from strfviewer.gui.views.psth import read_spike_times
 
 SOURCE = Path(__file__).resolve().parents[1] / "strfviewer"
 

@@ -84,6 +84,12 @@ def runner(qtbot):
     jobs.shutdown(10000)
 
 
+def _compute_module(view: CausalityView, monkeypatch, module: nn.Module) -> None:
+    """Press Compute with any module as the target: what the target selector would hand the view."""
+    monkeypatch.setattr(view, "target_module", lambda: module)
+    view.compute_button.click()
+
+
 def _view(qtbot, state, runner, auto: bool = True) -> CausalityView:
     settings().setValue("causality/auto_compute", auto)
     view = CausalityView(state, runner)
@@ -171,10 +177,11 @@ def test_a_new_view_range_recomputes_that_segment(qtbot, state, runner):
     assert view.end_lines[0].value() == pytest.approx(0.1 + HOP / FS)
 
 
-def test_a_centred_stft_shows_a_red_leak(qtbot, state, runner):
+def test_a_centred_stft_shows_a_red_leak(qtbot, state, runner, monkeypatch):
     view = _view(qtbot, state, runner, auto=False)
+    assert view.mode_box.currentText() == "projection"
     with qtbot.waitSignal(view.resultShown, timeout=WAIT):
-        view.compute_for(CentredSpectrogram(), mode="projection")
+        _compute_module(view, monkeypatch, CentredSpectrogram())
     text = view.leak_label.text()
     assert "LEAK" in text and "rel" in text and "0 (exact)" not in text
     assert "red" in view.leak_label.styleSheet()
@@ -234,10 +241,10 @@ def test_a_model_is_chosen_and_its_neuron_rows_arrive_progressively(qtbot, state
 
 
 def test_cancel_stops_a_running_computation(qtbot, runner, monkeypatch):
-    from strfviewer.backend.analysis import causality
+    from strfviewer.backend.analysis import causality_display
 
     batches = []  # row batches the worker produced (on its own thread)
-    real = causality.frame_jacobian
+    real = causality_display.frame_jacobian
 
     def counting(*args, rows_ready=None, **kwargs):
         def counted(first, rows):
@@ -246,7 +253,7 @@ def test_cancel_stops_a_running_computation(qtbot, runner, monkeypatch):
 
         return real(*args, rows_ready=counted if rows_ready is not None else None, **kwargs)
 
-    monkeypatch.setattr(causality, "frame_jacobian", counting)
+    monkeypatch.setattr(causality_display, "frame_jacobian", counting)
     state = _fresh_state(1.0)
     view = _view(qtbot, state, runner, auto=False)
     state.add_model(_icnet())
@@ -300,9 +307,9 @@ def test_long_views_are_capped_and_wait_for_compute(qtbot, runner):
     assert segment.n_frames == 1 and "widened to one frame" in segment.notes
 
 
-def test_errors_are_one_line_messages(qtbot, state, runner):
+def test_errors_are_one_line_messages(qtbot, state, runner, monkeypatch):
     view = _view(qtbot, state, runner, auto=False)
-    view.compute_for(nn.Linear(2, 2))
+    _compute_module(view, monkeypatch, nn.Linear(2, 2))
     assert "has no hop" in view.message.text() and "\n" not in view.message.text()
     assert view.result is None
 
@@ -348,11 +355,12 @@ def _drawn_pixels(item) -> tuple[np.ndarray, QRectF]:
     return pixels.astype(int), item.mapRectToParent(item.boundingRect())
 
 
-def test_a_known_receptive_field_stands_out_of_the_background_after_the_colour_map(qtbot, state, runner):
+def test_a_known_receptive_field_stands_out_of_the_background_after_the_colour_map(qtbot, state, runner,
+                                                                                       monkeypatch):
     view = _view(qtbot, state, runner, auto=False)
     module = KnownField()
     with qtbot.waitSignal(view.resultShown, timeout=WAIT):
-        view.compute_for(module)
+        _compute_module(view, monkeypatch, module)
     pixels, rect = _drawn_pixels(view.image)
     rows, columns = pixels.shape[:2]
     frames = view.jacobian.shape[0]
@@ -502,7 +510,7 @@ def test_compute_allocates_and_prepares_nothing_large_on_the_gui_thread(qtbot):
         assert view.jacobian is None and len(held.jobs) == 1
         fn, on_result = held.jobs[0]
         value = fn(None, None)  # the job: the Jacobian and everything drawn from it
-        assert isinstance(value[1], JacobianDisplay)
+        assert isinstance(value.display, JacobianDisplay)
         held_now = tracemalloc.get_traced_memory()[0]  # the job's result is alive: count only what comes on top
         tracemalloc.reset_peak()
         on_result(value)  # back on the GUI thread: only the visible part is picked and set

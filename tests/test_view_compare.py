@@ -4,32 +4,22 @@ measured causality and speed, the shared (z-scored) colour scale, model matching
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QStandardPaths
+from test_compare import FS, GAMMATONE, MEL, fake_model
 
 from strfviewer.backend.analysis.causality import frame_jacobian
+from strfviewer.backend.analysis.compare import non_default_args
+from strfviewer.backend.analysis.frames import compute_frames
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.gui.app import create_application
 from strfviewer.gui.jobrunner import JobRunner
 from strfviewer.gui.settings import settings
 from strfviewer.gui.state import AudioDocument, SessionState
-from strfviewer.gui.views.compare import (
-    COLUMNS,
-    CompareView,
-    matching_model,
-    median_test_cc_norm,
-    non_default_args,
-)
-from strfviewer.gui.views.spectrogram import compute_frames
-
-FS = 16000
-MEL = {"n_mels": 10, "f_max": 7000.0}
-GAMMATONE = {"n_filters": 10, "f_max": 7000.0}
+from strfviewer.gui.views.compare import COLUMNS, CompareView
 
 
 @pytest.fixture
@@ -62,12 +52,6 @@ def _column(view: CompareView, name: str) -> list[str]:
     return [row[COLUMNS.index(name)] for row in view.table_text()]
 
 
-def _fake_model(path: str, kind: str, kwargs: dict, cc_norm: list) -> SimpleNamespace:
-    """What the view reads of a LoadedModel: its path and the strfviewer metadata block."""
-    info = {"wav2spec": {"kind": kind, "kwargs": kwargs}, "metrics": {"test": {"cc_norm": cc_norm}}}
-    return SimpleNamespace(path=Path(path), info=info, metadata={"strfviewer": info})
-
-
 def test_one_image_and_one_row_per_frontend_with_measured_numbers(session, qtbot):
     state, runner = session
     mel = state.add_frontend("mel", MEL)
@@ -89,7 +73,7 @@ def test_one_image_and_one_row_per_frontend_with_measured_numbers(session, qtbot
 
     samples = state.audio.samples
     for slot in (mel, gammatone):
-        expected = compute_frames(slot.kind, slot.args, 5.0, samples, FS)["frames"]
+        expected = compute_frames(slot.kind, slot.args, 5.0, samples, FS).frames
         np.testing.assert_allclose(view.rows[slot.id].image.image, expected, rtol=0, atol=1e-6)
         # The image spans the sound on the shared time axis, one row per channel.
         rect = view.rows[slot.id].image.mapRectToParent(view.rows[slot.id].image.boundingRect())
@@ -167,28 +151,15 @@ def test_the_cc_norm_column_shows_the_matching_model(session, qtbot):
     view = _view(qtbot, state, runner)
     full_config = {k: v for k, v in make_wav2spec("mel", audio_fs=FS, dt_ms=5.0, **MEL).config.items()
                    if k not in ("audio_fs", "hop_ms")}
-    state.add_model(_fake_model("other", "mel", {**full_config, "n_mels": 20}, [0.9, 0.9]))
+    state.add_model(fake_model("other", "mel", {**full_config, "n_mels": 20}, [0.9, 0.9]))
     assert _column(view, "test cc_norm") == ["-", "-"]
-    state.add_model(_fake_model("match", "mel", full_config, [0.2, None, 0.4, 0.9]))
+    state.add_model(fake_model("match", "mel", full_config, [0.2, None, 0.4, 0.9]))
     assert _column(view, "test cc_norm") == ["0.400", "-"]
     item = view.table.item(0, COLUMNS.index("test cc_norm"))
     assert "median over its 3 neurons" in item.toolTip() and "match" in item.toolTip()  # None is no score
     header = view.table.horizontalHeaderItem(COLUMNS.index("test cc_norm")).text()
     assert header == "median test cc_norm (3 neurons)"
     assert non_default_args("mel", state.slot(mel.id).args) == MEL
-
-
-def test_model_matching_and_cc_norm_helpers():
-    full = {k: v for k, v in make_wav2spec("gammatone", audio_fs=FS, dt_ms=5.0, **GAMMATONE).config.items()
-            if k not in ("audio_fs", "hop_ms")}
-    older = _fake_model("older", "gammatone", full, [0.1])
-    newer = _fake_model("newer", "gammatone", dict(full), [0.3])
-    mel = _fake_model("mel", "mel", {}, [0.5])
-    assert matching_model([older, newer, mel], "gammatone", GAMMATONE) is newer
-    assert matching_model([older, mel], "gammatone", {**GAMMATONE, "compression": "pcen"}) is None
-    assert matching_model([mel], "mel", {}) is mel  # defaults on both sides
-    assert median_test_cc_norm(_fake_model("x", "mel", {}, [None, None])) is None
-    assert median_test_cc_norm(SimpleNamespace(info={})) is None
 
 
 def test_a_frontend_that_cannot_be_built_is_reported_in_the_view(session, qtbot):
@@ -247,13 +218,9 @@ def test_closing_the_view_mid_measurement_drops_its_results(session, qtbot):
 
 
 def test_the_receptive_field_is_measured_on_sound_not_on_leading_silence(session, qtbot):
-    from strfviewer.gui.views.compare import loudest_clip
-
     state, runner = session
     sound = state.audio.samples
     silence_first = np.concatenate([np.zeros(sound.shape[0], dtype=np.float32), sound])
-    clip = loudest_clip(silence_first, 4000, 80)
-    assert clip.shape == (4000,) and np.abs(clip).max() > 0
     state.set_audio(type(state.audio)(None, silence_first, state.audio.audio_fs))
     state.add_frontend("mel", MEL)
     view = _view(qtbot, state, runner)

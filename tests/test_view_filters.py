@@ -12,6 +12,7 @@ import pytest
 import torch
 from PySide6.QtCore import QPoint, QPointF, Qt
 
+from strfviewer.backend.analysis.filters import level_rms
 from strfviewer.backend.errors import ConfigurationError
 from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.synth import vocalization_like
@@ -19,7 +20,7 @@ from strfviewer.gui.app import create_application
 from strfviewer.gui.jobrunner import JobRunner
 from strfviewer.gui.settings import settings
 from strfviewer.gui.state import AudioDocument, SessionState
-from strfviewer.gui.views.filters import LEVEL_MAX_DB, LEVEL_MIN_DB, FiltersView, level_rms
+from strfviewer.gui.views.filters import LEVEL_MAX_DB, LEVEL_MIN_DB, FiltersView
 
 FS = 16000
 GAMMATONE = {"n_filters": 10, "f_max": 7000.0}

@@ -27,8 +27,16 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from .errors import CheckpointError, ConfigurationError, MissingModelInfoError, UnsafeCheckpointError
+from .errors import (
+    CheckpointError,
+    ConfigurationError,
+    MissingModelInfoError,
+    UnsafeCheckpointError,
+    one_line,
+    short_repr,
+)
 from .frontends import Frontend, make_wav2spec
+from .jsonfile import JsonFault, JsonProblem, read_json_object
 from .models import ICNet, Linear, LinearNonlinear, ParametricSoftplus
 from .session import fsync_folder
 
@@ -44,6 +52,9 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear"
 MAX_AUDIO_FS = 1_000_000  # Hz; ultrasound recordings stop well below
 MAX_DT_MS = 10_000.0  # ms, for bin widths and every *_ms front-end argument
 MAX_FRONTEND_ELEMENTS = 1 << 28  # channels x longest filter in samples, a rough size of the front-end's buffers
+# config.json and metadata.json are refused above this size, before they are read: even per-neuron metrics and a
+# long training history of thousands of neurons stay far below it.
+MAX_JSON_BYTES = 64 << 20
 
 
 @dataclass
@@ -218,29 +229,18 @@ def _model_card(class_name: str, config: dict[str, Any], block: dict[str, Any]) 
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints too long to parse
-        raise CheckpointError(
-            f"{path}: the {what} is not valid JSON ({_one_line(exc)}). Fix the file in a text editor or re-save "
-            "the model."
-        ) from None
-    except RecursionError:
-        raise CheckpointError(f"{path}: the {what} is nested too deeply to be a model file; re-save the model.") \
-            from None
-    if not isinstance(doc, dict):
-        raise CheckpointError(f"{path}: the {what} must hold a JSON object; fix the file or re-save the model")
-    return doc
+    def error_for(problem: JsonProblem) -> CheckpointError:
+        if problem.fault is JsonFault.TOO_LARGE:
+            return CheckpointError(f"{path}: the {what} {problem.reason()} of a model file; it is not one, or it "
+                                   "is damaged. Re-save the model.")
+        if problem.fault is JsonFault.TOO_DEEP:
+            return CheckpointError(f"{path}: the {what} is nested too deeply to be a model file; re-save the model.")
+        if problem.fault is JsonFault.NOT_OBJECT:
+            return CheckpointError(f"{path}: the {what} must hold a JSON object; fix the file or re-save the model")
+        return CheckpointError(f"{path}: the {what} is not valid JSON ({one_line(problem.cause)}). Fix the file in "
+                               "a text editor or re-save the model.")
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
-
-
-def _short(value: Any) -> str:
-    """repr of a value from a file, cut so that a hostile file cannot flood the message."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return read_json_object(path, error_for, max_bytes=MAX_JSON_BYTES)
 
 
 def _refusal(path: Path, exc: pickle.UnpicklingError) -> str:
@@ -270,7 +270,7 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         # The weights-only unpickler never runs code from the file, but on damaged bytes it fails with whatever
         # its parsing hits (EOFError, IndexError, KeyError, struct.error, ...): all of them mean "unreadable".
         raise CheckpointError(
-            f"{path}: not a readable PyTorch weights file ({_one_line(exc)}); re-save it with "
+            f"{path}: not a readable PyTorch weights file ({one_line(exc)}); re-save it with "
             "torch.save(model.state_dict(), path) or as safetensors"
         ) from None
     for key in ("state_dict", "model_state_dict", "model"):
@@ -296,7 +296,7 @@ def _identify_frontend(state: dict[str, torch.Tensor], path: Path) -> dict[str, 
     except (IndexError, TypeError, ZeroDivisionError) as exc:
         names = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items() if k.startswith("wav2spec."))[:300]
         raise CheckpointError(
-            f"{path}: the front-end tensors have shapes no strfviewer front-end has ({names}; {_one_line(exc)}). "
+            f"{path}: the front-end tensors have shapes no strfviewer front-end has ({names}; {one_line(exc)}). "
             "The weights file is damaged or from another program; re-export it."
         ) from None
 
@@ -378,7 +378,7 @@ def _check_frontend_size(path: Path, audio_fs: float, dt_ms: float, kwargs: dict
             longest_ms = max(longest_ms, float(value))
         elif isinstance(value, int):
             if value > MAX_FRONTEND_ELEMENTS:  # also keeps the product below a float's range
-                raise CheckpointError(f"{path}: the front-end's {name}={_short(value)} is more than "
+                raise CheckpointError(f"{path}: the front-end's {name}={short_repr(value)} is more than "
                                       f"{MAX_FRONTEND_ELEMENTS:,}; fix metadata.json")
             channels = max(channels, value)
     elements = channels * max(1.0, audio_fs * longest_ms / 1000.0)
@@ -459,7 +459,7 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
         if value != stored or isinstance(value, bool):
             raise CheckpointError(
                 f"{path}: the weights do not fit the model the files describe: config.json says "
-                f"{name}={_short(value)} but the weights hold {stored} "
+                f"{name}={short_repr(value)} but the weights hold {stored} "
                 f"(readout.strf.kernel.weight {tuple(weight.shape)}); correct or delete {name} in config.json"
             )
         kwargs[name] = stored
@@ -517,7 +517,7 @@ def load_model(
         )
     if not isinstance(class_name, str) or class_name not in MODEL_CLASSES:
         raise CheckpointError(
-            f"{path}: model class {_short(class_name)} is not supported (supported: {', '.join(MODEL_CLASSES)}); "
+            f"{path}: model class {short_repr(class_name)} is not supported (supported: {', '.join(MODEL_CLASSES)}); "
             "set _model_class in config.json to one of them"
         )
     block = metadata.get(BLOCK, {}) if isinstance(metadata.get(BLOCK), dict) else {}
@@ -529,15 +529,14 @@ def load_model(
         model = _build_model(class_name, config, state, built_frontend, path)
     except (ConfigurationError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(
-            f"{path}: config.json does not describe a valid {class_name}: {_one_line(exc)}. Fix config.json or "
+            f"{path}: config.json does not describe a valid {class_name}: {one_line(exc)}. Fix config.json or "
             "re-save the model."
         ) from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        detail = " ".join(str(exc).split())[:400]
         raise CheckpointError(
-            f"{path}: the weights do not fit the model the files describe ({detail}). Check the front-end "
+            f"{path}: the weights do not fit the model the files describe ({one_line(exc, 400)}). Check the front-end "
             "arguments and the model class."
         ) from None
     model.eval()

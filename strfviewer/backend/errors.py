@@ -59,3 +59,10 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     name when it has no message): a message built from a hostile file cannot flood the screen."""
     text = " ".join(str(exc).split())[:limit]
     return text or type(exc).__name__
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr`` of a value read from a file, cut to at most ``limit`` characters (ending in ``...``): a
+    hostile file cannot flood the message that quotes it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -199,8 +199,11 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     return (per * valid).sum() / valid.sum().clamp(min=1)
 
 
-def _prepare(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: list[int], indices: list[int],
-             cache: bool, device: torch.device, cancel: CancelFlag | None) -> list[_Stimulus]:
+def prepare_stimuli(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: list[int], indices: list[int],
+                    cache: bool, device: torch.device, cancel: CancelFlag | None) -> list[_Stimulus]:
+    """The stimuli ``indices`` ready for the model and the scores: their audio (or fixed front-end features
+    when ``cache`` or ``cfg.spectrogram_input``), cut to ``cfg.n_bins`` when set, and the responses of
+    ``neurons`` (Hann-smoothed when ``cfg.smooth``) with their PSTH target."""
     frontend = model.wav2spec if isinstance(model.wav2spec, Frontend) else None
     fixed_frontend = _build_frontend(cfg, rs.dt_ms) if cfg.spectrogram_input else None
     items = []
@@ -226,7 +229,8 @@ def _prepare(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: list[in
     return items
 
 
-def _predict(model: nn.Module, items: list[_Stimulus], cached: bool) -> list[np.ndarray]:
+def predict_stimuli(model: nn.Module, items: list[_Stimulus], cached: bool) -> list[np.ndarray]:
+    """The model's output for each prepared stimulus (from cached features when ``cached``), in eval mode."""
     model.eval()
     with torch.no_grad():
         outs = [(_readout_forward(model, it.features) if cached else model(it.features)) for it in items]
@@ -277,7 +281,8 @@ def fit(
     cached = cfg.spectrogram_input or (isinstance(model.wav2spec, Frontend) and _is_fixed(model.wav2spec)
                                        and cfg.model != "icnet")
     report(progress, 0, cfg.max_epochs, "loading stimuli")
-    data = {name: _prepare(rs, cfg, model, neurons, idx, cached, device, cancel) for name, idx in parts.items()}
+    data = {name: prepare_stimuli(rs, cfg, model, neurons, idx, cached, device, cancel)
+            for name, idx in parts.items()}
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     order = torch.Generator().manual_seed(cfg.seed)
@@ -297,7 +302,7 @@ def fit(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        val_pred = _stack(_predict(model, data["val"], cached))
+        val_pred = _stack(predict_stimuli(model, data["val"], cached))
         val_cc_norm = float(np.nanmean(metrics.cc_norm(val_pred, val_responses)))
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_cc_norm": val_cc_norm})
         if np.isfinite(val_cc_norm) and val_cc_norm > best_score:
@@ -310,8 +315,8 @@ def fit(
             break
     model.load_state_dict(best_state)
     model.eval()
-    val_metrics = score(_predict(model, data["val"], cached), data["val"])
-    test_metrics = score(_predict(model, data["test"], cached), data["test"]) if data["test"] else {}
+    val_metrics = score(predict_stimuli(model, data["val"], cached), data["val"])
+    test_metrics = score(predict_stimuli(model, data["test"], cached), data["test"]) if data["test"] else {}
     seconds = time.perf_counter() - start
     result = FitResult(model.cpu(), cfg, epoch, best_epoch, history, test_metrics, val_metrics, seconds)
     if out is not None:

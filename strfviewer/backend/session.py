@@ -1,4 +1,4 @@
-"""Saving and restoring a working session as a ``*.strfsession.json`` file (FORMATS.md §3).
+"""Saving and restoring a working session as a ``*.strfsession.json`` file (described in docs/formats.md).
 
 A session records what the user had open (audio, models, response sets), the active front-ends and their
 arguments, the selected neuron, the view range and display settings, so a figure can be reproduced later or
@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Any
 
-from strfviewer.backend.errors import SessionError
+from strfviewer.backend.errors import SessionError, short_repr
+from strfviewer.backend.jsonfile import JsonFault, JsonProblem, json_type, read_json_object
 
 SCHEMA_VERSION = 1
 SESSION_SUFFIX = ".strfsession.json"
@@ -34,6 +35,8 @@ APP_NAME = "strfviewer"
 
 _PATH_FIELDS = ("audio", "models", "response_sets")
 _MAX_DEPTH = 64
+# A session file holds paths and settings, a few kB; above this size it is refused before it is read.
+MAX_SESSION_BYTES = 16 << 20
 
 
 @dataclass
@@ -217,31 +220,8 @@ def load_session(path: str | Path) -> Session:
     that older versions can open files from newer ones that only add fields.
     """
     source = Path(os.fspath(path))
-    try:
-        raw = source.read_bytes()
-    except FileNotFoundError as exc:
-        raise SessionError(f"Session file not found: {source}. Check the path or choose another file.") from exc
-    except IsADirectoryError as exc:
-        raise SessionError(f"{source} is a folder, not a session file.") from exc
-    except OSError as exc:
-        raise SessionError(f"Cannot read session file {source}: {exc.strerror or exc}.") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SessionError(
-            f"Session file {source} is not UTF-8 text (bad byte at position {exc.start}); "
-            "it may be damaged or not a session file."
-        ) from exc
-    try:
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise SessionError(
-            f"Session file {source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-        ) from exc
-    except RecursionError as exc:
-        raise SessionError(f"Session file {source} is nested too deeply to be a session file.") from exc
-    except ValueError as exc:  # the NaN/Infinity refusal below
-        raise SessionError(f"Session file {source} is not valid JSON: {exc}.") from exc
+    document = read_json_object(source, lambda problem: SessionError(_read_problem(source, problem)),
+                                max_bytes=MAX_SESSION_BYTES, allow_constants=False, encoding="utf-8-sig")
     folder = Path(os.path.abspath(source)).parent
     try:
         return _session_from_document(document, folder)
@@ -250,19 +230,38 @@ def load_session(path: str | Path) -> Session:
             from exc
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+def _read_problem(source: Path, problem: JsonProblem) -> str:
+    """Why ``source`` is not a session file, in words a person can act on."""
+    cause = problem.cause
+    if isinstance(cause, FileNotFoundError):
+        return f"Session file not found: {source}. Check the path or choose another file."
+    if isinstance(cause, IsADirectoryError):
+        return f"{source} is a folder, not a session file."
+    if problem.fault is JsonFault.UNREADABLE:
+        return f"Cannot read session file {source}: {getattr(cause, 'strerror', None) or cause}."
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"Session file {source} is not UTF-8 text (bad byte at position {cause.start}); "
+                "it may be damaged or not a session file.")
+    if isinstance(cause, json.JSONDecodeError):
+        return f"Session file {source} is not valid JSON: {cause.msg} at line {cause.lineno}, column {cause.colno}."
+    if problem.fault is JsonFault.NOT_JSON:  # NaN or Infinity, an integer too long to convert
+        return f"Session file {source} is not valid JSON: {cause}."
+    if problem.fault is JsonFault.TOO_DEEP:
+        return f"Session file {source} is nested too deeply to be a session file."
+    if problem.fault is JsonFault.TOO_LARGE:
+        return (f"Session file {source} {problem.reason()} for a session file (they hold paths and settings); it "
+                "is damaged or not a session file.")
+    return (f"Session file {source}: the top level must be a JSON object, got {json_type(problem.value)}; not a "
+            "session file. Fix the file in a text editor, or save the session again.")
 
 
-def _session_from_document(document: Any, folder: Path) -> Session:
+def _session_from_document(document: dict[str, Any], folder: Path) -> Session:
     """Validate a parsed document field by field; shared by load and save so both agree on what is valid."""
-    if not isinstance(document, dict):
-        raise SessionError(f"the top level must be a JSON object, got {_json_type(document)}; not a session file.")
     if "schema_version" not in document:
         raise SessionError("'schema_version' is missing; this is not a strfviewer session file.")
     version = document["schema_version"]
     if not _is_int(version):
-        raise SessionError(f"'schema_version' must be an integer, got {_json_type(version)}.")
+        raise SessionError(f"'schema_version' must be an integer, got {json_type(version)}.")
     if version > SCHEMA_VERSION:
         raise SessionError(
             f"it was written by a newer strfviewer (schema_version {version}; this version reads up to "
@@ -278,7 +277,7 @@ def _session_from_document(document: Any, folder: Path) -> Session:
     frontends = _load_frontends(document.get("frontends", []))
     display = document.get("display", {})
     if not isinstance(display, dict):
-        raise SessionError(f"field 'display' must be an object, got {_json_type(display)}.")
+        raise SessionError(f"field 'display' must be an object, got {json_type(display)}.")
     return Session(
         audio=paths["audio"],
         models=paths["models"],
@@ -294,29 +293,29 @@ def _session_from_document(document: Any, folder: Path) -> Session:
 
 def _load_paths(value: Any, name: str, folder: Path) -> list[Path]:
     if not isinstance(value, list):
-        raise SessionError(f"field '{name}' must be a list of paths, got {_json_type(value)}.")
+        raise SessionError(f"field '{name}' must be a list of paths, got {json_type(value)}.")
     paths = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item:
-            raise SessionError(f"field '{name}[{i}]' must be a non-empty path string, got {_json_type(item)}.")
+            raise SessionError(f"field '{name}[{i}]' must be a non-empty path string, got {json_type(item)}.")
         paths.append(Path(os.path.normpath(folder / item)))
     return paths
 
 
 def _load_frontends(value: Any) -> list[FrontendEntry]:
     if not isinstance(value, list):
-        raise SessionError(f"field 'frontends' must be a list, got {_json_type(value)}.")
+        raise SessionError(f"field 'frontends' must be a list, got {json_type(value)}.")
     entries = []
     for i, item in enumerate(value):
         where = f"frontends[{i}]"
         if not isinstance(item, dict):
-            raise SessionError(f"field '{where}' must be an object with 'kind' and 'args', got {_json_type(item)}.")
+            raise SessionError(f"field '{where}' must be an object with 'kind' and 'args', got {json_type(item)}.")
         kind = item.get("kind")
         if not isinstance(kind, str) or not kind:
-            raise SessionError(f"field '{where}.kind' must be a non-empty string, got {_json_type(kind)}.")
+            raise SessionError(f"field '{where}.kind' must be a non-empty string, got {json_type(kind)}.")
         args = item.get("args", {})
         if not isinstance(args, dict):
-            raise SessionError(f"field '{where}.args' must be an object, got {_json_type(args)}.")
+            raise SessionError(f"field '{where}.args' must be an object, got {json_type(args)}.")
         entries.append(FrontendEntry(kind=kind, args=args))
     return entries
 
@@ -363,27 +362,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a value of type {type(value).__name__}"
-
-
 def _describe(value: Any) -> str:
     if not (_is_number(value) or value is None):
-        return _json_type(value)
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
+        return json_type(value)
+    return short_repr(value, 40)
 
 
 # ---------------------------------------------------------------------------------------------------------------

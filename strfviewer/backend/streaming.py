@@ -26,6 +26,7 @@ from torch import nn
 from .errors import ConfigurationError, InputShapeError
 from .frontends import Frontend
 from .frontends.icnet import CausalConvBlock, ICNetEncoder
+from .frontends.modules import frontend_of, is_model
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
 from .models import AudioEncodingModel, ICNet
 from .models.readouts import STRFReadout
@@ -165,11 +166,8 @@ class Streamer:
     """
 
     def __init__(self, module: nn.Module) -> None:
-        if isinstance(module, Frontend):
-            frontend, self.is_model = module, False
-        elif isinstance(module, AudioEncodingModel) and isinstance(module.wav2spec, Frontend):
-            frontend, self.is_model = module.wav2spec, True
-        else:
+        frontend, self.is_model = frontend_of(module), is_model(module)
+        if frontend is None or (self.is_model and not isinstance(module, AudioEncodingModel)):
             raise ConfigurationError(
                 f"{type(module).__name__} cannot be streamed: give a strfviewer front-end or a model that takes "
                 "audio (one with a front-end)."

@@ -97,14 +97,14 @@ def _import_backend() -> None:
 def _open_demo(window, with_frontends: bool) -> None:
     """Open the bundled demo session, or a generated sound when this copy of strfviewer has no demo data."""
     if demo_session().is_file():
-        window.open_session(demo_session())
+        window.controller.open_session(demo_session())
         return
     from ..backend.synth import vocalization_like
 
     window.reporter.report(
         f"The demo data is not part of this installation ({demo_session().parent} is missing), so a generated "
         "sound is shown instead. Reinstall strfviewer (its package includes the demo) to get it back.")
-    window.set_generated_audio(vocalization_like(48000, 3.0), 48000)
+    window.controller.set_generated_audio(vocalization_like(48000, 3.0), 48000)
     if with_frontends:
         window.state.add_frontend("gammatone", {"compression": "pcen"})
 
@@ -119,7 +119,7 @@ def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = 
 
     The session comes first because opening one replaces its front-ends and sounds."""
     if session is not None:
-        window.open_session(Path(session))
+        window.controller.open_session(Path(session))
     kinds = list(frontends)
     if not kinds and not window.state.frontends and (audio or always_frontend):
         kinds = [DEFAULT_FRONTEND]
@@ -129,11 +129,11 @@ def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = 
                        responses=dataset is not None or session is not None)
     if audio:
         window.state.audio_files = [Path(p) for p in audio]
-        window.open_audio(Path(audio[0]))
+        window.controller.open_audio(Path(audio[0]))
     for path in models:
-        window.open_model(Path(path), ask=ask)
+        window.controller.open_model(Path(path), ask=ask)
     if dataset is not None:
-        window.open_responses(Path(dataset))
+        window.controller.open_responses(Path(dataset))
 
 
 def _follow_inputs(state, slots: list, *, sound: bool, responses: bool) -> None:
@@ -168,4 +168,4 @@ def _open_requested(window, options) -> None:
                 models=[options.model] if options.model else [], dataset=options.dataset)
     if options.demo and not (options.session or options.audio):
         _open_demo(window, with_frontends=not options.frontend)
-    window.mark_unmodified()  # what the command line opened is the starting point, not unsaved work
+    window.controller.mark_unmodified()  # what the command line opened is the starting point, not unsaved work

@@ -1,13 +1,12 @@
 """The main window: menus, the session dock, the time-aligned panes, playback, live mode and the status bar.
 
-It is the controller the views share: it owns the session state, the job runner, the player and the live
-engine, turns user actions (open, drop, play, add a front-end) into state changes and jobs, and reports
-errors through the one reporter. Views only talk to the state.
+Widgets and wiring: it owns the session state, the job runner, the player and the live engine, and turns
+user actions (open, drop, play, add a front-end) into calls on the :class:`SessionController` (files,
+sessions, recent files) or on the state. Views only talk to the state.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from importlib import import_module
 from pathlib import Path
@@ -36,20 +35,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..resources import demo_session
+from ..backend.frontends import KINDS
 from . import windowing
+from .controller import SessionController, recent_files
 from .jobrunner import JobRunner
 from .live import LiveEngine
 from .playback import Player, make_player
 from .reporter import ErrorReporter
 from .settings import settings
-from .state import AudioDocument, SessionState
+from .state import SessionState
 from .views.rates import LIVE_ID, RatesPane, usable
 from .views.spectrogram import SpectrogramPane
-from .views.waveform import WaveformOverview, envelope
+from .views.waveform import WaveformOverview
 
 log = logging.getLogger(__name__)
-MAX_RECENT = 10
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64")
 # The analysis views: (name, tab title, module under gui/views, class).
 ANALYSIS_VIEWS = (
@@ -62,18 +61,7 @@ ANALYSIS_VIEWS = (
 SHUTDOWN_WAIT_MS = 1000  # closing waits this long for running work to stop, then leaves it behind
 VIEW_NAMES = ("spectrograms", *(entry[0] for entry in ANALYSIS_VIEWS))  # in tab order
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "CET-L1")
-FRONTEND_KINDS = ("mel", "gammatone", "sincnet", "leaf", "icnet")
 
-
-def load_audio_document(path: Path) -> AudioDocument:
-    """Job body: read a sound file as mono float32 at its own (whole-Hz) rate."""
-    from ..backend.data import load_audio
-
-    loaded = load_audio(path)
-    samples = loaded.waveform.reshape(-1).numpy().astype(np.float32, copy=False)
-    # The overview's envelope is one pass over every sample (~0.2 s for an hour): done here, off the GUI thread.
-    return AudioDocument(path, samples, loaded.sample_rate, tuple(loaded.notes),
-                         overview=envelope(samples, loaded.sample_rate))
 
 
 class MainWindow(QMainWindow):
@@ -89,11 +77,9 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.player = player if player is not None else make_player(self)
         self.live = LiveEngine(self)
+        self.controller = SessionController(self.state, self.runner, reporter, self._ask_model_info, self)
         self.panes: dict[int, SpectrogramPane] = {}
         self.rates_pane: RatesPane | None = None
-        self.session_path: Path | None = None
-        self._pending: dict[str, Path | None] = {}  # job key -> file being opened (part of the session already)
-        self._pending_neuron = 0  # the neuron to select once the loading response set is in
         self.confirm_close = True  # ask to save a modified session on close (off for headless use and tests)
         self.work_abandoned = False  # set on close when a computation did not stop in time (see app.finish)
 
@@ -105,12 +91,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._update_placeholder()
         self._restore_settings()
-        self._saved_work = self._work()
-        # What _work holds (files and front-ends); the neuron and display settings are not work, so stepping
-        # neurons does not re-derive the session each time.
-        for signal in (self.state.audioChanged, self.state.frontendsChanged, self.state.frontendChanged,
-                       self.state.modelChanged, self.state.responsesChanged):
-            signal.connect(self._update_modified)
+        self.controller.mark_unmodified()
 
     # Construction
     def _build_central(self) -> None:
@@ -135,6 +116,7 @@ class MainWindow(QMainWindow):
         for _name, title, _module, _cls in ANALYSIS_VIEWS:
             self.tabs.addTab(QWidget(), title)
         self.tabs.currentChanged.connect(self._build_view)
+        self.tabs.currentChanged.connect(lambda _index: self.state.update_display(view=self.current_view()))
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.overview)
         splitter.addWidget(self.tabs)
@@ -146,11 +128,12 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(panel)
         layout.addWidget(QLabel("<b>Sounds</b>"))
         self.audio_list = QListWidget()
-        self.audio_list.itemActivated.connect(lambda item: self.open_audio(Path(item.data(Qt.ItemDataRole.UserRole))))
+        self.audio_list.itemActivated.connect(
+            lambda item: self.controller.open_audio(Path(item.data(Qt.ItemDataRole.UserRole))))
         layout.addWidget(self.audio_list)
         layout.addWidget(QLabel("<b>Front-ends</b>"))
         self.kind_box = QComboBox()
-        self.kind_box.addItems(FRONTEND_KINDS)
+        self.kind_box.addItems(KINDS)
         add = QPushButton("Add front-end")
         add.clicked.connect(lambda: self.state.add_frontend(self.kind_box.currentText()))
         layout.addWidget(self.kind_box)
@@ -228,7 +211,7 @@ class MainWindow(QMainWindow):
             return
         current = self.state.audio.path if self.state.audio is not None else None
         index = files.index(current) + delta if current in files else 0
-        self.open_audio(files[index % len(files)])
+        self.controller.open_audio(files[index % len(files)])
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -250,6 +233,10 @@ class MainWindow(QMainWindow):
         self.state.audioChanged.connect(self._audio_changed)
         self.state.audioChanged.connect(self._update_placeholder)
         self.state.cursorChanged.connect(self._cursor_changed)
+        self.state.displayChanged.connect(self._display_changed)
+        self.controller.message.connect(self.statusBar().showMessage)
+        self.controller.modifiedChanged.connect(self.setWindowModified)
+        self.controller.recentChanged.connect(self._fill_recent_menu)
         self.runner.progress.connect(self._job_progress)
         self.runner.busyChanged.connect(self._busy_changed)
         self.runner.failed.connect(lambda job, exc: self.reporter.report_exception(exc, job.description))
@@ -272,107 +259,25 @@ class MainWindow(QMainWindow):
             self, "Open audio", folder, f"Sounds ({' '.join('*' + s for s in AUDIO_SUFFIXES)});;All files (*)"
         )
         if path:
-            self.open_audio(Path(path))
-
-    def open_audio(self, path: Path, on_done=None) -> None:
-        """Load a sound in the background; on success it becomes the session's sound."""
-        path = Path(path)
-
-        def loaded(document: AudioDocument) -> None:
-            self._remember_recent(path)
-            self.state.set_audio(document)
-            if on_done is not None:
-                on_done()
-
-        self._load(lambda: load_audio_document(path), "open-audio", path.name, loaded, path)
-
-    def _load(self, read, key: str, name: str, on_result, path: Path | None = None) -> None:
-        """Read a file in the background; a failure becomes the error dialog ("Could not open NAME: ...").
-
-        While it loads, ``path`` counts as part of the session (saving or closing then keeps it)."""
-        self._pending[key] = path
-
-        def done(value) -> None:
-            self._pending.pop(key, None)
-            on_result(value)
-
-        def failed(exc: BaseException) -> None:
-            self._pending.pop(key, None)
-            self.reporter.report_exception(exc, f"open {name}")
-            self._update_modified()
-
-        self.runner.submit(lambda progress, cancel: read(), key=key, description=f"opening {name}",
-                           on_result=done, on_error=failed)
-
-    def open_model(self, path: Path, ask=None, answers: dict[str, Any] | None = None, rounds: int = 0) -> None:
-        """Load a trained model folder (or weights file) in the background. When the files do not say
-        everything (a deepSTRF folder whose front-end cannot be inferred), ``ask`` (default: the model-info
-        dialog, pre-filled with the inferred guesses) asks for what is missing and the load is retried."""
-        from ..backend.checkpoints import load_model
-        from ..backend.errors import MissingModelInfoError
-        from .dialogs.model_info import ask_model_info
-
-        path, ask = Path(path), ask or ask_model_info
-
-        key = f"open-model:{path.resolve()}"  # one key per file: several models load side by side
-
-        def loaded(model) -> None:
-            self._pending.pop(key, None)
-            self.state.add_model(model)
-            self.statusBar().showMessage(f"Model {path.name} loaded", 5000)
-
-        def failed(exc: BaseException) -> None:
-            self._pending.pop(key, None)
-            self._update_modified()
-            # At most two questions: a bare weights file lacks the model class, then maybe the front-end.
-            if isinstance(exc, MissingModelInfoError) and rounds < 2:
-                more = ask(self, exc)
-                if more is not None:
-                    self.open_model(path, ask, {**(answers or {}), **more}, rounds + 1)
-                return
-            self.reporter.report_exception(exc, f"open {path.name}")
-
-        self.runner.submit(lambda progress, cancel: load_model(path, **(answers or {})), key=key,
-                           description=f"opening {path.name}", on_result=loaded, on_error=failed)
-        self._pending[key] = path
+            self.controller.open_audio(Path(path))
 
     def open_model_dialog(self) -> None:
         folder = settings().value("last_folder", str(Path.home()))
         path = QFileDialog.getExistingDirectory(self, "Open a model folder", folder)
         if path:
-            self.open_model(Path(path))
+            self.controller.open_model(Path(path))
 
     def open_responses_dialog(self) -> None:
         folder = settings().value("last_folder", str(Path.home()))
         path = QFileDialog.getExistingDirectory(self, "Open a response set folder", folder)
         if path:
-            self.open_responses(Path(path))
-
-    def open_responses(self, path: Path, neuron: int = 0) -> None:
-        """Load a response set (FORMATS.md section 1) in the background, then select ``neuron``."""
-        from ..backend.data import load_response_set
-
-        path = Path(path)
-
-        def loaded(responses) -> None:
-            self.state.set_responses(responses, neuron)
-            self.statusBar().showMessage(
-                f"Response set {responses.name}: {len(responses.neurons)} neurons, {len(responses.stimuli)} stimuli",
-                8000)
-
-        self._pending_neuron = neuron
-        self._load(lambda: load_response_set(path), "open-responses", path.name, loaded, path)
-
-    def set_generated_audio(self, samples: np.ndarray, audio_fs: int) -> None:
-        self.state.set_audio(AudioDocument(None, samples.astype(np.float32), audio_fs))
+            self.controller.open_responses(Path(path))
 
     def _audio_changed(self) -> None:
         audio = self.state.audio
         self.player.stop()
         self.player.set_audio(audio.samples, audio.audio_fs)
         self.setWindowTitle(f"{audio.title}[*] - strfviewer")
-        if audio.notes:
-            self.statusBar().showMessage("; ".join(audio.notes), 8000)
         self.audio_list.clear()
         for path in self.state.audio_files:
             item = QListWidgetItem(path.name)
@@ -392,25 +297,18 @@ class MainWindow(QMainWindow):
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         sessions = [p for p in paths if p.name.endswith(".json")]
         if sessions:
-            self.open_session(sessions[0])
+            self.controller.open_session(sessions[0])
         elif paths:
-            self.open_audio(paths[0])
+            self.controller.open_audio(paths[0])
         event.acceptProposedAction()
 
     # Recent files
-    def _remember_recent(self, path: Path) -> None:
-        store = settings()
-        recent = [p for p in (store.value("recent_files", []) or []) if p != str(path)]
-        store.setValue("recent_files", [str(path), *recent][:MAX_RECENT])
-        self._fill_recent_menu()
-
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        recent = settings().value("recent_files", []) or []
-        if isinstance(recent, str):
-            recent = [recent]
+        recent = recent_files()
         for entry in recent:
-            self.recent_menu.addAction(Path(entry).name, lambda p=entry: self.open_audio(Path(p))).setToolTip(entry)
+            self.recent_menu.addAction(Path(entry).name,
+                                       lambda p=entry: self.controller.open_audio(Path(p))).setToolTip(entry)
         self.recent_menu.setEnabled(bool(recent))
 
     # Panes
@@ -592,120 +490,25 @@ class MainWindow(QMainWindow):
 
     # Sessions
     def open_session_dialog(self) -> None:
-        if self.confirm_close and self.is_modified() and not self._confirm_discard("opening another session"):
+        if self.confirm_close and self.controller.is_modified() and \
+                not self._confirm_discard("opening another session"):
             return
         folder = settings().value("last_folder", str(Path.home()))
         path, _ = QFileDialog.getOpenFileName(self, "Open session", folder, "strfviewer sessions (*.strfsession.json)")
         if path:
-            self.open_session(Path(path))
-
-    def open_session(self, path: Path) -> None:
-        from ..backend.errors import StrfviewerError
-        from ..backend.session import load_session, missing_files
-
-        try:
-            session = load_session(path)
-        except StrfviewerError as exc:
-            self.reporter.report_exception(exc, f"open the session {Path(path).name}")
-            return
-        # The bundled demo is a starting point, never a file to overwrite: Save asks where to save instead.
-        self.session_path = None if self._is_bundled(Path(path)) else Path(path)
-        missing = missing_files(session)
-        if missing:
-            self.reporter.report("Some files of this session are missing: " + ", ".join(str(p) for p in missing))
-        self.state.clear_frontends()
-        for entry in session.frontends:
-            self.state.add_frontend(entry.kind, entry.args)
-        if session.display.get("colormap") in COLORMAPS:
-            self.colormap_box.setCurrentText(session.display["colormap"])
-        if session.display.get("view") in VIEW_NAMES:
-            self.show_view(session.display["view"])
-        index = session.selected_audio or 0
-        audio = [p for p in session.audio if p.exists()]
-        view_range, cursor = session.view_range, session.cursor_s
-
-        def restore_view() -> None:
-            if view_range is not None:
-                self.state.set_view_range(*view_range)
-            self.state.set_cursor(cursor)
-
-        if audio:
-            self.state.audio_files = list(audio)
-            self.open_audio(audio[min(index, len(audio) - 1)], on_done=restore_view)
-        for model_path in session.models:
-            if model_path.exists():
-                self.open_model(model_path)
-        if session.response_sets and session.response_sets[0].exists():
-            self.open_responses(session.response_sets[0], session.selected_neuron or 0)
-        elif session.selected_neuron is not None:
-            self.state.set_neuron(session.selected_neuron)
-        self.mark_unmodified()
-
-    @staticmethod
-    def _is_bundled(path: Path) -> bool:
-        return path.resolve() == demo_session().resolve()
+            self.controller.open_session(Path(path))
 
     def save_session(self) -> None:
-        if self.session_path is None:
+        if self.controller.session_path is None:
             self.save_session_as()
         else:
-            self._write_session(self.session_path)
+            self.controller.save_session(self.controller.session_path)
 
     def save_session_as(self) -> None:
         folder = settings().value("last_folder", str(Path.home()))
         path, _ = QFileDialog.getSaveFileName(self, "Save session", folder, "strfviewer sessions (*.strfsession.json)")
         if path:
-            self._write_session(Path(path))
-
-    def session_snapshot(self):
-        """The session as the user asked for it: files still loading are part of it."""
-        from ..backend.session import FrontendEntry, Session
-
-        audio_files = list(self.state.audio_files)
-        current = self.state.audio.path if self.state.audio is not None else None
-        current = self._pending.get("open-audio") or current
-        if current is not None and current not in audio_files:
-            audio_files.append(current)
-        models = [m.path for m in self.state.models]
-        models += [p for k, p in self._pending.items() if k.startswith("open-model:") and p not in models]
-        responses = self._pending.get("open-responses") or (
-            self.state.responses.root if self.state.responses is not None else None)
-        neuron = self._pending_neuron if "open-responses" in self._pending else self.state.selected_neuron
-        return Session(
-            audio=audio_files,
-            models=models,
-            response_sets=[responses] if responses is not None else [],
-            selected_neuron=neuron,
-            frontends=[FrontendEntry(s.kind, dict(s.args)) for s in self.state.frontends],
-            selected_audio=audio_files.index(current) if current in audio_files else None,
-            view_range=self.state.view_range,
-            cursor_s=self.state.cursor_s,
-            display={**self.state.display, "view": self.current_view()},
-        )
-
-    def _work(self) -> tuple:
-        """What a saved session would hold of the user's work: its files and front-ends. Browsing (the sound,
-        neuron, tab, cursor or zoom in view) and the colour map (a preference) are saved too but are not work
-        to lose, so they do not make the session modified."""
-        snapshot = self.session_snapshot()
-
-        def files(paths: list[Path]) -> tuple[Path, ...]:
-            return tuple(Path(p).resolve() for p in paths)
-
-        return (files(snapshot.audio), files(snapshot.models), files(snapshot.response_sets),
-                tuple((f.kind, json.dumps(f.args, sort_keys=True, default=str)) for f in snapshot.frontends))
-
-    def is_modified(self) -> bool:
-        """True when the work differs from the last saved or opened session (or from what the app opened with)."""
-        return self._work() != self._saved_work
-
-    def mark_unmodified(self) -> None:
-        """Take the current work as saved: after opening or saving a session, and after the command line's files."""
-        self._saved_work = self._work()
-        self.setWindowModified(False)
-
-    def _update_modified(self, *_args) -> None:
-        self.setWindowModified(self.is_modified())
+            self.controller.save_session(Path(path))
 
     def _confirm_discard(self, action: str) -> bool:
         """Ask whether to save a modified session before ``action``; False means: do not go on."""
@@ -719,20 +522,22 @@ class MainWindow(QMainWindow):
             return False
         if answer == QMessageBox.StandardButton.Save:
             self.save_session()
-            return not self.is_modified()  # the save was cancelled or failed: keep the window
+            return not self.controller.is_modified()  # the save was cancelled or failed: keep the window
         return True
 
-    def _write_session(self, path: Path) -> None:
-        from ..backend.errors import StrfviewerError
-        from ..backend.session import save_session
+    def _ask_model_info(self, exc) -> dict[str, Any] | None:
+        """What a model folder does not say, asked in the model-info dialog (None: the user cancelled)."""
+        from .dialogs.model_info import ask_model_info
 
-        try:
-            self.session_path = save_session(self.session_snapshot(), path)
-        except (StrfviewerError, OSError) as exc:
-            self.reporter.report_exception(exc, f"save the session to {path}")
-            return
-        self.mark_unmodified()
-        self.statusBar().showMessage(f"Session saved to {self.session_path}", 5000)
+        return ask_model_info(self, exc)
+
+    def _display_changed(self) -> None:
+        """The colour map and the tab in front follow the state (a session opened sets both)."""
+        colormap, view = self.state.display.get("colormap"), self.state.display.get("view")
+        if colormap in COLORMAPS and colormap != self.colormap_box.currentText():
+            self.colormap_box.setCurrentText(colormap)
+        if view in VIEW_NAMES and view != self.current_view():
+            self.show_view(view)
 
     # Settings
     def _restore_settings(self) -> None:
@@ -757,7 +562,7 @@ class MainWindow(QMainWindow):
         store.sync()  # on disk now: the process may end without running destructors (see app.finish)
 
     def closeEvent(self, event) -> None:
-        if self.confirm_close and self.is_modified() and not self._confirm_discard("closing"):
+        if self.confirm_close and self.controller.is_modified() and not self._confirm_discard("closing"):
             event.ignore()
             return
         self._save_settings()

@@ -1,4 +1,4 @@
-"""Audio playback and microphone capture for the viewer.
+"""Audio playback for the viewer.
 
 The app talks to one interface, :class:`Player`, so the GUI code never cares whether sound really comes out:
 
@@ -14,9 +14,6 @@ logged warning instead of refusing to start.
 End-of-audio convention (both players): when playback reaches the end, the state becomes ``"stopped"``
 (``stateChanged("stopped")``), then ``finished()`` is emitted while ``position()`` still equals ``duration()``, and
 afterwards the position returns to 0 (``positionChanged(0.0)``), so that the next ``play()`` starts from the beginning.
-
-:class:`MicrophoneSource` delivers fixed-size chunks of mono float32 samples from the default input device
-(``QAudioSource``) for live streaming; :func:`has_audio_input` says whether there is a device to use.
 """
 
 from __future__ import annotations
@@ -432,114 +429,3 @@ def make_player(parent: QObject | None = None, prefer_null: bool = False) -> Pla
         return NullPlayer(parent)
     logger.info("playing audio on %s", device.description())
     return QtAudioPlayer(parent, device)
-
-
-def has_audio_input() -> bool:
-    """True when QtMultimedia imports and at least one input device exists (False without a Qt application)."""
-    qtm = _import_multimedia()
-    if qtm is None or not _has_qt_app():
-        return False
-    return len(qtm.QMediaDevices.audioInputs()) > 0
-
-
-class MicrophoneSource(QObject):
-    """Default microphone as a stream of fixed-size chunks: ``chunk`` carries float32 arrays of ``chunk_samples``.
-
-    The device delivers reads of arbitrary length; they are accumulated and cut into exact chunks so the streaming
-    model always gets the block size it was built for. The format is mono float32, else int16, at ``audio_fs``.
-    """
-
-    chunk = Signal(object)  # np.ndarray, float32, shape (chunk_samples,)
-    error = Signal(str)  # one line for the user
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._source: Any = None
-        self._io: QIODevice | None = None
-        self._int16 = False
-        self._chunk_samples = 0
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._leftover = b""
-        self._watch = QTimer(self)  # polls for device errors (see QtAudioPlayer on stateChanged)
-        self._watch.setInterval(100)
-        self._watch.timeout.connect(self._check_error)
-
-    def is_running(self) -> bool:
-        return self._source is not None
-
-    def start(self, audio_fs: int, chunk_samples: int) -> None:
-        """Open the default input device; emits ``error`` and returns when that is impossible."""
-        if audio_fs <= 0 or chunk_samples <= 0:
-            raise ValueError(f"audio_fs and chunk_samples must be positive, got {audio_fs} and {chunk_samples}")
-        self.stop()
-        qtm = _import_multimedia()
-        if qtm is None or not _has_qt_app():
-            self._fail("Audio input is unavailable (QtMultimedia could not be loaded).")
-            return
-        device = qtm.QMediaDevices.defaultAudioInput()
-        if device.isNull():
-            self._fail("No microphone was found.")
-            return
-        fmt = qtm.QAudioFormat()
-        fmt.setSampleRate(int(audio_fs))
-        fmt.setChannelCount(1)
-        fmt.setSampleFormat(qtm.QAudioFormat.SampleFormat.Float)
-        if not device.isFormatSupported(fmt):
-            fmt.setSampleFormat(qtm.QAudioFormat.SampleFormat.Int16)
-            if not device.isFormatSupported(fmt):
-                self._fail(f"The microphone ({device.description()}) cannot record mono audio at {audio_fs} Hz.")
-                return
-        self._int16 = fmt.sampleFormat() == qtm.QAudioFormat.SampleFormat.Int16
-        self._chunk_samples = int(chunk_samples)
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._source = qtm.QAudioSource(device, fmt, self)
-        self._io = self._source.start()
-        if self._io is None or self._check_error():
-            if self._source is not None:
-                self._fail(f"Could not open the microphone ({device.description()}).")
-            return
-        self._io.readyRead.connect(self._read)
-        self._watch.start()
-
-    def stop(self) -> None:
-        """Close the device; samples short of a whole chunk are dropped."""
-        self._watch.stop()
-        if self._source is not None:
-            self._source.stop()
-            self._source.deleteLater()
-        self._source = None
-        self._io = None
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._leftover = b""
-
-    def _fail(self, message: str) -> None:
-        logger.warning(message)
-        self.stop()
-        self.error.emit(message)
-
-    def _check_error(self) -> bool:
-        qtm = _import_multimedia()
-        if self._source is None or qtm is None:
-            return False
-        code = self._source.error()
-        if code in (qtm.QtAudio.Error.NoError, qtm.QtAudio.Error.UnderrunError):
-            return False
-        self._fail(f"The microphone stopped with an error ({code.name}).")
-        return True
-
-    def _read(self) -> None:
-        if self._io is None:
-            return
-        raw = self._leftover + bytes(self._io.readAll().data())
-        width = 2 if self._int16 else 4
-        usable = len(raw) // width * width
-        raw, self._leftover = raw[:usable], raw[usable:]  # a read may end inside a sample
-        if self._int16:
-            new = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-        else:
-            new = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-        self._pending = np.concatenate([self._pending, new])
-        n = self._chunk_samples
-        while self._pending.size >= n:
-            block, self._pending = self._pending[:n].copy(), self._pending[n:]
-            self.chunk.emit(block)

@@ -282,7 +282,7 @@ def _render_views(app: QApplication, window: RenderWindow, reporter: CollectingR
 def _open_inputs(window: RenderWindow, request: RenderRequest) -> None:
     """As the window's command line does, with every model loaded and no question asked."""
 
-    def cannot_ask(_parent, exc: BaseException) -> None:
+    def cannot_ask(exc: BaseException) -> None:
         window.reporter.report(f"Could not open a model: {one_line(exc)} (render cannot ask for it: open the "
                                "model once in the window, or add the missing information to its config.json)")
 

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from . import windowing
 
-DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None}
+DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None, "view": "spectrograms"}
 _slot_ids = itertools.count(1)
 RANGE_ARGUMENTS = ("f_min", "f_max", "kernel_ms")  # the arguments a front-end's frequency-range note is about
 

@@ -26,12 +26,14 @@ import torch
 from torch import nn
 
 from ..errors import ConfigurationError
-from ..frontends import Frontend
 from ..frontends.base import RecursionSplit
+from ..frontends.modules import frontend_of, hop_of, is_model, n_outputs
 from ..jobs import CancelFlag, ProgressCallback, check_cancel, report
 from ..models import AudioEncodingModel
 
 MODES = ("channel", "projection", "abs")
+# How the rows were computed (CausalityResult.method), see the module docstring.
+LOCAL_WINDOWS, THROUGH_RECURSION, WHOLE_SIGNAL = "local windows", "through the recursion", "whole signal"
 # Gradients below this fraction of a row's largest past gradient do not count towards the receptive field
 # (the FFT engine leaves round-off of that order on the zero taps of its partitions).
 RF_THRESHOLD = 1e-6
@@ -71,22 +73,28 @@ class CausalityResult:
         """True when no frame has any nonzero gradient at or after its end."""
         return bool(np.all(self.leak_abs == 0.0))
 
+    @property
+    def largest_relative_leak(self) -> float:
+        """Largest leak of a frame relative to its largest past gradient (0.0 without frames)."""
+        return float(self.leak_rel.max()) if self.leak_rel.size else 0.0
 
-def _hop(module: nn.Module) -> int:
-    frontend = module if isinstance(module, Frontend) else getattr(module, "wav2spec", None)
-    hop = getattr(frontend, "hop", None) or getattr(module, "hop", None)
-    if not isinstance(hop, int) or hop < 1:
-        raise ConfigurationError(
-            f"{type(module).__name__} has no hop (samples per frame); a causality Jacobian needs a front-end or "
-            "a model with a front-end"
-        )
-    return hop
+
+def receptive_field_text(receptive_field: int | None, method: str | None, audio_fs: int, span_s: float) -> str:
+    """The receptive field in ms, or why it has no finite value, for a Jacobian of ``span_s`` seconds of audio
+    computed by ``method`` (what every view says of a receptive field)."""
+    if receptive_field is not None:
+        return f"{1000.0 * receptive_field / audio_fs:.1f} ms"
+    if method == THROUGH_RECURSION:
+        return "whole past (recursive)"
+    if method == WHOLE_SIGNAL:
+        return "whole past (not bounded for this module)"
+    return f"longer than the {span_s:.3g} s measured (gradients reach its start)"
 
 
 def declared_reach(module: nn.Module) -> int | None:
     """Samples before a frame's end that the module reads, or None if unknown or unbounded."""
-    frontend = module if isinstance(module, Frontend) else getattr(module, "wav2spec", None)
-    if not isinstance(frontend, Frontend) or frontend.recursive:
+    frontend = frontend_of(module)
+    if frontend is None or frontend.recursive:
         return None
     if frontend is module:
         return frontend.fir_reach
@@ -95,14 +103,9 @@ def declared_reach(module: nn.Module) -> int | None:
     return frontend.fir_reach + (int(getattr(module, "T", 1)) - 1) * frontend.hop
 
 
-def _frontend(module: nn.Module) -> Frontend | None:
-    frontend = module if isinstance(module, Frontend) else getattr(module, "wav2spec", None)
-    return frontend if isinstance(frontend, Frontend) else None
-
-
 def _recursion_split(module: nn.Module) -> RecursionSplit | None:
     """The front-end's split, with the tail extended by the model when the module is a template model."""
-    frontend = _frontend(module)
+    frontend = frontend_of(module)
     split = frontend.recursion_split() if frontend is not None else None
     if split is None or frontend is module:
         return split
@@ -195,9 +198,9 @@ def frame_jacobian(
     start = time.perf_counter()
     if mode not in MODES:
         raise ConfigurationError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
-    is_model = not isinstance(module, Frontend) and isinstance(getattr(module, "wav2spec", None), Frontend)
-    hop = _hop(module)
-    frontend = _frontend(module)
+    model = is_model(module)
+    hop = hop_of(module)
+    frontend = frontend_of(module)
     split = _recursion_split(module)
     n_samples = int(audio.numel()) if torch.is_tensor(audio) else int(np.size(audio))
     check_jacobian_size(n_samples, hop, audio_fs=getattr(frontend, "audio_fs", None),
@@ -207,29 +210,29 @@ def frame_jacobian(
     if n_frames == 0:
         raise ConfigurationError(f"the audio is shorter than one frame ({hop} samples)")
     x = x[: n_frames * hop]
-    n_outputs = getattr(module, "O", None) if is_model else getattr(module, "out_channels", None)
-    if mode == "channel" and not is_model and not (isinstance(channel, int) and 0 <= channel < (n_outputs or 0)):
-        raise ConfigurationError(f"channel must be an index below {n_outputs} (got {channel!r})")
-    if is_model and neuron is not None and not 0 <= neuron < n_outputs:
-        raise ConfigurationError(f"neuron must be an index below {n_outputs} (got {neuron!r})")
+    outputs = n_outputs(module)
+    if mode == "channel" and not model and not (isinstance(channel, int) and 0 <= channel < (outputs or 0)):
+        raise ConfigurationError(f"channel must be an index below {outputs} (got {channel!r})")
+    if model and neuron is not None and not 0 <= neuron < (outputs or 0):
+        raise ConfigurationError(f"neuron must be an index below {outputs} (got {neuron!r})")
     generator = torch.Generator().manual_seed(seed)
-    weights = torch.randn(n_outputs, generator=generator) / math.sqrt(n_outputs) if n_outputs else None
+    weights = torch.randn(outputs, generator=generator) / math.sqrt(outputs) if outputs else None
     was_training = module.training
     module.eval()
     try:
         reach = declared_reach(module)
-        args = (mode, channel, neuron, weights, is_model)
+        args = (mode, channel, neuron, weights, model)
         if split is not None:
             jac = _through_recursion(split, x, hop, frontend.fir_reach, margin_frames, args, progress,
                                      cancel)
-            method = "through the recursion"
+            method = THROUGH_RECURSION
             if rows_ready is not None:  # every row is complete only once all frame energies are in
                 rows_ready(0, jac)
         elif reach is not None:
             jac = _local_windows(module, x, hop, reach, margin_frames, args, progress, cancel, rows_ready)
-            method = "local windows"
+            method = LOCAL_WINDOWS
         else:
-            jac, method = _whole_signal(module, x, hop, args, progress, cancel, rows_ready=rows_ready), "whole signal"
+            jac, method = _whole_signal(module, x, hop, args, progress, cancel, rows_ready=rows_ready), WHOLE_SIGNAL
     finally:
         module.train(was_training)
     leak_abs, leak_rel, rf = _leak_and_reach(jac, hop, recursive=reach is None)

@@ -8,21 +8,34 @@ many decades below the largest gradient still show, or linearly up to a percenti
 gradient values for the colour bar. A second of 48 kHz audio has 48,000 sample columns, far more than a
 screen has pixels, and scaling the image down averages a row's signed, oscillating gradient away:
 :class:`ColumnPyramid` keeps the value of largest magnitude per screen column at every zoom, and the full
-resolution once the visible samples fit the pixels.
+resolution once the visible samples fit the pixels; :func:`heat_tile` and :func:`lag_tile` say where such a tile
+goes on its plot. :func:`compute_display` is the job body that computes a Jacobian and all of this off the GUI
+thread.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import ConfigurationError
+from ..frontends.modules import frontend_of, hop_of
+from ..jobs import CancelFlag, ProgressCallback
+from .causality import CausalityResult, declared_reach, frame_jacobian
 
 MAX_SEGMENT_S = 2.0  # the Jacobian is frames x samples: longer segments cost memory and time for little insight
+# What a row of the Jacobian can be: for a front-end one channel, a projection over channels or the sum of
+# absolute per-channel gradients; for a model one neuron or a projection over neurons.
+FRONTEND_MODES = ("channel", "projection", "abs")
+MODEL_MODES = ("neuron", "projection")
+# Front-end kinds whose Jacobian takes long enough that rows are handed out as they finish.
+PROGRESSIVE_KINDS = ("icnet",)
 SCALES = ("signed log", "linear")
 DEFAULT_SCALE = "signed log"
 DEFAULT_PERCENTILE = 99.5  # linear scale: |J| at this percentile of the nonzero gradients fills the colour range
@@ -66,6 +79,24 @@ class Segment:
 
     def frame_end_s(self, frame: int) -> float:
         return (self.start + (frame + 1) * self.hop) / self.audio_fs
+
+    def frame_boundary(self) -> tuple[np.ndarray, np.ndarray]:
+        """Time (s) and frame of the line along every frame's end: a vertical step per row, where a strictly
+        causal module's gradients stop."""
+        t = np.arange(self.n_frames)
+        ends = (self.start + (t + 1) * self.hop) / self.audio_fs
+        return np.repeat(ends, 2), np.column_stack([t, t + 1]).reshape(-1).astype(np.float64)
+
+    def reach_start_s(self, frame: int, receptive_field: int | None) -> float:
+        """Where the receptive field of ``frame`` starts (s), within the segment; its start when unbounded."""
+        if receptive_field is None:
+            return self.start_s
+        return max(self.start_s, self.frame_end_s(frame) - receptive_field / self.audio_fs)
+
+    def preview_lag_ms(self) -> tuple[float, float]:
+        """The lag axis (ms) before anything is computed: four frames of past, one of future."""
+        hop_ms = 1000.0 * self.hop / self.audio_fs
+        return -4 * hop_ms, hop_ms
 
 
 def choose_segment(view_range: tuple[float, float], n_total: int, audio_fs: int, hop: int,
@@ -381,6 +412,11 @@ class JacobianDisplay:
         """The colour scale for this Jacobian (see :func:`choose_scale`)."""
         return choose_scale(self.stats, kind, decades=decades, percentile=percentile, absolute=self.absolute)
 
+    def lag_range_ms(self, audio_fs: int) -> tuple[float, float]:
+        """The lags (ms after the frame end) the lag image spans: from its past to its future edge."""
+        ms = 1000.0 / audio_fs
+        return -self.past * ms, self.future * ms
+
 
 def build_display(jacobian: np.ndarray, hop: int, receptive_field: int | None, *, absolute: bool = False,
                   leaks: bool = True, reach_hint: int | None = None) -> JacobianDisplay:
@@ -437,3 +473,84 @@ class ProgressiveDisplay:
         with self._lock:
             stats = self._stats
         return JacobianDisplay(self._heat, self._lag, self.past, self.future, stats, self.absolute)
+
+
+# Screen tiles placed on the plots
+@dataclass(frozen=True)
+class PlacedTile:
+    """A tile with where it goes on its plot: x from ``x`` over ``width`` (seconds for the heatmap, ms of lag
+    for the lag view), rows 0 to ``rows`` (frames)."""
+
+    image: np.ndarray
+    x: float
+    width: float
+    rows: int
+
+
+def _row_budget(n_frames: int, y_range: tuple[float, float], height_px: float) -> float:
+    """Rows the whole image may have so that the visible frames get one row per pixel."""
+    visible = max(1.0, min(n_frames, y_range[1]) - max(0.0, y_range[0]))
+    return height_px * n_frames / visible
+
+
+def heat_tile(display: JacobianDisplay, segment: Segment, x_range: tuple[float, float],
+              y_range: tuple[float, float], width_px: float, height_px: float) -> PlacedTile:
+    """The heatmap's visible part (``x_range`` in seconds, ``y_range`` in frames) at screen resolution."""
+    fs = segment.audio_fs
+    first = math.floor((x_range[0] - segment.start_s) * fs)
+    last = math.ceil((x_range[1] - segment.start_s) * fs)
+    tile = display.heat.window(first, last, width_px, _row_budget(segment.n_frames, y_range, height_px))
+    return PlacedTile(tile.image, segment.start_s + tile.first / fs, (tile.last - tile.first) / fs, tile.rows)
+
+
+def lag_tile(display: JacobianDisplay, segment: Segment, lag_range_ms: tuple[float, float],
+             y_range: tuple[float, float], width_px: float, height_px: float) -> PlacedTile:
+    """The lag view's visible part (``lag_range_ms`` after the frame end, ``y_range`` in frames)."""
+    ms = 1000.0 / segment.audio_fs
+    past = display.past
+    tile = display.lag.window(math.floor(lag_range_ms[0] / ms) + past, math.ceil(lag_range_ms[1] / ms) + past,
+                              width_px, _row_budget(segment.n_frames, y_range, height_px))
+    return PlacedTile(tile.image, (tile.first - past) * ms, (tile.last - tile.first) * ms, tile.rows)
+
+
+# The job
+ProgressiveRows = Callable[[int, ProgressiveDisplay], None]
+
+
+def draws_progressively(module: Any) -> bool:
+    """Whether the module's rows are worth drawing as they finish (its Jacobian takes long)."""
+    return getattr(frontend_of(module), "kind", None) in PROGRESSIVE_KINDS
+
+
+@dataclass(frozen=True)
+class ShownJacobian:
+    """A computed Jacobian and what the view draws of it."""
+
+    result: CausalityResult
+    display: JacobianDisplay
+
+
+def compute_display(module: Any, samples: np.ndarray, mode: str, index: int | None, *,
+                    rows_ready: ProgressiveRows | None = None, progress: ProgressCallback | None = None,
+                    cancel: CancelFlag | None = None) -> ShownJacobian:
+    """Job body: the Jacobian of ``samples`` (whole frames) in a view ``mode`` (one of :data:`FRONTEND_MODES`
+    or :data:`MODEL_MODES`; ``index`` the channel or neuron) and its display, all allocated here, off the GUI
+    thread. For slow modules (:func:`draws_progressively`) ``rows_ready(first_frame, partial)`` hears of rows
+    as they finish, ``partial`` drawable at any time."""
+    absolute = mode == "abs"
+    rows_callback = None
+    if rows_ready is not None and draws_progressively(module):
+        hop = hop_of(module)
+        n_frames = len(samples) // hop
+        partial = ProgressiveDisplay(n_frames, n_frames * hop, hop, absolute, declared_reach(module))
+
+        def rows_callback(first: int, rows: np.ndarray) -> None:
+            partial.add_rows(first, rows)
+            rows_ready(first, partial)
+
+    result = frame_jacobian(module, samples, mode="projection" if mode == "neuron" else mode,
+                            channel=index if mode == "channel" else None, neuron=index if mode == "neuron" else None,
+                            progress=progress, cancel=cancel, rows_ready=rows_callback)
+    display = build_display(result.jacobian, result.hop, result.receptive_field, absolute=absolute,
+                            leaks=not result.leak_is_exactly_zero)
+    return ShownJacobian(result, display)

@@ -1,16 +1,23 @@
 """What each channel of a front-end responds to: filter impulse and magnitude responses taken from the
-filters themselves, tone-sweep tuning curves of the whole front-end, and initial versus learned filters."""
+filters themselves, tone-sweep tuning curves of the whole front-end, and initial versus learned filters.
+
+:func:`compute_filters` and :func:`compute_tuning` are the job bodies a viewer runs off its thread: each builds
+its own front-end (tone sweeps switch it between eval and train) and returns what is drawn and tabulated.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, one_line
 from ..frontends import CausalGammatone, CausalLEAF, CausalMelSpectrogram, Frontend, ICNetEncoder, SincNet
+from ..frontends.modules import frontend_of
 from ..frontends.registry import frontend_class
 from ..jobs import CancelFlag, ProgressCallback, check_cancel, report
 
@@ -116,6 +123,14 @@ class TuningCurves:
         """Tone frequency that drives each channel most."""
         return self.frequencies_hz[self.response.argmax(axis=1)]
 
+    def scaled_rows(self) -> np.ndarray:
+        """Each channel's response scaled from its minimum (0) to its maximum (1) over the sweep (float32; a
+        flat channel is all 0), so channels of any output level share one colour scale."""
+        response = np.asarray(self.response, dtype=np.float64)
+        low = response.min(axis=1, keepdims=True)
+        span = response.max(axis=1, keepdims=True) - low
+        return np.where(span > 0, (response - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
+
 
 def tuning_curves(
     frontend: Frontend,
@@ -155,3 +170,89 @@ def tuning_curves(
     finally:
         frontend.train(was_training)
     return TuningCurves(frequencies_hz, np.concatenate(rows).T, level_rms)
+
+
+def models_trained_on(models: list[Any], kind: str) -> list[Any]:
+    """The loaded models whose front-end is of ``kind``: their trained filters can be shown for it."""
+    matching = []
+    for loaded in models:
+        frontend = frontend_of(getattr(loaded, "model", None))
+        if frontend is not None and frontend.kind == kind.lower():
+            matching.append(loaded)
+    return matching
+
+
+def level_rms(level_db: float) -> float:
+    """RMS of a tone at ``level_db`` dB re full scale (0 dBFS: a sine of amplitude 1)."""
+    return 10.0 ** (level_db / 20.0) / math.sqrt(2.0)
+
+
+FrontendBuilder = Callable[[], Frontend]  # a fresh front-end the job may use alone
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """What the filter plots and the table show for one front-end."""
+
+    kind: str
+    out_channels: int
+    centres: np.ndarray | None
+    bank: FilterBank | None  # None when the front-end has no explicit filters
+    initial: FilterBank | None  # the bank it was initialised with, only when that differs from ``bank``
+    filters_are_channels: bool  # whether filter i is output channel i (not so for the ICNet encoder)
+    note: str  # what the filter plots show, or why they are empty
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """Tone-sweep tuning curves of the whole front-end, with what is needed to label them."""
+
+    curves: TuningCurves
+    centres: np.ndarray | None
+    level_db: float
+
+
+def _same_filters(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    scale = float(np.abs(b).max()) if b.size else 0.0
+    return bool(np.allclose(a, b, rtol=0.0, atol=1e-6 * max(scale, 1e-12)))
+
+
+def compute_filters(build: FrontendBuilder, progress: ProgressCallback | None = None,
+                    cancel: CancelFlag | None = None) -> FilterResult:
+    """Job body: the filter bank, the initial one where it differs, and the channels' centres."""
+    frontend = build()
+    check_cancel(cancel)
+    centres = frontend.centre_frequencies()
+    kind, out_channels = frontend.kind, int(frontend.out_channels)
+    try:
+        bank = filter_bank(frontend)
+    except ConfigurationError as exc:
+        note = f"No explicit filters: {one_line(exc)}. The tuning curves describe the whole front-end."
+        return FilterResult(kind, out_channels, centres, None, None, False, note)
+    check_cancel(cancel)
+    initial = initial_filter_bank(frontend)
+    if initial is not None and _same_filters(initial.impulse_responses, bank.impulse_responses):
+        initial = None
+    report(progress, 1, 1, "filters")
+    n_filters = bank.impulse_responses.shape[0]
+    filters_are_channels = kind != "icnet" and n_filters == out_channels
+    if kind == "icnet":
+        note = (f"The encoder's first stage: {n_filters} SincNet filters. Its {out_channels} output channels are "
+                "learned mixtures; the tuning curves below describe them.")
+    else:
+        note = f"{n_filters} filters"
+    if np.iscomplexobj(bank.impulse_responses):
+        note += " (impulse responses: real part of complex filters)"
+    if initial is not None:
+        note += "; dashed: the filters before training"
+    return FilterResult(kind, out_channels, centres, bank, initial, filters_are_channels, note)
+
+
+def compute_tuning(build: FrontendBuilder, level_db: float, progress: ProgressCallback | None = None,
+                   cancel: CancelFlag | None = None) -> TuningResult:
+    """Job body: the tone sweep of the whole front-end at ``level_db`` dB re full scale."""
+    frontend = build()
+    curves = tuning_curves(frontend, level_rms=level_rms(level_db), progress=progress, cancel=cancel)
+    return TuningResult(curves, frontend.centre_frequencies(), level_db)

@@ -1,9 +1,14 @@
 """Spectro-temporal receptive fields: the Linear kernel with BatchNorm folded in, gradient STRFs of any
-model in spectrogram space, and the waveform gradient map (a neuron's "listenable" receptive field)."""
+model in spectrogram space, and the waveform gradient map (a neuron's "listenable" receptive field).
+
+Also what a viewer of STRFs decides about loaded models (whose kernel can be read, which to show first, what
+their neurons are called) and the job bodies that compute gradient STRFs and gradient sounds off its thread.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigurationError
-from ..frontends import Frontend
+from ..frontends.modules import frontend_of, is_model
+from ..jobs import CancelFlag, ProgressCallback, check_cancel, report
 from ..models import ICNet, Linear
 
 
@@ -32,7 +38,7 @@ class Strf:
 
 
 def _axes(model: nn.Module, n_lags: int) -> tuple[np.ndarray, float | None, np.ndarray | None]:
-    frontend = model.wav2spec if isinstance(model.wav2spec, Frontend) else None
+    frontend = frontend_of(model)
     dt_ms = None if frontend is None else frontend.hop * 1000.0 / frontend.audio_fs
     freqs = None if frontend is None else frontend.centre_frequencies()
     return np.arange(n_lags - 1, -1, -1), dt_ms, freqs
@@ -96,7 +102,7 @@ def waveform_gradient_map(
     ``reduce``: ``"last"`` frame, ``"peak"`` (the frame of largest response) or ``"sum"`` over frames. The
     result is as long as the audio and can be played back as a sound.
     """
-    if not isinstance(model.wav2spec, Frontend):
+    if not is_model(model):
         raise ConfigurationError("waveform_gradient_map needs a model with a front-end (waveform input)")
     if reduce not in ("last", "peak", "sum"):
         raise ConfigurationError(f"reduce must be 'last', 'peak' or 'sum' (got {reduce!r})")
@@ -116,3 +122,74 @@ def waveform_gradient_map(
     finally:
         model.train(was_training)
     return grad[0, 0].cpu().numpy()
+
+
+def symmetric_levels(matrix: np.ndarray) -> tuple[float, float]:
+    """Colour levels centred on 0 so that white means "no effect"; (-1, 1) for an all-zero map."""
+    finite = np.abs(matrix[np.isfinite(matrix)]) if matrix.size else np.zeros(0)
+    peak = float(finite.max()) if finite.size else 0.0
+    peak = peak if peak > 0 else 1.0
+    return -peak, peak
+
+
+def playable(gradient: np.ndarray, peak: float) -> np.ndarray | None:
+    """A gradient sound scaled to ``peak`` (float32), ready to play; None when it is zero (or not finite)."""
+    gradient = np.asarray(gradient, dtype=np.float64)
+    largest = float(np.max(np.abs(gradient))) if gradient.size else 0.0
+    if not np.isfinite(largest) or largest == 0.0:
+        return None
+    return (gradient * (peak / largest)).astype(np.float32)
+
+
+# Loaded models (anything with ``model``, ``info`` and ``metadata`` as a LoadedModel has)
+def is_linear(loaded: Any) -> bool:
+    """Whether the loaded model is a Linear / LinearNonlinear, whose kernel can be read directly."""
+    return isinstance(getattr(loaded, "model", None), Linear)
+
+
+def preferred_model(models: list[Any], shown: Any = None) -> Any:
+    """The model to show after models were opened: the newest if its kernel can be read, else the one shown if
+    it can, else the first with a kernel, else the newest (then a gradient STRF is all any of them has)."""
+    if not models:
+        return None
+    for candidate in (models[-1], shown, *models):
+        if any(candidate is m for m in models) and is_linear(candidate):
+            return candidate
+    return models[-1]
+
+
+def neuron_labels(loaded: Any, count: int) -> list[str]:
+    """Neuron ids the model's files recorded (``metadata["strfviewer"]["neurons"]``), else ``neuron i``."""
+    ids = None
+    info = getattr(loaded, "info", None)
+    metadata = getattr(loaded, "metadata", None) or {}
+    for source in (info, metadata.get("strfviewer") if isinstance(metadata, dict) else None, metadata):
+        if isinstance(source, dict) and isinstance(source.get("neurons"), list):
+            ids = source["neurons"]
+            break
+    if ids is not None and len(ids) == count:
+        return [str(i) for i in ids]
+    return [f"neuron {i}" for i in range(count)]
+
+
+# Job bodies
+def gradient_strf_job(model: nn.Module, progress: ProgressCallback | None = None,
+                      cancel: CancelFlag | None = None) -> Strf:
+    """Job body: :func:`gradient_strf`, with a cancellation point after the backward pass."""
+    report(progress, 0, 1, "gradient STRF")
+    strf = gradient_strf(model)
+    check_cancel(cancel)
+    report(progress, 1, 1, "gradient STRF")
+    return strf
+
+
+def gradient_sound_job(model: nn.Module, samples: np.ndarray, neuron: int, reduce: str,
+                       progress: ProgressCallback | None = None, cancel: CancelFlag | None = None) -> np.ndarray:
+    """Job body: the gradient of one neuron's response with respect to every sample of the sound
+    (:func:`waveform_gradient_map`)."""
+    report(progress, 0, 1, "gradient sound")
+    gradient = waveform_gradient_map(model, torch.from_numpy(np.asarray(samples, dtype=np.float32)), neuron=neuron,
+                                     reduce=reduce)
+    check_cancel(cancel)
+    report(progress, 1, 1, "gradient sound")
+    return gradient

@@ -1,4 +1,4 @@
-"""Response sets: recorded spike counts to a list of sound stimuli, in the folder format of FORMATS.md §1.
+"""Response sets: recorded spike counts to a list of sound stimuli, in the folder format of docs/formats.md.
 
 A response set is ``dataset.json`` + ``responses.npz`` (``counts``: neurons x stimuli x repeats x bins) +
 ``stimuli/``. Bin ``t`` of a stimulus covers ``[t * dt, (t + 1) * dt)`` after sound onset; audio sample ``j``
@@ -19,7 +19,8 @@ import numpy as np
 import soundfile
 
 from .. import metrics
-from ..errors import GridLockError, ResponseSetError
+from ..errors import GridLockError, ResponseSetError, one_line, short_repr
+from ..jsonfile import JsonFault, JsonProblem, read_json_object
 from .audio import LoadedAudio, audio_info, load_audio
 
 FORMAT_NAME = "strfviewer.responses"
@@ -29,6 +30,10 @@ DATASET_FILE = "dataset.json"
 # header could otherwise make numpy allocate terabytes. 16 GiB holds e.g. 1000 neurons x 1000 stimuli x 20
 # repeats x 200 bins of float32.
 MAX_COUNTS_BYTES = 16 << 30
+# dataset.json is refused above this size, before it is read: tens of thousands of stimuli and neurons with
+# their metadata take a few MiB.
+MAX_DATASET_BYTES = 64 << 20
+FORMATS_DOC = "docs/formats.md"  # where the folder format is written up for users
 
 
 @dataclass(frozen=True)
@@ -151,25 +156,14 @@ def _read_json(root: Path) -> dict[str, Any]:
         raise ResponseSetError(f"{root} does not exist. Choose the response-set folder that holds {DATASET_FILE}.")
     if not path.is_file():
         raise _fail(root, f"no {DATASET_FILE} here; a response set is a folder with {DATASET_FILE}, "
-                          "responses.npz and stimuli/ (see FORMATS.md)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _fail(root, f"{DATASET_FILE} cannot be read ({exc.strerror or exc}); check its permissions") from None
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints too long to parse
-        raise _fail(root, f"{DATASET_FILE} is not valid JSON ({_one_line(exc)}); fix it in a text editor "
-                          "(see FORMATS.md)") from None
-    except RecursionError:
-        raise _fail(root, f"{DATASET_FILE} is nested too deeply to be a response set (see FORMATS.md)") from None
-    if not isinstance(doc, dict):
-        raise _fail(root, f"{DATASET_FILE} must hold a JSON object with format, version, dt_ms, stimuli and "
-                          "neurons (see FORMATS.md)")
+                          f"responses.npz and stimuli/ (see {FORMATS_DOC})")
+    doc = read_json_object(path, lambda problem: _fail(root, _json_problem(problem)), max_bytes=MAX_DATASET_BYTES)
     if doc.get("format") != FORMAT_NAME:
-        raise _fail(root, f"{DATASET_FILE} has format {_short(doc.get('format'))}; expected {FORMAT_NAME!r}. "
-                          "Is this a strfviewer response set? (see FORMATS.md)")
+        raise _fail(root, f"{DATASET_FILE} has format {short_repr(doc.get('format'))}; expected {FORMAT_NAME!r}. "
+                          f"Is this a strfviewer response set? (see {FORMATS_DOC})")
     version = doc.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _fail(root, f"{DATASET_FILE} has an invalid version {_short(version)}; "
+        raise _fail(root, f"{DATASET_FILE} has an invalid version {short_repr(version)}; "
                           f"it must be an integer from 1 to {FORMAT_VERSION}")
     if version > FORMAT_VERSION:
         raise _fail(root, f"written by a newer strfviewer (format version {version}; this one reads "
@@ -177,14 +171,19 @@ def _read_json(root: Path) -> dict[str, Any]:
     return doc
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
-
-
-def _short(value: Any) -> str:
-    """repr of a value from a file, cut so that a hostile file cannot flood the message."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _json_problem(problem: JsonProblem) -> str:
+    """What is wrong with dataset.json, and what to do."""
+    if problem.fault is JsonFault.UNREADABLE:
+        return f"{DATASET_FILE} {problem.reason()}; check its permissions"
+    if problem.fault is JsonFault.TOO_LARGE:
+        return (f"{DATASET_FILE} {problem.reason()}; a response set's {DATASET_FILE} lists its stimuli and "
+                f"neurons and is far smaller. Check that this is the right file (see {FORMATS_DOC})")
+    if problem.fault is JsonFault.TOO_DEEP:
+        return f"{DATASET_FILE} is nested too deeply to be a response set (see {FORMATS_DOC})"
+    if problem.fault is JsonFault.NOT_OBJECT:
+        return (f"{DATASET_FILE} must hold a JSON object with format, version, dt_ms, stimuli and neurons "
+                f"(see {FORMATS_DOC})")
+    return f"{DATASET_FILE} is not valid JSON ({one_line(problem.cause)}); fix it in a text editor (see {FORMATS_DOC})"
 
 
 def _finite_positive(value: Any) -> float | None:
@@ -201,7 +200,7 @@ def _finite_positive(value: Any) -> float | None:
 def _positive_number(root: Path, doc: dict[str, Any], key: str) -> float:
     value = _finite_positive(doc.get(key))
     if value is None:
-        raise _fail(root, f"{key} must be a positive number of milliseconds (got {_short(doc.get(key))}); "
+        raise _fail(root, f"{key} must be a positive number of milliseconds (got {short_repr(doc.get(key))}); "
                           f"fix it in {DATASET_FILE}")
     return value
 
@@ -218,7 +217,7 @@ def _entries(root: Path, doc: dict[str, Any], key: str, required: tuple[str, ...
             if not isinstance(item.get(name), str) or not item[name]:
                 raise _fail(root, f"{key}[{i}] needs a non-empty string {name!r}")
         if item["id"] in seen:
-            raise _fail(root, f"{key}[{i}] repeats the id {_short(item['id'])}; ids must be unique")
+            raise _fail(root, f"{key}[{i}] repeats the id {short_repr(item['id'])}; ids must be unique")
         seen.add(item["id"])
     return items
 
@@ -227,7 +226,7 @@ def _stimulus(root: Path, i: int, item: dict[str, Any]) -> StimulusInfo:
     rate = item.get("sample_rate_hz")
     if rate is not None and _finite_positive(rate) is None:
         raise _fail(root, f"stimuli[{i}].sample_rate_hz must be a positive number of Hz or absent "
-                          f"(got {_short(rate)})")
+                          f"(got {short_repr(rate)})")
     file = _inside(root, item["file"], f"stimuli[{i}].file")
     meta = {k: v for k, v in item.items() if k not in ("id", "file", "sample_rate_hz", "label")}
     label = item.get("label")
@@ -241,10 +240,10 @@ def _inside(root: Path, name: str, where: str) -> Path:
         file = (root / name).resolve()
         inside = root.resolve() in file.parents
     except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, names too long, symlink loops
-        raise _fail(root, f"{where} {_short(name)} is not a usable file name ({_one_line(exc)}); "
+        raise _fail(root, f"{where} {short_repr(name)} is not a usable file name ({one_line(exc)}); "
                           f"fix it in {DATASET_FILE}") from None
     if not inside:
-        raise _fail(root, f"{where} {_short(name)} points outside the response-set folder; use a path relative "
+        raise _fail(root, f"{where} {short_repr(name)} points outside the response-set folder; use a path relative "
                           "to the folder, inside it")
     return file
 
@@ -259,8 +258,8 @@ def _splits(root: Path, doc: dict[str, Any], n_stimuli: int) -> dict[str, list[i
             isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_stimuli for i in indices
         )
         if not ok:
-            raise _fail(root, f"split {_short(name)} must list stimulus indices between 0 and {n_stimuli - 1} "
-                              f"(got {_short(indices)}); fix it in {DATASET_FILE}")
+            raise _fail(root, f"split {short_repr(name)} must list stimulus indices between 0 and {n_stimuli - 1} "
+                              f"(got {short_repr(indices)}); fix it in {DATASET_FILE}")
         splits[name] = list(indices)
     return splits
 
@@ -269,10 +268,10 @@ def _counts(root: Path, doc: dict[str, Any], n_neurons: int, n_stimuli: int) -> 
     name = doc.get("responses", "responses.npz")
     if not isinstance(name, str) or not name:
         raise _fail(root, f"responses in {DATASET_FILE} must name the counts file, e.g. \"responses.npz\" "
-                          f"(got {_short(name)})")
+                          f"(got {short_repr(name)})")
     path = _inside(root, name, "responses")
     if not path.is_file():
-        raise _fail(root, f"responses file {_short(name)} named in {DATASET_FILE} is missing; put it in the folder "
+        raise _fail(root, f"responses file {short_repr(name)} named in {DATASET_FILE} is missing; put it in the folder "
                           "or fix the name")
     try:
         _check_counts_header(root, path)
@@ -285,7 +284,7 @@ def _counts(root: Path, doc: dict[str, Any], n_neurons: int, n_stimuli: int) -> 
                           "machine with more memory") from None
     except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error,
             NotImplementedError) as exc:
-        raise _fail(root, f"{path.name} cannot be read as a numpy .npz archive ({_one_line(exc)}); write it "
+        raise _fail(root, f"{path.name} cannot be read as a numpy .npz archive ({one_line(exc)}); write it "
                           "again with numpy.savez(path, counts=counts)") from None
     if counts.ndim != 4:
         raise _fail(root, f"counts must have 4 axes (neurons, stimuli, repeats, bins); got shape {counts.shape}")

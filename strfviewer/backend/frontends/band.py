@@ -3,7 +3,7 @@
 ``make_wav2spec`` keeps deepSTRF's defaults (mel and gammatone from 500 Hz: the NS1 cochleagram), which hide
 speech F0 and first formants and the low-CF fibres of an auditory-nerve set. What the GUI starts a new pane
 or a fit with follows the data instead: the open response set's ``hearing_range_hz`` and its neurons'
-``cf_hz`` (FORMATS.md), else the sound's band. Each suggestion comes with a one-line reason that the GUI
+``cf_hz`` (docs/formats.md), else the sound's band. Each suggestion comes with a one-line reason that the GUI
 shows, so a changed default is never silent.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from .base import AudioEncodingModel, check_out_neurons
@@ -33,10 +32,6 @@ class Linear(AudioEncodingModel):
                                               ("prefiltering", prefiltering)) if value is None},
             **({"wav2spec": None} if wav2spec is None else {}),
         }
-
-    def strf_weight(self) -> torch.Tensor:
-        """Raw STRF kernels ``(N, C_in, F, T)``; column ``T-1`` is lag 0, row 0 the lowest band."""
-        return self.readout.strf.kernel.weight
 
 
 class LinearNonlinear(Linear):

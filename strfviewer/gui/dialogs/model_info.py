@@ -1,4 +1,4 @@
-"""Ask the user what a model's files do not say, then load it with those answers.
+"""Ask the user what a model's files do not say, for the window to load it again with those answers.
 
 A deepSTRF folder records no sample rate or bin width for its front-end, and a bare weights file not even
 its model class. :func:`strfviewer.backend.checkpoints.load_model` then raises a
@@ -10,10 +10,7 @@ number of samples) and hands back the keyword arguments that retry ``load_model`
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -28,10 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from ...backend.errors import one_line
-
-logger = logging.getLogger(__name__)
-
-_MAX_QUESTIONS = 3  # a model class, then its front-end: two at most in practice
 
 
 def _number_text(value: Any) -> str:
@@ -172,43 +165,3 @@ def ask_model_info(parent: QWidget | None, error: Any) -> dict[str, Any] | None:
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return dialog.answers()
-
-
-def _merge(kwargs: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(kwargs)
-    for key, value in answers.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
-
-
-AskFunction = Callable[[QWidget | None, Any], dict[str, Any] | None]
-
-
-def load_model_interactively(parent: QWidget | None, path: str | Path, ask: AskFunction = ask_model_info) -> Any:
-    """``load_model(path)``; when it lacks information, ask (``ask(parent, error)``) and retry with the answers.
-
-    Each kind of question (the model class, the front-end) is asked once: a retry that still lacks the same
-    information raises its :class:`MissingModelInfoError`. Returns the LoadedModel, or None if the user
-    cancelled. Other backend errors (a front-end that does not fit the weights, say) propagate.
-    """
-    from ...backend.checkpoints import load_model
-    from ...backend.errors import MissingModelInfoError
-
-    kwargs: dict[str, Any] = {}
-    asked: set[frozenset[str]] = set()
-    while True:
-        try:
-            return load_model(path, **kwargs)
-        except MissingModelInfoError as exc:
-            question = frozenset(k for k in exc.missing if k != "modes")
-            if question in asked or len(asked) >= _MAX_QUESTIONS:
-                raise
-            asked.add(question)
-            logger.info("asking for what %s does not record: %s", path, sorted(question))
-            answers = ask(parent, exc)
-            if answers is None:
-                return None
-            kwargs = _merge(kwargs, answers)

@@ -14,7 +14,6 @@ by default (or linear up to a percentile), with a colour bar labelled in real gr
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,20 +36,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...backend.analysis.causality import receptive_field_text
 from ...backend.analysis.causality_display import (
     DEFAULT_PERCENTILE,
     DEFAULT_SCALE,
+    FRONTEND_MODES,
     MAX_SEGMENT_S,
+    MODEL_MODES,
     SCALES,
     ColourScale,
     JacobianDisplay,
     ProgressiveDisplay,
     Segment,
-    build_display,
+    ShownJacobian,
     choose_segment,
+    compute_display,
     gradient_label,
+    heat_tile,
+    lag_tile,
 )
-from ...backend.errors import ConfigurationError, StrfviewerError, one_line
+from ...backend.errors import StrfviewerError, one_line
+from ...backend.frontends import make_wav2spec
+from ...backend.frontends.modules import audio_mismatch, hop_of, is_model, n_outputs
 from ..export import ExportButton, ExportData
 from ..jobcontrols import show_progress
 from ..settings import settings
@@ -63,10 +70,6 @@ log = logging.getLogger(__name__)
 KEY = "causality"
 SETTINGS_PREFIX = "causality/"
 AUTO_MAX_S = 1.0  # segments at most this long are recomputed automatically when the request changes
-FRONTEND_MODES = ("channel", "projection", "abs")
-MODEL_MODES = ("neuron", "projection")
-# Front-end kinds whose Jacobian takes long enough that rows are drawn as they finish.
-PROGRESSIVE_KINDS = ("icnet",)
 AUTO_DECADES = 0  # the decades spin box's "auto" value
 _DIVERGING, _SEQUENTIAL = "CET-D1", "inferno"
 _BOUNDARY_PEN = {"diverging": pg.mkPen("#00e676", width=2), "sequential": pg.mkPen("#00e5ff", width=2)}
@@ -74,37 +77,8 @@ _FUTURE_BRUSH = pg.mkBrush(255, 80, 80, 45)
 _REACH_BRUSH = pg.mkBrush(46, 204, 113, 50)
 _FRAME_END_PEN = pg.mkPen("#e74c3c", width=1.5, style=Qt.PenStyle.DashLine)
 _ROW_PEN = pg.mkPen("#f1c40f", width=1, style=Qt.PenStyle.DashLine)
-_EMPTY_LAG_MS = (-20.0, 5.0)  # the lag axis before anything is computed
+_EMPTY_LAG_MS = (-20.0, 5.0)  # the lag axis before anything is computed, when there is no segment either
 _TARGET_TIP = "The analysis target front-end, or a model that takes this sound's rate"
-
-
-def _frontend_of(module: Any) -> Any:
-    """The module's front-end (itself, or its ``wav2spec``), or None."""
-    from ...backend.frontends import Frontend
-
-    if isinstance(module, Frontend):
-        return module
-    wav2spec = getattr(module, "wav2spec", None)
-    return wav2spec if isinstance(wav2spec, Frontend) else None
-
-
-def _is_model(module: Any) -> bool:
-    from ...backend.frontends import Frontend
-
-    return not isinstance(module, Frontend) and _frontend_of(module) is not None
-
-
-def _hop_of(module: Any) -> int:
-    frontend = _frontend_of(module)
-    hop = getattr(frontend, "hop", None) or getattr(module, "hop", None)
-    if not isinstance(hop, int) or hop < 1:
-        raise ConfigurationError(f"{type(module).__name__} has no hop (samples per frame)")
-    return hop
-
-
-def _n_outputs(module: Any) -> int | None:
-    value = getattr(module, "O", None) if _is_model(module) else getattr(module, "out_channels", None)
-    return value if isinstance(value, int) and value > 0 else None
 
 
 class _RowsBridge(QObject):
@@ -400,11 +374,9 @@ class CausalityView(QWidget):
         fs = self.state.audio.audio_fs if self.state.audio is not None else None
         for loaded in self.state.models:
             name = Path(getattr(loaded, "path", "model")).name
-            frontend = _frontend_of(getattr(loaded, "model", None))
-            if frontend is None:
-                notes.append(f"{name}: takes a spectrogram, not audio")
-            elif fs is not None and frontend.audio_fs != fs:
-                notes.append(f"{name}: takes {frontend.audio_fs} Hz audio (this sound is {fs} Hz)")
+            mismatch = audio_mismatch(getattr(loaded, "model", None), fs)
+            if mismatch is not None:
+                notes.append(f"{name}: {mismatch}")
             else:
                 kind = getattr(loaded, "model_class", type(loaded.model).__name__)
                 entries.append((f"model: {name} ({kind})", f"model:{loaded.path}"))
@@ -473,8 +445,6 @@ class CausalityView(QWidget):
         slot, audio = self.state.slot(int(name)), self.state.audio
         if slot is None:
             return None
-        from ...backend.frontends import make_wav2spec
-
         fs = audio.audio_fs if audio is not None else 48000
         key = repr((slot.kind, sorted(slot.args.items()), slot.dt_ms, fs))
         if key not in self._modules:
@@ -491,7 +461,7 @@ class CausalityView(QWidget):
         except StrfviewerError as exc:
             self._set_message(f"Cannot build the front-end: {one_line(exc)}", error=True)
             module = None
-        count = _n_outputs(module) if module is not None else None
+        count = n_outputs(module) if module is not None else None
         self._updating = True
         try:
             self.index_spin.setRange(0, max(0, (count or 1) - 1))
@@ -557,7 +527,7 @@ class CausalityView(QWidget):
         if self.state.audio is None or self.target_box.currentData() is None:
             return
         try:
-            segment = self._segment(_hop_of(self.target_module()))
+            segment = self._segment(hop_of(self.target_module()))
         except StrfviewerError as exc:
             self._set_message(one_line(exc), error=True)
             return
@@ -601,67 +571,34 @@ class CausalityView(QWidget):
             return
         self._start(module, self.target_box.currentText(), self.mode_box.currentText(), self.index_spin.value())
 
-    def compute_for(self, module: Any, mode: str | None = None, index: int | None = None,
-                    label: str | None = None) -> None:
-        """Compute the Jacobian of any module (a front-end, a model with a front-end, or any ``nn.Module``
-        with ``hop``, ``out_channels`` and ``audio_fs``) over the visible segment. ``mode`` and ``index``
-        (channel or neuron) default to the view's selectors."""
-        self._auto_timer.stop()
-        self._auto_pending = False
-        if self.state.audio is None:
-            self._set_message("Open a sound first.")
-            return
-        modes = MODEL_MODES if _is_model(module) else FRONTEND_MODES
-        mode = mode or self.mode_box.currentText()
-        mode = mode if mode in modes else "projection"
-        index = self.index_spin.value() if index is None else index
-        self._start(module, label or f"module: {type(module).__name__}", mode, index)
-
     def _start(self, module: Any, label: str, mode: str, index: int) -> None:
-        from ...backend.analysis.causality import declared_reach, frame_jacobian
-
         try:
-            hop = _hop_of(module)
-            segment = self._segment(hop)
+            segment = self._segment(hop_of(module))
         except StrfviewerError as exc:
             self._set_message(one_line(exc), error=True)
             return
         self._number += 1
         number = self._number
         absolute = mode == "abs"
-        self.request = _Request(number, label, segment, mode, index if mode in ("channel", "neuron") else None,
-                                absolute, _is_model(module))
+        index = index if mode in ("channel", "neuron") else None
+        self.request = _Request(number, label, segment, mode, index, absolute, is_model(module))
         self.result = self.jacobian = self.display = self._partial = None
         self.rows_delivered = 0
         self._prepare_axes(segment, absolute)
         self._show_labels_pending()
         samples = np.ascontiguousarray(self.state.audio.samples[segment.start : segment.start + segment.n_samples],
                                        dtype=np.float32)
-        kwargs = {"mode": "projection" if mode == "neuron" else mode,
-                  "channel": index if mode == "channel" else None,
-                  "neuron": index if mode == "neuron" else None}
-        progressive = getattr(_frontend_of(module), "kind", None) in PROGRESSIVE_KINDS
         bridge = self._bridge
 
-        def job(progress, cancel) -> tuple[Any, JacobianDisplay]:
-            # Everything large is allocated and prepared here, on the worker thread.
-            rows_ready = None
-            if progressive:
-                partial = ProgressiveDisplay(segment.n_frames, segment.n_samples, hop, absolute,
-                                             declared_reach(module))
+        def rows_ready(first: int, partial: ProgressiveDisplay) -> None:
+            try:
+                bridge.rowsReady.emit(number, first, partial)
+            except RuntimeError:  # the view is gone
+                log.debug("causality view deleted; dropped rows from a worker")
 
-                def rows_ready(first: int, rows: np.ndarray) -> None:
-                    partial.add_rows(first, rows)
-                    try:
-                        bridge.rowsReady.emit(number, first, partial)
-                    except RuntimeError:  # the view is gone
-                        log.debug("causality view deleted; dropped rows from a worker")
-
-            result = frame_jacobian(module, samples, progress=progress, cancel=cancel, rows_ready=rows_ready,
-                                    **kwargs)
-            display = build_display(result.jacobian, result.hop, result.receptive_field, absolute=absolute,
-                                    leaks=not result.leak_is_exactly_zero)
-            return result, display
+        def job(progress, cancel) -> ShownJacobian:
+            return compute_display(module, samples, mode, index, rows_ready=rows_ready, progress=progress,
+                                   cancel=cancel)
 
         self._set_message(f"Computing the Jacobian of {self.request.describe()}…")
         self.cancel_button.setEnabled(True)
@@ -704,10 +641,10 @@ class CausalityView(QWidget):
         elif not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
-    def _show_result(self, number: int, value: tuple[Any, JacobianDisplay]) -> None:
+    def _show_result(self, number: int, shown: ShownJacobian) -> None:
         if self.request is None or number != self.request.number:
             return
-        result, display = value
+        result, display = shown.result, shown.display
         self._redraw_timer.stop()
         self.result, self.jacobian, self._partial = result, result.jacobian, None
         self._show_display(display)
@@ -732,13 +669,12 @@ class CausalityView(QWidget):
         their real units, with no image."""
         if segment is None and self.state.audio is not None and self.target_box.currentData() is not None:
             try:
-                segment = self._segment(_hop_of(self.target_module()))
+                segment = self._segment(hop_of(self.target_module()))
             except StrfviewerError:
                 segment = None
         if segment is not None:
             start, end, frames = segment.start_s, segment.start_s + segment.duration_s, segment.n_frames
-            hop_ms = 1000.0 * segment.hop / segment.audio_fs
-            lag = (-4 * hop_ms, hop_ms)
+            lag = segment.preview_lag_ms()
         else:
             start, end, frames, lag = 0.0, 1.0, 1, _EMPTY_LAG_MS
         for view in (self.heatmap.getViewBox(), self.lag_plot.getViewBox()):
@@ -758,9 +694,7 @@ class CausalityView(QWidget):
             item.clear()
         self.boundary.setPen(_BOUNDARY_PEN[kind])
         self.lag_boundary.setPen(_BOUNDARY_PEN[kind])
-        t = np.arange(segment.n_frames)
-        ends = (segment.start + (t + 1) * segment.hop) / segment.audio_fs
-        self.boundary.setData(np.repeat(ends, 2), np.column_stack([t, t + 1]).reshape(-1))
+        self.boundary.setData(*segment.frame_boundary())
         end = segment.start_s + segment.duration_s
         self.heatmap.getViewBox().setLimits(xMin=segment.start_s, xMax=end, yMin=0, yMax=segment.n_frames)
         self.heatmap.setXRange(segment.start_s, end, padding=0)
@@ -796,8 +730,7 @@ class CausalityView(QWidget):
         first = self.display is None
         self.display = display
         segment = self.request.segment
-        ms = 1000.0 / segment.audio_fs
-        past, future = -display.past * ms, display.future * ms
+        past, future = display.lag_range_ms(segment.audio_fs)
         self.future_region.setRegion((0, future))
         lag_view = self.lag_plot.getViewBox()
         lag_view.setLimits(xMin=past, xMax=future, yMin=0, yMax=segment.n_frames)
@@ -805,11 +738,12 @@ class CausalityView(QWidget):
             self.lag_plot.setXRange(past, future, padding=0)
         self._apply_scale()
 
-    def _scale_settings(self) -> dict[str, Any]:
+    def _chosen_scale(self, display: JacobianDisplay) -> ColourScale:
+        """The colour scale the controls ask for."""
         if self.scale_box.currentText() == "linear":
-            return {"kind": "linear", "percentile": self.percentile_spin.value()}
+            return display.scale("linear", percentile=self.percentile_spin.value())
         decades = self.decades_spin.value()
-        return {"kind": "signed log", "decades": None if decades == AUTO_DECADES else float(decades)}
+        return display.scale("signed log", decades=None if decades == AUTO_DECADES else float(decades))
 
     def _scale_chosen(self, *_args) -> None:
         settings().setValue(SETTINGS_PREFIX + "scale", self.scale_box.currentText())
@@ -826,7 +760,7 @@ class CausalityView(QWidget):
 
     def _apply_scale(self) -> None:
         """Colour scale from the controls: the bar's levels, its ticks in real gradient values, its unit."""
-        self.scale = self.display.scale(**self._scale_settings())
+        self.scale = self._chosen_scale(self.display)
         axis = self.colorbar.getAxis("right")
         axis.setTicks([self.scale.ticks()])
         set_colorbar_label(self.colorbar, gradient_label(self.request.mode, self.request.is_model))
@@ -840,25 +774,16 @@ class CausalityView(QWidget):
         if self.display is None or self.scale is None or self.request is None:
             return
         segment = self.request.segment
-        fs = segment.audio_fs
-        view = self.heatmap.getViewBox()
-        (x0, x1), (y0, y1) = view.viewRange()
-        first = math.floor((x0 - segment.start_s) * fs)
-        last = math.ceil((x1 - segment.start_s) * fs)
-        # Rows are reduced to the pixels of the visible frames (both views show the same frames).
-        visible = max(1.0, min(segment.n_frames, y1) - max(0.0, y0))
-        rows = view.height() * segment.n_frames / visible
-        tile = self.display.heat.window(first, last, view.width(), rows)
-        self.image.setImage(self.scale.transform(tile.image), autoLevels=False)
-        self.image.setRect(QRectF(segment.start_s + tile.first / fs, 0, (tile.last - tile.first) / fs, tile.rows))
-        ms = 1000.0 / fs
-        lag_view = self.lag_plot.getViewBox()
-        (l0, l1), _ = lag_view.viewRange()
-        past = self.display.past
-        tile = self.display.lag.window(math.floor(l0 / ms) + past, math.ceil(l1 / ms) + past, lag_view.width(),
-                                       lag_view.height() * segment.n_frames / visible)
-        self.lag_item.setImage(self.scale.transform(tile.image), autoLevels=False)
-        self.lag_item.setRect(QRectF((tile.first - past) * ms, 0, (tile.last - tile.first) * ms, tile.rows))
+        view, lag_view = self.heatmap.getViewBox(), self.lag_plot.getViewBox()
+        x_range, y_range = view.viewRange()
+        # Both views show the same frames: rows are reduced to the pixels of the heatmap's visible frames.
+        for item, tile in (
+            (self.image, heat_tile(self.display, segment, x_range, y_range, view.width(), view.height())),
+            (self.lag_item, lag_tile(self.display, segment, lag_view.viewRange()[0], y_range, lag_view.width(),
+                                     lag_view.height())),
+        ):
+            item.setImage(self.scale.transform(tile.image), autoLevels=False)
+            item.setRect(QRectF(tile.x, 0, tile.width, tile.rows))
 
     def _show_labels_pending(self) -> None:
         self.leak_label.setText("future leak: …")
@@ -878,21 +803,12 @@ class CausalityView(QWidget):
             self.leak_label.setText("future leak: 0 (exact)")
             self.leak_label.setStyleSheet("color: #27ae60;")
         else:
-            rel = result.leak_rel.max() if result.leak_rel.size else 0.0
-            self.leak_label.setText(f"future leak: LEAK {result.leak:.1e} (rel {rel:.1e})")
+            self.leak_label.setText(f"future leak: LEAK {result.leak:.1e} (rel {result.largest_relative_leak:.1e})")
             self.leak_label.setStyleSheet("color: red; font-weight: bold;")
-        self.rf_label.setText(f"receptive field: {self.receptive_field_text(result)}")
+        segment = self.request.segment
+        field = receptive_field_text(result.receptive_field, result.method, segment.audio_fs, segment.duration_s)
+        self.rf_label.setText(f"receptive field: {field}")
         self.method_label.setText(f"{result.method}, {result.seconds:.2f} s")
-
-    def receptive_field_text(self, result: Any) -> str:
-        """The receptive field in ms, or why it has no finite value."""
-        if result.receptive_field is not None:
-            return f"{1000.0 * result.receptive_field / self.request.segment.audio_fs:.1f} ms"
-        if result.method == "through the recursion":
-            return "whole past (recursive)"
-        if result.method == "whole signal":
-            return "whole past (not bounded for this module)"
-        return "longer than the segment (rows reach its start)"
 
     # Frames
     def _clicked(self, plot: pg.PlotWidget, event) -> None:
@@ -915,7 +831,7 @@ class CausalityView(QWidget):
         self.trace_curve.setData(segment.times(), self.jacobian[frame])
         end = segment.frame_end_s(frame)
         rf = self.result.receptive_field if self.result is not None else None
-        start = max(segment.start_s, end - rf / segment.audio_fs) if rf is not None else segment.start_s
+        start = segment.reach_start_s(frame, rf)
         for region, line in zip(self.reach_regions, self.end_lines, strict=True):
             region.setRegion((start, end))
             region.setVisible(True)

@@ -3,15 +3,17 @@
 A heatmap without a colour bar hides the sign and size of what it shows, so every image of the app gets one
 (:func:`attach_colorbar`), with the unit of its values in its label (:func:`set_colorbar_label`). Set levels
 and colour map on the bar (``bar.setLevels``, ``bar.setColorMap``): it passes them on to its images, whereas an
-image's own ``setLevels`` does not reach the bar. Panes that share the time axis
-must also share the plot area's left edge and width: each fixes its left axis to :data:`LEFT_AXIS_WIDTH` and
-holds either a colour bar or a blank of the same width (:func:`reserve_colorbar_space`) on its right.
+image's own ``setLevels`` does not reach the bar; :func:`resolve_colormap` turns the display's colour-map name
+into a map. Panes that share the time axis must also share the plot area's left edge and width: each fixes its
+left axis to :data:`LEFT_AXIS_WIDTH` and holds either a colour bar or a blank of the same width
+(:func:`reserve_colorbar_space`) on its right.
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
 
+DEFAULT_COLORMAP = "viridis"  # what a heatmap uses when the display names no colour map, or one pyqtgraph lacks
 LEFT_AXIS_WIDTH = 72  # px: the left axis of every pane on the shared time axis
 COLORBAR_WIDTH = 14  # px: the colour strip itself
 COLORBAR_AXIS_WIDTH = 62  # px: the bar's value axis, tick labels and unit label
@@ -57,3 +59,8 @@ def fix_left_axis(plot: pg.PlotWidget | pg.PlotItem, width: int = LEFT_AXIS_WIDT
 def set_colorbar_label(bar: pg.ColorBarItem, text: str) -> None:
     """Name the bar's values and unit; a vertical bar draws its label on its left axis, beside the strip."""
     bar.getAxis("left").setLabel(text)
+
+
+def resolve_colormap(name: str | None) -> pg.ColorMap:
+    """The colour map called ``name``, or :data:`DEFAULT_COLORMAP` when there is none of that name."""
+    return pg.colormap.get(name if name in pg.colormap.listMaps() else DEFAULT_COLORMAP)

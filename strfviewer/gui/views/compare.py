@@ -9,17 +9,15 @@ own background job (keyed per slot), so changing one front-end only re-measures 
 Each strip keeps a readable height (the images scroll when there are many front-ends) and has its own colour
 bar in the front-end's output unit, or in SD when the shared scale z-scores them. The cc_norm column is what
 the matching model's metadata recorded when it was fitted: the median over its neurons of the test-split
-cc_norm, and the header and tooltips say so and over how many neurons.
+cc_norm, and the header and tooltips say so and over how many neurons. What is measured and which model
+matches a front-end is decided in :mod:`strfviewer.backend.analysis.compare`; this view lays it out.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import logging
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,222 +40,43 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...backend.analysis.compare import (
+    CAUSALITY_SECONDS,
+    CcNormSummary,
+    FrontendMeasurement,
+    cc_norm_summary,
+    describe_frontend_args,
+    matching_model,
+    measure_frontend,
+    median_test_cc_norm,
+)
+from ...backend.analysis.frames import percentile_levels, zscore
+from ...backend.errors import one_line
 from .. import windowing
 from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..settings import settings
 from ..state import FrontendSlot, SessionState
 from ..stepwise import Stepwise
-from .colorbar import attach_colorbar, fix_left_axis, set_colorbar_label
-from .spectrogram import PLOT_MIN_HEIGHT, compute_frames, frequency_ticks
+from .colorbar import attach_colorbar, fix_left_axis, resolve_colormap, set_colorbar_label
+from .common import PLOT_MIN_HEIGHT, frequency_ticks
 from .timeaxis import TimeLinkedPlot
 
 logger = logging.getLogger(__name__)
 
 SETTINGS_SHARED_SCALE = "compare/shared_scale"
 JOB_PREFIX = "compare:"
-CAUSALITY_SECONDS = 0.25  # the causality Jacobian is measured on the sound's loudest quarter second
 COLUMNS = ("front-end", "parameters", "channels", "hop", "compute (s)", "× real time", "causality leak",
            "receptive field", "test cc_norm")
-_TIME_KEYS = ("audio_fs", "hop_ms", "dt_ms")
-_LEVEL_PERCENTILES = (1.0, 99.5)
 CC_NORM_HEADER = "median test cc_norm"  # what the "test cc_norm" column shows (its key stays, for readers)
 ZSCORE_UNIT = "z-score (SD)"
 
 
-# Pure helpers (no Qt): what the table shows, testable on their own.
-def _normalised(value: Any) -> Any:
-    """JSON round trip, so tuples and lists (and ints and floats) from different sources compare equal."""
-    return json.loads(json.dumps(value))
-
-
-def effective_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
-    """The front-end's full argument set (schema defaults overridden by ``args``), without rate and hop."""
-    from ...backend.errors import ConfigurationError
-    from ...backend.frontends import frontend_class
-
-    full: dict[str, Any] = {}
-    for spec in frontend_class(kind).schema:
-        if spec.name in _TIME_KEYS:
-            continue
-        value = args.get(spec.name, spec.default)
-        with contextlib.suppress(ConfigurationError):  # an invalid value is compared as given: it matches nothing
-            value = spec.coerce(kind, value)
-        full[spec.name] = _normalised(value)
-    return full
-
-
-def non_default_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
-    """The arguments of ``args`` that differ from the front-end's defaults (what the table lists)."""
-    defaults = effective_args(kind, {})
-    given = effective_args(kind, args)
-    return {k: args[k] for k in args if k in given and not _same(given[k], defaults.get(k))}
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    if isinstance(b, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    return a == b
-
-
-def describe_args(args: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in args.items()) or "defaults"
-
-
-def model_frontend(model: Any) -> tuple[str, dict[str, Any]] | None:
-    """(kind, arguments) of the front-end a loaded model's metadata names, or None.
-
-    ``metadata.json["strfviewer"]["wav2spec"]`` records a waveform model's front-end; a spectrogram-input
-    model fitted by strfviewer records the front-end that made its spectrograms under ``"spectrogram"``.
-    """
-    info = getattr(model, "info", None)
-    if not isinstance(info, dict):
-        metadata = getattr(model, "metadata", None) or {}
-        info = metadata.get("strfviewer", {}) if isinstance(metadata, dict) else {}
-    for key in ("wav2spec", "spectrogram"):
-        block = info.get(key)
-        if isinstance(block, dict) and isinstance(block.get("kind"), str):
-            kwargs = block.get("kwargs") or {}
-            return block["kind"], dict(kwargs) if isinstance(kwargs, dict) else {}
-    return None
-
-
-def cc_norm_summary(model: Any) -> tuple[float, int | None] | None:
-    """(median, neurons) of the test-split cc_norm the model's metadata recorded at fit time: the median over
-    the neurons with a finite value, and how many those are (None when only the median was recorded);
-    None when it records neither."""
-    info = getattr(model, "info", None) or {}
-    test = (info.get("metrics") or {}).get("test") or {}
-    per_neuron = test.get("cc_norm")
-    if isinstance(per_neuron, list):
-        finite = [float(v) for v in per_neuron if isinstance(v, (int, float)) and math.isfinite(v)]
-        if finite:
-            return float(np.median(finite)), len(finite)
-    median = test.get("cc_norm_median")
-    if isinstance(median, (int, float)) and math.isfinite(median):
-        return float(median), None
-    return None
-
-
-def median_test_cc_norm(model: Any) -> float | None:
-    """Median over neurons of the model's test cc_norm, from its metadata; None when it records none."""
-    summary = cc_norm_summary(model)
-    return None if summary is None else summary[0]
-
-
-def cc_norm_tooltip(model: Any, summary: tuple[float, int | None]) -> str:
+def cc_norm_tooltip(model: Any, summary: CcNormSummary) -> str:
     """What a cc_norm cell shows, in words: whose numbers, over how many neurons, computed when."""
-    median, count = summary
-    over = f"its {count} neurons" if count is not None else "its neurons"
-    return (f"{median:.3f}: median over {over} of the test-split cc_norm that {Path(model.path).name} recorded "
+    over = f"its {summary.neurons} neurons" if summary.neurons is not None else "its neurons"
+    return (f"{summary.median:.3f}: median over {over} of the test-split cc_norm that {Path(model.path).name} recorded "
             f"when it was fitted ({model.path}/metadata.json)")
-
-
-def matching_model(models: list[Any], kind: str, args: dict[str, Any]) -> Any:
-    """The most recently opened model fitted with this front-end (same kind and arguments), or None."""
-    try:
-        wanted = effective_args(kind, args)
-    except Exception:  # an unknown kind: nothing can match
-        return None
-    for model in reversed(models):
-        named = model_frontend(model)
-        if named is None or named[0] != kind:
-            continue
-        try:
-            theirs = effective_args(*named)
-        except Exception:
-            continue
-        if wanted.keys() == theirs.keys() and all(_same(wanted[k], theirs[k]) for k in wanted):
-            return model
-    return None
-
-
-def measure_frontend(kind: str, args: dict[str, Any], dt_ms: float, samples: np.ndarray, audio_fs: int,
-                     progress=None, cancel=None) -> dict[str, Any]:
-    """Job body: the front-end's frames of the whole sound, how long they took, and its causality numbers."""
-    from ...backend.analysis.causality import frame_jacobian
-    from ...backend.errors import StrfviewerError
-    from ...backend.frontends import make_wav2spec
-    from ...backend.jobs import check_cancel
-
-    def stage(name: str):
-        if progress is None:
-            return None
-        return lambda done, total, message: progress(done, total, f"{kind} {name}: {message}")
-
-    start = time.perf_counter()
-    result = compute_frames(kind, args, dt_ms, samples, audio_fs, stage("frames"), cancel)
-    seconds = time.perf_counter() - start
-    check_cancel(cancel)
-    duration = samples.shape[0] / audio_fs
-    result.update(seconds=seconds, duration=duration, rtf=duration / max(seconds, 1e-9),
-                  channels=int(result["frames"].shape[0]), leak=None, leak_exact=False, receptive_field=None,
-                  causality_error=None)
-    frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
-    clip = loudest_clip(samples, round(CAUSALITY_SECONDS * audio_fs), frontend.hop)
-    try:
-        jac = frame_jacobian(frontend, clip, mode="projection", progress=stage("causality"), cancel=cancel)
-    except StrfviewerError as exc:
-        from ...backend.jobs import CancelledError
-
-        if isinstance(exc, CancelledError):
-            raise
-        result["causality_error"] = " ".join(str(exc).split())
-    else:
-        result.update(leak=jac.leak, leak_exact=jac.leak_is_exactly_zero, receptive_field=jac.receptive_field,
-                      causality_method=jac.method)
-    return result
-
-
-def loudest_clip(samples: np.ndarray, length: int, hop: int) -> np.ndarray:
-    """The ``length`` samples (starting on a frame boundary) with the most energy: silence has no gradient, so
-    a clip of it would measure neither a leak nor a receptive field."""
-    if samples.shape[0] <= length:
-        return samples
-    energy = np.concatenate([[0.0], np.cumsum(np.asarray(samples, dtype=np.float64) ** 2)])
-    starts = np.arange(0, samples.shape[0] - length + 1, hop)
-    start = int(starts[np.argmax(energy[starts + length] - energy[starts])])
-    return samples[start:start + length]
-
-
-def leak_text(result: dict[str, Any]) -> str:
-    if result.get("causality_error"):
-        return "n/a"
-    return "0 (exact)" if result["leak_exact"] else f"{result['leak']:.3g}"
-
-
-def receptive_field_text(result: dict[str, Any]) -> str:
-    """The receptive field in ms, or why it has no finite value (the causality view's wording)."""
-    if result.get("causality_error"):
-        return "n/a"
-    rf = result["receptive_field"]
-    if rf is not None:
-        return f"{rf / result['audio_fs'] * 1000:.1f} ms"
-    method = result.get("causality_method")
-    if method == "through the recursion":
-        return "whole past (recursive)"
-    if method == "whole signal":
-        return "whole past (not bounded)"
-    return f"longer than the {CAUSALITY_SECONDS:g} s clip"
-
-
-def zscore(frames: np.ndarray) -> np.ndarray:
-    """Frames minus their mean, over their standard deviation (finite values only; NaN stays NaN)."""
-    finite = frames[np.isfinite(frames)]
-    if finite.size == 0:
-        return frames.astype(np.float32)
-    sd = float(finite.std())
-    return ((frames - float(finite.mean())) / (sd if sd > 0 else 1.0)).astype(np.float32)
-
-
-def percentile_levels(arrays: list[np.ndarray]) -> tuple[float, float]:
-    finite = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays]) if arrays else np.zeros(0)
-    if finite.size == 0:
-        return 0.0, 1.0
-    low, high = np.percentile(finite, _LEVEL_PERCENTILES)
-    return float(low), float(high if high > low else low + 1e-6)
 
 
 def _cancel_jobs(jobs: dict[int, Any], *_args: Any) -> None:
@@ -274,7 +93,7 @@ class _Row:
     plot: TimeLinkedPlot
     image: pg.ImageItem
     colorbar: pg.ColorBarItem
-    result: dict[str, Any] | None = None
+    result: FrontendMeasurement | None = None
     error: str | None = None
     computing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -435,11 +254,7 @@ class CompareView(QWidget):
         slot, row = self.state.slot(slot_id), self.rows.get(slot_id)
         if slot is None or row is None:
             return
-        try:
-            shown = describe_args(non_default_args(slot.kind, slot.args))
-        except Exception:  # an unknown kind is reported by the measurement itself
-            shown = describe_args(slot.args)
-        row.title.setText(f"<b>{slot.kind}</b> {shown}")
+        row.title.setText(f"<b>{slot.kind}</b> {describe_frontend_args(slot.kind, slot.args)}")
 
     def _audio_changed(self) -> None:
         self._request([s.id for s in self.state.frontends])
@@ -528,8 +343,6 @@ class CompareView(QWidget):
         self.status.setText(text)
 
     def _failed(self, slot_id: int, exc: BaseException) -> None:
-        from ...backend.errors import one_line
-
         row = self.rows.get(slot_id)
         if row is None:
             return
@@ -538,14 +351,14 @@ class CompareView(QWidget):
         self._fill_table()
         self.resultsShown.emit(slot_id)
 
-    def _show(self, slot_id: int, result: dict[str, Any]) -> None:
+    def _show(self, slot_id: int, result: FrontendMeasurement) -> None:
         row = self.rows.get(slot_id)
         if row is None:
             return
         row.computing, row.error, row.result = False, None, result
-        channels, n_frames = result["frames"].shape
-        row.extra["rect"] = QRectF(self._excerpt_start, 0, n_frames * result["hop"] / result["audio_fs"], channels)
-        row.plot.getAxis("left").setTicks([frequency_ticks(result["centres"], channels)])
+        channels, n_frames = result.window.frames.shape
+        row.extra["rect"] = QRectF(self._excerpt_start, 0, n_frames * result.hop / result.audio_fs, channels)
+        row.plot.getAxis("left").setTicks([frequency_ticks(result.window.centres, channels)])
         row.plot.setYRange(0, channels, padding=0)
         self._show_errors()
         self._draw_all()
@@ -558,8 +371,8 @@ class CompareView(QWidget):
             row = self.rows.get(slot.id)
             if row is not None and row.error:
                 lines.append(f"{slot.kind}: {row.error}")
-            elif row is not None and row.result is not None and row.result.get("causality_error"):
-                lines.append(f"{slot.kind}: no causality measure ({row.result['causality_error']})")
+            elif row is not None and row.result is not None and row.result.causality_error:
+                lines.append(f"{slot.kind}: no causality measure ({row.result.causality_error})")
         self.message.setText("\n".join(lines))
         self.message.setVisible(bool(lines))
 
@@ -569,7 +382,7 @@ class CompareView(QWidget):
         row = self.rows.get(slot_id)
         if row is None or row.result is None:
             return None
-        frames = row.result["frames"]
+        frames = row.result.window.frames
         return zscore(frames) if self.shared_scale.isChecked() else frames
 
     def _draw_all(self) -> None:
@@ -595,7 +408,7 @@ class CompareView(QWidget):
         for slot_id, (low, high) in levels.items():
             row = self.rows[slot_id]
             row.colorbar.setLevels((low, high))  # the bar sets the image's levels too
-            unit = ZSCORE_UNIT if self.shared_scale.isChecked() else (row.result or {}).get("unit", "")
+            unit = ZSCORE_UNIT if self.shared_scale.isChecked() else (row.result.window.unit if row.result else "")
             set_colorbar_label(row.colorbar, unit)
         if self.shared_scale.isChecked():
             common = next(iter(levels.values()), None)
@@ -610,19 +423,14 @@ class CompareView(QWidget):
         self._draw_all()
 
     def _apply_colormap(self) -> None:
-        name = self.state.display.get("colormap", "viridis")
-        colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
+        colormap = resolve_colormap(self.state.display.get("colormap"))
         for row in self.rows.values():
             row.colorbar.setColorMap(colormap)  # the bar passes it on to its image
 
     # Table
     def _row_cells(self, slot: FrontendSlot) -> list[str]:
         row = self.rows.get(slot.id)
-        try:
-            params = describe_args(non_default_args(slot.kind, slot.args))
-        except Exception:
-            params = describe_args(slot.args)
-        cells = [slot.kind, params]
+        cells = [slot.kind, describe_frontend_args(slot.kind, slot.args)]
         result = row.result if row is not None else None
         if row is not None and row.error:
             cells += ["-", "-", "failed", "-", "-", "-"]
@@ -630,9 +438,8 @@ class CompareView(QWidget):
             pending = "…" if row is not None and row.computing else "-"
             cells += [pending] * 6
         else:
-            hop_ms = result["hop"] / result["audio_fs"] * 1000
-            cells += [str(result["channels"]), f"{result['hop']} ({hop_ms:g} ms)", f"{result['seconds']:.3f}",
-                      f"{result['rtf']:.1f}", leak_text(result), receptive_field_text(result)]
+            cells += [str(result.channels), f"{result.hop} ({result.hop_ms:g} ms)", f"{result.seconds:.3f}",
+                      f"{result.rtf:.1f}", result.leak_text, result.receptive_field_text]
         model = matching_model(self.state.models, slot.kind, slot.args)
         value = median_test_cc_norm(model) if model is not None else None
         cells.append("-" if value is None else f"{value:.3f}")
@@ -646,7 +453,7 @@ class CompareView(QWidget):
             model = matching_model(self.state.models, slot.kind, slot.args)
             summary = cc_norm_summary(model) if model is not None else None
             if summary is not None:
-                counts.add(summary[1])
+                counts.add(summary.neurons)
             for c, text in enumerate(self._row_cells(slot)):
                 item = QTableWidgetItem(text)
                 if c >= 2:
@@ -682,16 +489,16 @@ class CompareView(QWidget):
         names = []
         for slot in slots:
             result = self.rows[slot.id].result
-            names.append(f"{slot.kind}({describe_args(non_default_args(slot.kind, slot.args))})")
-            rf = result["receptive_field"]
+            names.append(f"{slot.kind}({describe_frontend_args(slot.kind, slot.args)})")
+            rf_ms = result.receptive_field_ms
             model = matching_model(self.state.models, slot.kind, slot.args)
             cc = median_test_cc_norm(model) if model is not None else None
-            columns["channels"].append(result["channels"])
-            columns["hop"].append(result["hop"])
-            columns["compute_s"].append(result["seconds"])
-            columns["realtime_factor"].append(result["rtf"])
-            columns["leak"].append(math.nan if result["leak"] is None else result["leak"])
-            columns["receptive_field_ms"].append(math.nan if rf is None else rf / result["audio_fs"] * 1000)
+            columns["channels"].append(result.channels)
+            columns["hop"].append(result.hop)
+            columns["compute_s"].append(result.seconds)
+            columns["realtime_factor"].append(result.rtf)
+            columns["leak"].append(math.nan if result.leak is None else result.leak)
+            columns["receptive_field_ms"].append(math.nan if rf_ms is None else rf_ms)
             columns["test_cc_norm"].append(math.nan if cc is None else cc)
         header = ("front-ends (rows): " + "; ".join(names)
                   + "\nreceptive_field_ms NaN: the whole past; test_cc_norm: median over neurons of the test-split "

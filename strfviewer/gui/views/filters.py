@@ -21,7 +21,6 @@ import copy
 import logging
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,14 +45,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...backend.analysis.filters import (
+    FilterResult,
+    FrontendBuilder,
+    TuningResult,
+    compute_filters,
+    compute_tuning,
+    models_trained_on,
+)
 from ...backend.errors import ConfigurationError, one_line
+from ...backend.frontends import make_wav2spec
 from ..export import ExportButton, ExportData
 from ..jobrunner import JobRunner
 from ..settings import settings
 from ..state import SessionState
 from ..stepwise import StagedBuild, Stepwise
-from .colorbar import attach_colorbar
-from .spectrogram import frequency_ticks
+from .colorbar import attach_colorbar, resolve_colormap
+from .common import frequency_ticks
 
 logger = logging.getLogger(__name__)
 
@@ -79,85 +87,6 @@ IMPULSE_GAIN = 0.6  # half-height of a stacked impulse response, in channel rows
 TUNING_UNIT = "response, 0–1 per channel"  # each row scaled from its min to its max
 NICE_MANTISSAS = ((1, 2, 5), (1, 3), (1,))  # tick steps tried on log-frequency axes, densest first
 _TICK_GAP_PX = 10.0  # the least room between two tick labels
-
-FrontendBuilder = Callable[[], Any]  # returns a fresh backend Frontend the job may use alone
-
-
-def level_rms(level_db: float) -> float:
-    """RMS of a tone at ``level_db`` dB re full scale (0 dBFS: a sine of amplitude 1)."""
-    return 10.0 ** (level_db / 20.0) / math.sqrt(2.0)
-
-
-@dataclass(frozen=True)
-class FilterResult:
-    """What the filter plots and the table show for one front-end (built off the GUI thread)."""
-
-    kind: str
-    out_channels: int
-    centres: np.ndarray | None
-    bank: Any  # backend FilterBank, or None when the front-end has no explicit filters
-    initial: Any  # the FilterBank it was initialised with, only when that differs from ``bank``
-    filters_are_channels: bool  # whether filter i is output channel i (not so for the ICNet encoder)
-    note: str  # what the filter plots show, or why they are empty
-
-
-@dataclass(frozen=True)
-class TuningResult:
-    """Tone-sweep tuning curves of the whole front-end, with what is needed to label them."""
-
-    curves: Any  # backend TuningCurves
-    centres: np.ndarray | None
-    level_db: float
-
-
-def compute_filters(build: FrontendBuilder, progress=None, cancel=None) -> FilterResult:
-    """Job body: the filter bank, the initial one where it differs, and the channels' centres."""
-    from ...backend.analysis import filters as analysis
-    from ...backend.jobs import check_cancel, report
-
-    frontend = build()
-    check_cancel(cancel)
-    centres = frontend.centre_frequencies()
-    kind, out_channels = frontend.kind, int(frontend.out_channels)
-    try:
-        bank = analysis.filter_bank(frontend)
-    except ConfigurationError as exc:
-        note = f"No explicit filters: {one_line(exc)}. The tuning curves describe the whole front-end."
-        return FilterResult(kind, out_channels, centres, None, None, False, note)
-    check_cancel(cancel)
-    initial = analysis.initial_filter_bank(frontend)
-    if initial is not None and _same_filters(initial.impulse_responses, bank.impulse_responses):
-        initial = None
-    report(progress, 1, 1, "filters")
-    n_filters = bank.impulse_responses.shape[0]
-    filters_are_channels = kind != "icnet" and n_filters == out_channels
-    if kind == "icnet":
-        note = (f"The encoder's first stage: {n_filters} SincNet filters. Its {out_channels} output channels are "
-                "learned mixtures; the tuning curves below describe them.")
-    else:
-        note = f"{n_filters} filters"
-    if np.iscomplexobj(bank.impulse_responses):
-        note += " (impulse responses: real part of complex filters)"
-    if initial is not None:
-        note += "; dashed: the filters before training"
-    return FilterResult(kind, out_channels, centres, bank, initial, filters_are_channels, note)
-
-
-def _same_filters(a: np.ndarray, b: np.ndarray) -> bool:
-    if a.shape != b.shape:
-        return False
-    scale = float(np.abs(b).max()) if b.size else 0.0
-    return bool(np.allclose(a, b, rtol=0.0, atol=1e-6 * max(scale, 1e-12)))
-
-
-def compute_tuning(build: FrontendBuilder, level_db: float, progress=None, cancel=None) -> TuningResult:
-    """Job body: the tone sweep of the whole front-end at ``level_db`` dB re full scale."""
-    from ...backend.analysis import filters as analysis
-
-    frontend = build()
-    curves = analysis.tuning_curves(frontend, level_rms=level_rms(level_db), progress=progress, cancel=cancel)
-    return TuningResult(curves, frontend.centre_frequencies(), level_db)
-
 
 def hz_label(frequency_hz: float) -> str:
     """A tick label in Hz: ``"50"``, ``"200"``, ``"1k"``, ``"2.5k"``, ``"20k"``."""
@@ -459,10 +388,7 @@ class FiltersView(QWidget):
     def _matching_models(self) -> list[Any]:
         """Loaded models whose front-end is of the target's kind: their trained filters can be shown."""
         slot = self.state.target()
-        if slot is None:
-            return []
-        return [m for m in self.state.models
-                if getattr(m, "frontend", None) is not None and m.frontend.kind == slot.kind.lower()]
+        return models_trained_on(self.state.models, slot.kind) if slot is not None else []
 
     def _refresh_sources(self) -> None:
         models = self._matching_models()
@@ -509,8 +435,6 @@ class FiltersView(QWidget):
         kind, args, dt_ms, audio_fs = slot.kind, dict(slot.args), slot.dt_ms, self._audio_fs()
 
         def build():
-            from ...backend.frontends import make_wav2spec
-
             return make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args)
 
         return build
@@ -706,14 +630,10 @@ class FiltersView(QWidget):
 
     def _draw_tuning(self, result: TuningResult) -> None:
         curves = result.curves
-        response = np.asarray(curves.response, dtype=np.float64)
-        low = response.min(axis=1, keepdims=True)
-        span = response.max(axis=1, keepdims=True) - low
-        normalised = np.where(span > 0, (response - low) / np.where(span > 0, span, 1.0), 0.0)
         log_f = np.log10(curves.frequencies_hz)
         step = (log_f[-1] - log_f[0]) / max(1, len(log_f) - 1)
-        channels = response.shape[0]
-        self.heatmap.setImage(normalised.astype(np.float32), autoLevels=False, levels=(0.0, 1.0))
+        channels = curves.response.shape[0]
+        self.heatmap.setImage(curves.scaled_rows(), autoLevels=False, levels=(0.0, 1.0))
         self.heatmap.setRect(QRectF(log_f[0] - step / 2, 0, log_f[-1] - log_f[0] + step, channels))
         self.heatmap_plot.getAxis("left").setTicks([frequency_ticks(result.centres, channels)])
         self.heatmap_plot.setXRange(log_f[0] - step / 2, log_f[-1] + step / 2, padding=0)
@@ -819,10 +739,9 @@ class FiltersView(QWidget):
         self.heatmap_band.setVisible(tuning_valid)
 
     def _apply_colormap(self) -> None:
-        name = self.state.display.get("colormap", "viridis")
-        colormap = pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
         if self.heatmap_plot is not None:  # else the heatmap gets it when it is built
-            self.heatmap_colorbar.setColorMap(colormap)  # the bar passes it on to the heatmap
+            # the bar passes it on to the heatmap
+            self.heatmap_colorbar.setColorMap(resolve_colormap(self.state.display.get("colormap")))
 
     def _update_title(self) -> None:
         slot = self.state.target()

@@ -5,9 +5,8 @@ with its SEM band and the predicted rates), one neuron (cc, cc_norm and cc_max o
 legend) and the population (a sortable neuron table, cc_norm against cc_max, a cc_norm histogram).
 
 Predictions of all stimuli by all models are computed once per (model, response set) in one background job
-and cached. Scores are those of the backend's fitting (``fitting.score`` on the items ``fitting._prepare``
-builds, with the model's own training recipe: Hann smoothing and bin limit), so what the view shows is what
-``strfviewer fit`` reported. A model that cannot predict the open response set (other bin width, sample rate
+and cached; the computing and scoring is the backend's (:mod:`strfviewer.backend.prediction`, the numbers
+``strfviewer fit`` reports). A model that cannot predict the open response set (other bin width, sample rate
 or neurons) is listed with the reason instead of failing the view.
 
 Nothing is drawn over the data: the legend has its own strip under the PSTH, the raster shows every repeat's row
@@ -17,13 +16,8 @@ columns (one per model, headed by the model's name) fit beside the plots without
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-import warnings
-import zipfile
-import zlib
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +40,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...backend.errors import StrfviewerError, one_line
+from ...backend.errors import one_line
+from ...backend.prediction import (
+    ModelResult,
+    PredictionRun,
+    ResponseStats,
+    compute_predictions,
+    mean_and_sem,
+    metric_split,
+    stimulus_bins,
+    trial_counts,
+)
 from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..settings import settings
@@ -56,11 +60,8 @@ from .timeaxis import TimeLinkedPlot
 if TYPE_CHECKING:
     from ...backend.data.responses import ResponseSet
 
-logger = logging.getLogger(__name__)
-
 JOB_KEY = "psth-predict"
 SETTINGS_PREFIX = "psth/"
-SPIKE_TIMES_FILE = "spike_times.npz"
 # One colour per model, in the order the models were opened.
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 # Counts on the plots' dark background: no spike is background, the most spikes white.
@@ -75,317 +76,6 @@ _RASTER_MAX_TICKS = 10
 _HEADER_LINE = 8  # characters per line of a model's name in the table header
 _SIDE_MAX_SHARE = 0.6  # the side pane may grow to this share of the view to show the whole table
 _SORT_INDICATOR_ROOM = 22  # px a header section needs beside its text for padding and the sort arrow
-
-
-class ModelMismatchError(StrfviewerError):
-    """A model cannot predict the open response set; the message is the one-line reason shown to the user."""
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Data and computation (no widgets: these run in the job runner's threads)
-
-
-@dataclass(frozen=True)
-class SpikeTimes:
-    """Exact spike times from a response set's optional ``spike_times.npz``.
-
-    The layout read is the one NS1 documents (FORMATS.md §1 leaves it to the folder's README): ``spike_ticks``
-    (sorted per trial), ``trial_ptr`` (trial ``i`` holds ``spike_ticks[trial_ptr[i]:trial_ptr[i + 1]]``,
-    ``i = (neuron * S + stimulus) * R + repeat``) and ``tick_ms``, the duration of one tick, times from onset.
-    """
-
-    ticks: np.ndarray
-    trial_ptr: np.ndarray
-    tick_s: float
-    shape: tuple[int, int, int]
-
-    def times(self, neuron: int, stimulus: int, repeat: int) -> np.ndarray:
-        """Spike times in seconds after sound onset of one trial."""
-        _, n_stimuli, n_repeats = self.shape
-        trial = (neuron * n_stimuli + stimulus) * n_repeats + repeat
-        return self.ticks[self.trial_ptr[trial]: self.trial_ptr[trial + 1]] * self.tick_s
-
-
-def read_spike_times(root: Path, shape: tuple[int, int, int]) -> tuple[SpikeTimes | None, str | None]:
-    """The spike times stored next to a response set of ``shape`` (neurons, stimuli, repeats), if readable.
-
-    Returns ``(None, None)`` when there is no file and ``(None, reason)`` when its layout is not understood:
-    the raster then falls back to the binned counts, which every response set has.
-    """
-    path = Path(root) / SPIKE_TIMES_FILE
-    if not path.is_file():
-        return None, None
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in ("spike_ticks", "trial_ptr", "tick_ms") if k not in archive.files]
-            if missing:
-                return None, f"{SPIKE_TIMES_FILE} has no {', '.join(missing)}: the raster shows binned counts"
-            ticks = np.asarray(archive["spike_ticks"])
-            trial_ptr = np.asarray(archive["trial_ptr"], dtype=np.int64)
-            tick_ms = float(archive["tick_ms"])
-            stored = tuple(int(v) for v in archive["shape"]) if "shape" in archive.files else tuple(shape)
-    except (OSError, ValueError, EOFError, TypeError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        return None, f"{SPIKE_TIMES_FILE} cannot be read ({one_line(exc)}): the raster shows binned counts"
-    if stored != tuple(shape) or trial_ptr.shape != (math.prod(shape) + 1,) or not tick_ms > 0:
-        return None, f"{SPIKE_TIMES_FILE} does not match the counts' shape {shape}: the raster shows binned counts"
-    return SpikeTimes(ticks, trial_ptr, tick_ms / 1000.0, tuple(shape)), None
-
-
-@dataclass
-class ResponseStats:
-    """What the view needs of a response set besides the counts: the metric split, cc_max, spike times."""
-
-    split_name: str
-    split: list[int]
-    cc_max: np.ndarray  # (N,) over the split, Hann-smoothed as the backend's fitting scores by default
-    spikes: SpikeTimes | None = None
-    spikes_note: str | None = None
-
-
-@dataclass
-class ModelResult:
-    """One model's predictions of every stimulus and its scores per neuron, or why it has none."""
-
-    model: Any  # the backend LoadedModel (kept: its identity is the cache key)
-    name: str
-    reason: str | None = None
-    predictions: list[np.ndarray] = field(default_factory=list)  # per stimulus (N, T_s); NaN: neuron not modelled
-    cc: np.ndarray | None = None  # (N,) over the split, NaN for neurons the model does not predict
-    cc_norm: np.ndarray | None = None
-    cc_max: np.ndarray | None = None
-    neurons: list[int] = field(default_factory=list)  # response-set index of each model output
-    smooth: bool = True
-    score_bins: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.reason is None
-
-
-@dataclass
-class _Recipe:
-    config: Any  # fitting.FitConfig
-    neurons: list[int]
-    score_bins: int | None
-    notes: list[str]
-
-
-def model_name(loaded: Any) -> str:
-    """A short name for legends and table headers: the model folder's (or file's) name."""
-    path = getattr(loaded, "path", None)
-    return Path(path).name if path is not None else type(loaded).__name__
-
-
-def metric_split(rs: ResponseSet) -> tuple[str, list[int]]:
-    """The stimuli scores are computed over: the test split, or every stimulus when there is none."""
-    test = list(rs.splits.get("test") or [])
-    if test:
-        return "test", test
-    return "all stimuli", list(range(len(rs.stimuli)))
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def model_recipe(loaded: Any, rs: ResponseSet) -> _Recipe:
-    """How the backend's fitting would feed and score ``loaded`` on ``rs``; ModelMismatchError when it cannot."""
-    from ...backend.data.responses import hop_for
-    from ...backend.errors import GridLockError
-    from ...backend.fitting import FitConfig
-
-    info = _as_dict(getattr(loaded, "info", None))
-    training = _as_dict(info.get("training"))
-    notes: list[str] = []
-    frontend = loaded.frontend
-    if frontend is not None:
-        audio_fs = int(frontend.audio_fs)
-        dt_ms = frontend.config.get("dt_ms", frontend.config.get("hop_ms"))
-        kind, kwargs, spectrogram_input = frontend.kind, {}, False
-    else:
-        spectrogram = _as_dict(info.get("spectrogram"))
-        if not spectrogram.get("kind") or not spectrogram.get("audio_fs"):
-            raise ModelMismatchError("takes a spectrogram, and its files do not say which one (kind, audio_fs)")
-        audio_fs, kind = int(spectrogram["audio_fs"]), str(spectrogram["kind"])
-        kwargs, spectrogram_input = dict(_as_dict(spectrogram.get("kwargs"))), True
-        dt_ms = info.get("dt_ms", _as_dict(info.get("dataset")).get("dt_ms"))
-    if dt_ms is not None and abs(float(dt_ms) - rs.dt_ms) > 1e-9:
-        raise ModelMismatchError(f"predicts {float(dt_ms):g} ms bins; the response set has {rs.dt_ms:g} ms bins")
-    try:
-        hop_for(audio_fs, rs.dt_ms)
-    except GridLockError:
-        raise ModelMismatchError(f"its {audio_fs} Hz audio does not fill {rs.dt_ms:g} ms bins with whole samples") \
-            from None
-    n_out = int(getattr(loaded.model, "O", 0) or _as_dict(getattr(loaded, "config", None)).get("out_neurons", 0))
-    n_rs = len(rs.neurons)
-    position = {n.id: i for i, n in enumerate(rs.neurons)}
-    ids = info.get("neurons")
-    if isinstance(ids, list) and len(ids) == n_out and all(str(i) in position for i in ids):
-        neurons = [position[str(i)] for i in ids]
-    elif n_out == n_rs:
-        neurons = list(range(n_rs))
-        if isinstance(ids, list) and ids:
-            notes.append("its neuron ids are not the response set's: matched by position")
-    else:
-        extra = " and its neuron ids are not all in the set" if isinstance(ids, list) and ids else ""
-        raise ModelMismatchError(f"predicts {n_out} neurons; the response set has {n_rs}{extra}")
-    n_bins = training.get("n_bins")
-    score_bins = int(n_bins) if isinstance(n_bins, int) and not isinstance(n_bins, bool) and n_bins > 0 else None
-    config = FitConfig(model="linear", frontend=kind, frontend_kwargs=kwargs, spectrogram_input=spectrogram_input,
-                       audio_fs=audio_fs, smooth=bool(training.get("smooth", True)), n_bins=None)
-    return _Recipe(config, neurons, score_bins, notes)
-
-
-def _per_neuron(values: list[Any], neurons: list[int], n_rs: int) -> np.ndarray:
-    out = np.full(n_rs, np.nan)
-    for j, value in zip(neurons, values, strict=True):
-        out[j] = np.nan if value is None else float(value)
-    return out
-
-
-def predict_model(loaded: Any, rs: ResponseSet, split: list[int], progress: Any = None, cancel: Any = None) \
-        -> ModelResult:
-    """Predict every stimulus of ``rs`` with ``loaded`` and score it over ``split`` as ``fitting.fit`` does.
-
-    ``progress()`` (no arguments) is called once per stimulus. Raises ModelMismatchError (and other backend errors)
-    when the model cannot predict this response set, CancelledError when ``cancel`` is set.
-    """
-    import torch
-
-    from ...backend.fitting import _predict, _prepare, score
-    from ...backend.jobs import check_cancel
-
-    recipe = model_recipe(loaded, rs)
-    n_rs, n_model = len(rs.neurons), len(recipe.neurons)
-    wanted = set(split)
-    predictions, scored_predictions, scored_items = [], [], []
-    device = torch.device("cpu")
-    scoring_config = replace(recipe.config, n_bins=recipe.score_bins)
-    for s in range(len(rs.stimuli)):
-        check_cancel(cancel)
-        item = _prepare(rs, recipe.config, loaded.model, recipe.neurons, [s], False, device, cancel)[0]
-        out = _predict(loaded.model, [item], False)[0]  # (1, n_model, 1, T)
-        n_bins = item.responses.shape[-1]
-        if out.shape[1] != n_model or out.shape[-1] != n_bins:
-            raise ModelMismatchError(f"returns shape {tuple(out.shape)} for {n_model} neurons and {n_bins} bins")
-        full = np.full((n_rs, n_bins), np.nan, dtype=np.float32)
-        full[recipe.neurons] = out[0, :, 0]
-        predictions.append(full)
-        if s in wanted:
-            if recipe.score_bins is not None and recipe.score_bins < n_bins:
-                # Scored as fitting did: on the first score_bins bins, audio and smoothing cut there too.
-                item = _prepare(rs, scoring_config, loaded.model, recipe.neurons, [s], False, device, cancel)[0]
-                out = _predict(loaded.model, [item], False)[0]
-            scored_predictions.append(out)
-            scored_items.append(replace(item, features=torch.empty(0)))
-        if progress is not None:
-            progress()
-    result = ModelResult(loaded, model_name(loaded), predictions=predictions, neurons=recipe.neurons,
-                         smooth=recipe.config.smooth, score_bins=recipe.score_bins, notes=recipe.notes)
-    if scored_items:
-        summary = score(scored_predictions, scored_items)
-        result.cc = _per_neuron(summary["cc"], recipe.neurons, n_rs)
-        result.cc_norm = _per_neuron(summary["cc_norm"], recipe.neurons, n_rs)
-        result.cc_max = _per_neuron(summary["cc_max"], recipe.neurons, n_rs)
-    else:
-        result.cc = result.cc_norm = result.cc_max = np.full(n_rs, np.nan)
-    return result
-
-
-def response_stats(rs: ResponseSet) -> ResponseStats:
-    """cc_max per neuron over the metric split (Hann-smoothed, as fitting scores by default) and spike times."""
-    from ...backend import metrics
-
-    split_name, split = metric_split(rs)
-    cc_max = metrics.cc_max(metrics.smooth_hann5(rs.responses(split), axis=-1))
-    spikes, note = read_spike_times(rs.root, tuple(rs.counts.shape[:3]))
-    return ResponseStats(split_name, split, cc_max, spikes, note)
-
-
-def compute_predictions(rs: ResponseSet, models: list[Any], with_stats: bool, progress: Any = None,
-                        cancel: Any = None) -> dict[str, Any]:
-    """Job body: the response set's statistics (if asked) and every model's predictions and scores.
-
-    A model that cannot predict ``rs`` comes back as a ModelResult with a ``reason``; only cancellation and
-    errors in the response set itself end the job.
-    """
-    from ...backend.jobs import CancelledError, check_cancel, report
-
-    total = 1 + len(models) * len(rs.stimuli)
-    done = 0
-    report(progress, done, total, "recorded responses")
-    stats = response_stats(rs) if with_stats else None
-    done += 1
-    split = stats.split if stats is not None else metric_split(rs)[1]
-    results = []
-    for loaded in models:
-        name = model_name(loaded)
-        start = done
-
-        def tick(name: str = name) -> None:
-            nonlocal done
-            done += 1
-            report(progress, done, total, f"predicting with {name}")
-
-        try:
-            results.append(predict_model(loaded, rs, split, tick, cancel))
-        except CancelledError:
-            raise
-        except ModelMismatchError as exc:
-            results.append(ModelResult(loaded, name, reason=str(exc)))
-        except StrfviewerError as exc:
-            results.append(ModelResult(loaded, name, reason=one_line(exc)))
-        except (RuntimeError, ValueError) as exc:  # torch shape errors: this model does not fit these inputs
-            logger.warning("%s could not predict %s", name, rs.name, exc_info=True)
-            results.append(ModelResult(loaded, name, reason=f"could not predict: {one_line(exc)}"))
-        done = start + len(rs.stimuli)
-        check_cancel(cancel)
-    report(progress, total, total, "done")
-    return {"responses": rs, "stats": stats, "results": results}
-
-
-def trial_counts(rs: ResponseSet, neuron: int, stimulus: int) -> np.ndarray:
-    """Float counts ``(R, T)`` of one neuron and stimulus, NaN where missing (negative integers too).
-
-    Reads only that cell: ``ResponseSet.responses`` builds a mask of the whole array, too slow per redraw.
-    """
-    block = np.asarray(rs.counts[neuron, stimulus])
-    out = block.astype(np.float64)
-    if np.issubdtype(block.dtype, np.signedinteger):
-        out[block < 0] = np.nan
-    return out
-
-
-def stimulus_bins(rs: ResponseSet, stimulus: int) -> int:
-    """``ResponseSet.n_bins`` from the stimulus' slice only (bins with data for some neuron and repeat)."""
-    block = np.asarray(rs.counts[:, stimulus])
-    if np.issubdtype(block.dtype, np.floating):
-        missing = np.isnan(block)
-    elif np.issubdtype(block.dtype, np.signedinteger):
-        missing = block < 0
-    else:
-        return block.shape[-1]
-    present = ~missing.all(axis=(0, 1))
-    return int(np.flatnonzero(present)[-1] + 1) if present.any() else 0
-
-
-def mean_and_sem(counts: np.ndarray, smooth: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    """Mean over repeats (``metrics.psth``), its standard error, and the number of recorded repeats."""
-    from ...backend import metrics
-
-    x = metrics.smooth_hann5(counts, axis=-1) if smooth else counts
-    mean = metrics.psth(x[None, None])[0, 0, 0]
-    recorded = np.isfinite(x)
-    n = recorded.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-        sem = np.where(n >= 2, np.nanstd(x, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), np.nan)
-    return mean, sem, int(recorded.any(axis=1).sum())
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Widgets
 
 
 class _SortItem(QTableWidgetItem):
@@ -751,13 +441,13 @@ class PsthView(QWidget):
     def _failed(self, exc: BaseException) -> None:
         self._set_status(f"Could not compute the predictions: {one_line(exc)}", error=True)
 
-    def _show_results(self, result: dict[str, Any]) -> None:
-        if result["responses"] is not self.state.responses:
+    def _show_results(self, run: PredictionRun) -> None:
+        if run.responses is not self.state.responses:
             return  # a response set opened since: its own job follows
-        if result["stats"] is not None:
-            self._stats = result["stats"]
+        if run.stats is not None:
+            self._stats = run.stats
         present = {id(m) for m in self.state.models}
-        for item in result["results"]:
+        for item in run.results:
             if id(item.model) in present:
                 self._cache[id(item.model)] = item
         self._fill_population_models()
@@ -988,17 +678,17 @@ class PsthView(QWidget):
         counts = trial_counts(rs, n, s)[:, :n_bins]
         self._draw_raster(rs, counts, n, s, dt_s)
         smooth = self.smooth_box.isChecked()
-        mean, sem, n_repeats = mean_and_sem(counts, smooth)
+        recorded = mean_and_sem(counts, smooth)
         t = (np.arange(n_bins) + 0.5) * dt_s
-        band = np.nan_to_num(sem)
-        low = pg.PlotCurveItem(t, mean - band, pen=pg.mkPen(None))
-        high = pg.PlotCurveItem(t, mean + band, pen=pg.mkPen(None))
+        band = np.nan_to_num(recorded.sem)
+        low = pg.PlotCurveItem(t, recorded.mean - band, pen=pg.mkPen(None))
+        high = pg.PlotCurveItem(t, recorded.mean + band, pen=pg.mkPen(None))
         for item in (low, high, pg.FillBetweenItem(low, high, brush=pg.mkBrush(189, 195, 199, 80))):
             self._add(plot, item)
-        label = f"recorded mean ± SEM ({n_repeats} repeats{', smoothed' if smooth else ''})"
-        self.curves["recorded"] = self._add(plot, pg.PlotDataItem(t, mean, pen=pg.mkPen(_RECORDED_PEN, width=2)),
-                                            label)
-        data: dict[str, np.ndarray] = {"time_s": t, "recorded_mean": mean, "recorded_sem": sem}
+        label = f"recorded mean ± SEM ({recorded.n_repeats} repeats{', smoothed' if smooth else ''})"
+        recorded_curve = pg.PlotDataItem(t, recorded.mean, pen=pg.mkPen(_RECORDED_PEN, width=2))
+        self.curves["recorded"] = self._add(plot, recorded_curve, label)
+        data: dict[str, np.ndarray] = {"time_s": t, "recorded_mean": recorded.mean, "recorded_sem": recorded.sem}
         for index, model in enumerate(self.state.models):
             result = self._cache.get(id(model))
             if result is None or not result.ok:

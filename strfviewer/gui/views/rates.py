@@ -13,18 +13,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ...backend.analysis.frames import FrameWindow, frames_for_span
 from ..export import ExportButton
 from ..live import write_frames
 from ..state import SessionState
 from ..windowing import ViewWindow
 from .colorbar import attach_colorbar, set_colorbar_label
-from .spectrogram import (
-    PLOT_MIN_HEIGHT,
-    ElidedLabel,
-    window_header,
-    window_note,
-    window_result,
-)
+from .common import PLOT_MIN_HEIGHT, ElidedLabel, window_header
 from .timeaxis import TimeLinkedPlot, align_on_time_axis
 
 LIVE_ID = -1  # the live engine's id for the model's stream (front-end slots have positive ids)
@@ -106,7 +101,7 @@ class RatesPane(QWidget):
         model, samples, fs = loaded.model, audio.samples, audio.audio_fs
         self.hop, self.audio_fs = loaded.frontend.hop, audio.audio_fs
         span = self.window.plan()
-        self.runner.submit(lambda progress, cancel: window_result(model, samples, fs, span, progress, cancel),
+        self.runner.submit(lambda progress, cancel: frames_for_span(model, samples, fs, span, progress, cancel),
                            key=_JOB_KEY, description="predicted rates", on_result=self._show,
                            on_error=self._failed)
 
@@ -114,10 +109,10 @@ class RatesPane(QWidget):
         self.window.failed()
         self.status.setText(f"Could not predict: {exc}")
 
-    def _show(self, result: dict[str, Any]) -> None:
-        self.rates, self.first_frame = result["frames"], result["first"]
-        self.window.computed_as(result["span"])
-        self.note.setText(window_note(result))
+    def _show(self, result: FrameWindow) -> None:
+        self.rates, self.first_frame = result.frames, result.first
+        self.window.computed_as(result.span)
+        self.note.setText(result.note)
         self._live_frames = self.rates.shape[1]
         self.status.setText("")
         self._draw()

@@ -13,139 +13,27 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from ...backend.analysis.frames import FrameWindow, compute_frames, percentile_levels
+from ...backend.errors import StrfviewerError
 from ..export import ExportButton
 from ..live import write_frames
 from ..state import SessionState
 from ..windowing import ViewWindow
-from .colorbar import LEFT_AXIS_WIDTH, attach_colorbar, set_colorbar_label
+from .colorbar import LEFT_AXIS_WIDTH, attach_colorbar, resolve_colormap, set_colorbar_label
+from .common import PLOT_MIN_HEIGHT, ElidedLabel, frequency_ticks, value_unit, window_header
 from .paramform import INVALID_COLOR, ParamForm
 from .timeaxis import TimeLinkedPlot, align_on_time_axis
-
-_MAX_TICKS = 8
-PLOT_MIN_HEIGHT = 160  # px: a pane's plot never gets less (its image >= 120 px), the parameter form open or not
-
-# What each front-end's output values are, by its compressing stage (values are relative to full scale).
-def value_unit(kind: str, args: dict[str, Any]) -> str:
-    """The colour bar's label for a front-end's frames (the front-end kind names its own values)."""
-    from ...backend.frontends import frontend_class
-
-    try:
-        return frontend_class(kind).output_unit(args)
-    except ValueError:  # an unknown kind
-        return "latent activation (a.u.)"
-
-
-class ElidedLabel(QLabel):
-    """A one-line label that shrinks with its pane, eliding its text; the whole text is its tooltip."""
-
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = ""
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
-        self.setText(text)
-
-    def setText(self, text: str) -> None:
-        self._full = text
-        self.setToolTip(text)
-        self._elide()
-        self.updateGeometry()
-
-    def text(self) -> str:
-        return self._full
-
-    def sizeHint(self) -> QSize:
-        hint = super().sizeHint()  # of the elided text: the difference is padding and margins
-        metrics = self.fontMetrics()
-        extra = hint.width() - metrics.horizontalAdvance(super().text())
-        return QSize(metrics.horizontalAdvance(self._full) + max(0, extra), hint.height())
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(min(24, self.sizeHint().width()), super().minimumSizeHint().height())
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        width = max(0, self.contentsRect().width())
-        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width))
-
-
-def frequency_ticks(centres: np.ndarray | None, n_channels: int) -> list[tuple[float, str]]:
-    """Y-axis ticks at channel centres (channel ``i`` spans ``[i, i + 1)``), labelled in Hz or kHz."""
-    step = max(1, math.ceil(n_channels / _MAX_TICKS))
-    ticks = []
-    for i in range(0, n_channels, step):
-        if centres is None:
-            label = f"ch {i}"
-        else:
-            f = float(centres[i])
-            label = f"{f / 1000:.1f} kHz" if round(f) >= 1000 else f"{f:.0f} Hz"
-        ticks.append((i + 0.5, label))
-    return ticks
-
-
-def window_result(module: Any, samples: np.ndarray, audio_fs: int, span: tuple[float, float] | None,
-                  progress=None, cancel=None) -> dict[str, Any]:
-    """The frames of ``module`` for the whole sound (``span`` None) or for the frames covering ``span``
-    (seconds), with where they start and whether they are exact (see :mod:`strfviewer.backend.windows`)."""
-    from ...backend.streaming import run_in_chunks
-    from ...backend.windows import compute_window, total_frames
-
-    hop = module.wav2spec.hop if hasattr(module, "wav2spec") else module.hop
-    if span is None:
-        frames = run_in_chunks(module, samples, progress=progress, cancel=cancel)
-        return {"frames": frames, "first": 0, "exact": True, "warmup_s": 0.0, "span": None, "hop": hop}
-    n_total = total_frames(samples.shape[0], hop)
-    first = min(n_total - 1, max(0, math.floor(span[0] * audio_fs / hop)))
-    last = max(first + 1, min(n_total, math.ceil(span[1] * audio_fs / hop)))
-    window = compute_window(module, samples, first, last, progress=progress, cancel=cancel)
-    return {"frames": window.frames, "first": first, "exact": window.exact, "warmup_s": window.warmup_s,
-            "span": (first * hop / audio_fs, last * hop / audio_fs), "hop": hop}
-
-
-def compute_frames(kind: str, args: dict[str, Any], dt_ms: float, samples: np.ndarray, audio_fs: int,
-                   progress=None, cancel=None, span: tuple[float, float] | None = None) -> dict[str, Any]:
-    """Job body: the front-end's frames of the whole sound, or of ``span`` seconds of a long one (off the GUI
-    thread)."""
-    from ...backend.frontends import make_wav2spec
-
-    frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
-    result = window_result(frontend, samples, audio_fs, span, progress, cancel)
-    return {**result, "centres": frontend.centre_frequencies(), "audio_fs": audio_fs,
-            "unit": frontend.output_unit(frontend.config)}
-
-
-def window_note(result: dict[str, Any]) -> str:
-    """What a pane says about frames computed for a window of a long sound (empty for a whole sound)."""
-    if result.get("span") is None:
-        return ""
-    start, stop = result["span"]
-    note = f"computed {start:.1f}–{stop:.1f} s"
-    if not result["exact"]:
-        note += f" · warmed up from {result['warmup_s']:.1f} s earlier (PCEN state approximate, not exact)"
-    return note
-
-
-def window_header(first_frame: int, hop: int, audio_fs: int, computed: tuple[float, float] | None, note: str) -> str:
-    """What an export header adds when a pane holds only the computed window of a long sound (else nothing)."""
-    if not first_frame and computed is None:
-        return ""
-    header = (f"; only the computed window of a long sound: the first column is frame {first_frame} "
-              f"({first_frame * hop / audio_fs:.3f} s)")
-    return header + (f" [{note}]" if note else "")
 
 
 class SpectrogramPane(QWidget):
@@ -204,7 +92,7 @@ class SpectrogramPane(QWidget):
         for w in (self.auto_levels, self.level_low, self.level_high, self.params_button, self.export_button, remove):
             header.addWidget(w)
 
-        from ...backend.frontends import frontend_class
+        from ...backend.frontends import frontend_class  # torch loads behind the window, not before it
 
         schema = [spec.to_dict() for spec in frontend_class(slot.kind).schema]
         self.form = ParamForm(schema, slot.args, self._validate)
@@ -220,7 +108,8 @@ class SpectrogramPane(QWidget):
         self.plot.setLabel("left", "channel")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
-        self.colorbar = attach_colorbar(self.plot, self.image, value_unit(slot.kind, slot.args), self._colormap())
+        self.colorbar = attach_colorbar(self.plot, self.image, value_unit(slot.kind, slot.args),
+                                        resolve_colormap(state.display.get("colormap")))
         align_on_time_axis(state, self.plot)
         # The selected channel (state.selected_channel), outlined across the whole time axis.
         self.highlight = pg.LinearRegionItem(orientation="horizontal", movable=False,
@@ -289,7 +178,6 @@ class SpectrogramPane(QWidget):
 
     # Computation
     def _validate(self, args: dict[str, Any]) -> str | None:
-        from ...backend.errors import StrfviewerError
         from ...backend.frontends import make_wav2spec
 
         slot = self.state.slot(self.slot_id)
@@ -322,13 +210,13 @@ class SpectrogramPane(QWidget):
         self.status.setText("failed")
         self.readout.setText(f"Could not compute: {' '.join(str(exc).split())}")
 
-    def _show(self, result: dict[str, Any]) -> None:
-        self.frames, self.first_frame = result["frames"], result["first"]
-        self.hop, self.audio_fs, self.centres = result["hop"], result["audio_fs"], result["centres"]
-        self.window.computed_as(result["span"])
-        self.note.setText(window_note(result))
+    def _show(self, result: FrameWindow) -> None:
+        self.frames, self.first_frame = result.frames, result.first
+        self.hop, self.audio_fs, self.centres = result.hop, result.audio_fs, result.centres
+        self.window.computed_as(result.span)
+        self.note.setText(result.note)
         self.status.setText("")
-        set_colorbar_label(self.colorbar, result["unit"])
+        set_colorbar_label(self.colorbar, result.unit)
         self._live_frames = self.frames.shape[1]
         self._set_axes()
         self._draw()
@@ -399,11 +287,7 @@ class SpectrogramPane(QWidget):
     def current_levels(self) -> tuple[float, float]:
         if not self.auto_levels.isChecked():
             return self.level_low.value(), self.level_high.value()
-        finite = self.frames[np.isfinite(self.frames)] if self.frames is not None else np.zeros(0)
-        if finite.size == 0:
-            return 0.0, 1.0
-        low, high = np.percentile(finite, [1.0, 99.5])
-        return float(low), float(high if high > low else low + 1e-6)
+        return percentile_levels([] if self.frames is None else [self.frames])
 
     def _apply_levels(self) -> None:
         if self.frames is None:
@@ -416,12 +300,8 @@ class SpectrogramPane(QWidget):
                 box.blockSignals(False)
         self.colorbar.setLevels((low, high))  # the bar sets the image's levels too
 
-    def _colormap(self) -> pg.ColorMap:
-        name = self.state.display.get("colormap", "viridis")
-        return pg.colormap.get(name) if name in pg.colormap.listMaps() else pg.colormap.get("viridis")
-
     def _apply_colormap(self) -> None:
-        self.colorbar.setColorMap(self._colormap())  # and the image's
+        self.colorbar.setColorMap(resolve_colormap(self.state.display.get("colormap")))  # and the image's
 
     def _update_title(self) -> None:
         slot = self.state.slot(self.slot_id)

@@ -40,7 +40,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...backend.errors import one_line
+from ...backend.analysis.strf import (
+    gradient_sound_job,
+    gradient_strf_job,
+    is_linear,
+    linear_strf,
+    neuron_labels,
+    playable,
+    preferred_model,
+    symmetric_levels,
+)
+from ...backend.errors import StrfviewerError, one_line
+from ...backend.frontends.modules import audio_mismatch
 from .. import windowing
 from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
@@ -48,7 +59,7 @@ from ..playback import Player
 from ..settings import settings
 from ..state import SessionState
 from .colorbar import attach_colorbar, fix_left_axis, reserve_colorbar_space, set_colorbar_label
-from .spectrogram import frequency_ticks
+from .common import frequency_ticks
 from .timeaxis import TimeLinkedPlot
 
 logger = logging.getLogger(__name__)
@@ -92,50 +103,10 @@ def lag_ticks(lags: np.ndarray, step: float) -> list[tuple[float, str]]:
     return [(0.0 if lag == 0 else -lag * step, f"{lag * step:g}") for lag in shown]
 
 
-def neuron_labels(loaded: Any, count: int) -> list[str]:
-    """Neuron ids the model's files recorded (``metadata["strfviewer"]["neurons"]``), else ``neuron i``."""
-    ids = None
-    info = getattr(loaded, "info", None)
-    metadata = getattr(loaded, "metadata", None) or {}
-    for source in (info, metadata.get("strfviewer") if isinstance(metadata, dict) else None, metadata):
-        if isinstance(source, dict) and isinstance(source.get("neurons"), list):
-            ids = source["neurons"]
-            break
-    if ids is not None and len(ids) == count:
-        return [str(i) for i in ids]
-    return [f"neuron {i}" for i in range(count)]
-
-
 def model_title(loaded: Any) -> str:
     """The model's folder name (the file name for a bare weights file)."""
     path = Path(getattr(loaded, "path", "") or "model")
     return path.name or str(path)
-
-
-def is_linear(loaded: Any) -> bool:
-    """Whether the model is a Linear / LinearNonlinear, whose kernel can be read directly."""
-    from ...backend.models import Linear
-
-    return isinstance(getattr(loaded, "model", None), Linear)
-
-
-def preferred_model(models: list[Any], shown: Any = None) -> Any:
-    """The model to show after models were opened: the newest if its kernel can be read, else the one shown if
-    it can, else the first with a kernel, else the newest (then a gradient STRF is all any of them has)."""
-    if not models:
-        return None
-    for candidate in (models[-1], shown, *models):
-        if any(candidate is m for m in models) and is_linear(candidate):
-            return candidate
-    return models[-1]
-
-
-def symmetric_levels(matrix: np.ndarray) -> tuple[float, float]:
-    """Colour levels centred on 0 so that white means "no effect"; (-1, 1) for an all-zero map."""
-    finite = np.abs(matrix[np.isfinite(matrix)]) if matrix.size else np.zeros(0)
-    peak = float(finite.max()) if finite.size else 0.0
-    peak = peak if peak > 0 else 1.0
-    return -peak, peak
 
 
 def thumbnail_pixmap(matrix: np.ndarray, colormap: pg.ColorMap, size: QSize = THUMBNAIL_SIZE) -> QPixmap:
@@ -147,41 +118,6 @@ def thumbnail_pixmap(matrix: np.ndarray, colormap: pg.ColorMap, size: QSize = TH
     image = QImage(rgba.data, cols, rows, cols * 4, QImage.Format.Format_RGBA8888).copy()
     scaled = image.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.FastTransformation)
     return QPixmap.fromImage(scaled)
-
-
-def _gradient_strf_job(model: Any) -> Any:
-    """Job body: a gradient STRF, with a cancellation point before and after the backward pass."""
-
-    def run(progress, cancel) -> Any:
-        from ...backend.analysis import strf as analysis
-        from ...backend.jobs import check_cancel
-
-        progress(0, 1, "gradient STRF")
-        strf = analysis.gradient_strf(model)
-        check_cancel(cancel)
-        progress(1, 1, "gradient STRF")
-        return strf
-
-    return run
-
-
-def _waveform_job(model: Any, samples: np.ndarray, neuron: int, reduce: str) -> Any:
-    """Job body: the gradient of one neuron's response with respect to every sample of the sound."""
-
-    def run(progress, cancel) -> np.ndarray:
-        import torch
-
-        from ...backend.analysis import strf as analysis
-        from ...backend.jobs import check_cancel
-
-        progress(0, 1, "gradient sound")
-        gradient = analysis.waveform_gradient_map(model, torch.from_numpy(np.asarray(samples, dtype=np.float32)),
-                                                  neuron=neuron, reduce=reduce)
-        check_cancel(cancel)
-        progress(1, 1, "gradient sound")
-        return gradient
-
-    return run
 
 
 class StrfView(QWidget):
@@ -333,8 +269,6 @@ class StrfView(QWidget):
         self.message.setText(" ".join(text.split()))
 
     def _fail(self, exc: BaseException, what: str) -> None:
-        from ...backend.errors import StrfviewerError
-
         text = one_line(exc)
         if not isinstance(exc, StrfviewerError):
             logger.error("unexpected error while computing the %s", what, exc_info=exc)
@@ -410,11 +344,8 @@ class StrfView(QWidget):
             return
         model = self.loaded.model
         if not self.uses_gradient():
-            from ...backend.analysis import strf as analysis
-            from ...backend.errors import StrfviewerError
-
             try:
-                strf = analysis.linear_strf(model)
+                strf = linear_strf(model)
             except StrfviewerError as exc:
                 self._fail(exc, "STRF")
                 return
@@ -432,7 +363,8 @@ class StrfView(QWidget):
                 self.method_label.setText(GRADIENT_METHOD)
                 self._fail(exc, "gradient STRF")
 
-        self._submit(GRADIENT_KEY, _gradient_strf_job(model), f"gradient STRF of {model_title(loaded)}", done, failed)
+        self._submit(GRADIENT_KEY, lambda progress, cancel: gradient_strf_job(model, progress, cancel),
+                     f"gradient STRF of {model_title(loaded)}", done, failed)
 
     def _submit(self, key: str, fn, description: str, on_result, on_error) -> None:
         self._jobs[key] = self.runner.submit(fn, key=key, description=description, on_result=on_result,
@@ -573,14 +505,12 @@ class StrfView(QWidget):
         """Why "Play gradient sound" is unavailable now, or None when it can run."""
         if self.loaded is None:
             return "no model"
-        frontend = getattr(self.loaded, "frontend", None)
-        if frontend is None:
-            return "the model takes spectrograms, not sound"
         audio = self.state.audio
+        mismatch = audio_mismatch(self.loaded.model, audio.audio_fs if audio is not None else None)
+        if mismatch is not None:
+            return f"the model {mismatch}"
         if audio is None:
             return "open a sound to hear the gradient"
-        if int(frontend.audio_fs) != int(audio.audio_fs):
-            return f"the model expects {frontend.audio_fs} Hz audio; the sound is {audio.audio_fs} Hz"
         count = self.n_neurons()
         if not 0 <= self.state.selected_neuron < count:
             return f"neuron {self.state.selected_neuron} is not in this model"
@@ -615,16 +545,16 @@ class StrfView(QWidget):
         def failed(exc: BaseException) -> None:
             self._fail(exc, "gradient sound")
 
-        self._submit(WAVEFORM_KEY, _waveform_job(loaded.model, samples, neuron, reduce),
+        model = loaded.model
+        self._submit(WAVEFORM_KEY,
+                     lambda progress, cancel: gradient_sound_job(model, samples, neuron, reduce, progress, cancel),
                      f"gradient sound of neuron {neuron}", done, failed)
 
     def _play(self, gradient: np.ndarray, audio_fs: int, start_s: float = 0.0) -> None:
-        gradient = np.asarray(gradient, dtype=np.float64)
-        peak = float(np.max(np.abs(gradient))) if gradient.size else 0.0
-        if not np.isfinite(peak) or peak == 0.0:
+        wave = playable(gradient, PLAYBACK_PEAK)
+        if wave is None:
             self._say("The gradient is zero everywhere for this neuron and sound: nothing to play.", error=True)
             return
-        wave = (gradient * (PLAYBACK_PEAK / peak)).astype(np.float32)
         self.gradient_wave = wave
         self.wave_curve.setData(start_s + np.arange(wave.size) / audio_fs, wave)
         self.wave_plot.setYRange(-PLAYBACK_PEAK, PLAYBACK_PEAK, padding=0.05)

@@ -1,0 +1,266 @@
+"""The window's work that is not widgets: opening files in the background, the model-info retry, the session
+(its snapshot, saving, and whether it is modified) and the recent-files list.
+
+The controller changes the :class:`~strfviewer.gui.state.SessionState`; views and the window observe the
+state. It never shows a widget of its own: questions (the model-info dialog) come in as a callback, errors go
+to the reporter, and what the status bar should say goes out as :attr:`SessionController.message`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from ..backend.errors import MissingModelInfoError, StrfviewerError
+from ..backend.session import FrontendEntry, Session, load_session, missing_files, save_session
+from ..resources import demo_session
+from .jobrunner import JobRunner
+from .reporter import ErrorReporter
+from .settings import settings
+from .state import AudioDocument, SessionState
+from .views.waveform import envelope
+
+MAX_RECENT = 10
+AskModelInfo = Callable[[MissingModelInfoError], "dict[str, Any] | None"]
+
+
+def load_audio_document(path: Path) -> AudioDocument:
+    """Job body: read a sound file as mono float32 at its own (whole-Hz) rate."""
+    from ..backend.data import load_audio
+
+    loaded = load_audio(path)
+    samples = loaded.waveform.reshape(-1).numpy().astype(np.float32, copy=False)
+    # The overview's envelope is one pass over every sample (~0.2 s for an hour): done here, off the GUI thread.
+    return AudioDocument(path, samples, loaded.sample_rate, tuple(loaded.notes),
+                         overview=envelope(samples, loaded.sample_rate))
+
+
+def is_bundled(path: Path) -> bool:
+    """Whether ``path`` is the bundled demo session: a starting point, never a file to overwrite."""
+    return Path(path).resolve() == demo_session().resolve()
+
+
+def recent_files() -> list[str]:
+    """The recently opened sounds, newest first."""
+    recent = settings().value("recent_files", []) or []
+    return [recent] if isinstance(recent, str) else list(recent)
+
+
+class SessionController(QObject):
+    """Opens and saves what a session holds, and knows whether the user's work is saved.
+
+    ``modifiedChanged(bool)`` follows :meth:`is_modified`; ``recentChanged()`` fires when the recent-files
+    list changes; ``message(text, milliseconds)`` is for the status bar.
+    """
+
+    modifiedChanged = Signal(bool)
+    recentChanged = Signal()
+    message = Signal(str, int)
+
+    def __init__(self, state: SessionState, runner: JobRunner, reporter: ErrorReporter, ask_model_info: AskModelInfo,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.runner, self.reporter = state, runner, reporter
+        self.ask_model_info = ask_model_info
+        self.session_path: Path | None = None  # where Save writes (None: ask)
+        self._pending: dict[str, Path | None] = {}  # job key -> file being opened (part of the session already)
+        self._pending_neuron = 0  # the neuron to select once the loading response set is in
+        self._saved_work = self._work()
+        # What _work holds (files and front-ends); the neuron and display settings are not work, so stepping
+        # neurons does not re-derive the session each time.
+        for signal in (state.audioChanged, state.frontendsChanged, state.frontendChanged, state.modelChanged,
+                       state.responsesChanged):
+            signal.connect(self._update_modified)
+
+    # Opening files
+    def open_audio(self, path: Path, on_done: Callable[[], None] | None = None) -> None:
+        """Load a sound in the background; on success it becomes the session's sound."""
+        path = Path(path)
+
+        def loaded(document: AudioDocument) -> None:
+            self._remember_recent(path)
+            self.state.set_audio(document)
+            if document.notes:
+                self.message.emit("; ".join(document.notes), 8000)
+            if on_done is not None:
+                on_done()
+
+        self._load(lambda: load_audio_document(path), "open-audio", path.name, loaded, path)
+
+    def set_generated_audio(self, samples: np.ndarray, audio_fs: int) -> None:
+        """A sound made by code (the demo's, a benchmark's) as the session's sound."""
+        self.state.set_audio(AudioDocument(None, samples.astype(np.float32), audio_fs))
+
+    def open_model(self, path: Path, answers: dict[str, Any] | None = None, rounds: int = 0,
+                   ask: AskModelInfo | None = None) -> None:
+        """Load a trained model folder (or weights file) in the background. When the files do not say
+        everything (a deepSTRF folder whose front-end cannot be inferred), ``ask`` (default:
+        ``ask_model_info``) asks for what is missing and the load is retried: at most twice (a bare weights
+        file lacks the model class, then maybe the front-end)."""
+        from ..backend.checkpoints import load_model
+
+        path = Path(path)
+        key = f"open-model:{path.resolve()}"  # one key per file: several models load side by side
+
+        def loaded(model) -> None:
+            self._pending.pop(key, None)
+            self.state.add_model(model)
+            self.message.emit(f"Model {path.name} loaded", 5000)
+
+        def failed(exc: BaseException) -> None:
+            self._pending.pop(key, None)
+            self._update_modified()
+            if isinstance(exc, MissingModelInfoError) and rounds < 2:
+                more = (ask or self.ask_model_info)(exc)
+                if more is not None:
+                    self.open_model(path, {**(answers or {}), **more}, rounds + 1, ask)
+                return
+            self.reporter.report_exception(exc, f"open {path.name}")
+
+        self.runner.submit(lambda progress, cancel: load_model(path, **(answers or {})), key=key,
+                           description=f"opening {path.name}", on_result=loaded, on_error=failed)
+        self._pending[key] = path
+
+    def open_responses(self, path: Path, neuron: int = 0) -> None:
+        """Load a response set (docs/formats.md) in the background, then select ``neuron``."""
+        from ..backend.data import load_response_set
+
+        path = Path(path)
+
+        def loaded(responses) -> None:
+            self.state.set_responses(responses, neuron)
+            self.message.emit(f"Response set {responses.name}: {len(responses.neurons)} neurons, "
+                              f"{len(responses.stimuli)} stimuli", 8000)
+
+        self._pending_neuron = neuron
+        self._load(lambda: load_response_set(path), "open-responses", path.name, loaded, path)
+
+    def _load(self, read: Callable[[], Any], key: str, name: str, on_result: Callable[[Any], None],
+              path: Path | None = None) -> None:
+        """Read a file in the background; a failure becomes the error dialog ("Could not open NAME: ...").
+
+        While it loads, ``path`` counts as part of the session (saving or closing then keeps it)."""
+        self._pending[key] = path
+
+        def done(value) -> None:
+            self._pending.pop(key, None)
+            on_result(value)
+
+        def failed(exc: BaseException) -> None:
+            self._pending.pop(key, None)
+            self.reporter.report_exception(exc, f"open {name}")
+            self._update_modified()
+
+        self.runner.submit(lambda progress, cancel: read(), key=key, description=f"opening {name}",
+                           on_result=done, on_error=failed)
+
+    # Recent files
+    def _remember_recent(self, path: Path) -> None:
+        store = settings()
+        recent = [p for p in recent_files() if p != str(path)]
+        store.setValue("recent_files", [str(path), *recent][:MAX_RECENT])
+        self.recentChanged.emit()
+
+    # Sessions
+    def open_session(self, path: Path) -> bool:
+        """Open a session file: its front-ends and display at once, its files in the background. Returns
+        whether the file could be read (an unreadable one is reported and changes nothing)."""
+        try:
+            session = load_session(path)
+        except StrfviewerError as exc:
+            self.reporter.report_exception(exc, f"open the session {Path(path).name}")
+            return False
+        self.session_path = None if is_bundled(Path(path)) else Path(path)
+        missing = missing_files(session)
+        if missing:
+            self.reporter.report("Some files of this session are missing: " + ", ".join(str(p) for p in missing))
+        self.state.clear_frontends()
+        for entry in session.frontends:
+            self.state.add_frontend(entry.kind, entry.args)
+        self.state.update_display(**session.display)
+        index = session.selected_audio or 0
+        audio = [p for p in session.audio if p.exists()]
+        view_range, cursor = session.view_range, session.cursor_s
+
+        def restore_view() -> None:
+            if view_range is not None:
+                self.state.set_view_range(*view_range)
+            self.state.set_cursor(cursor)
+
+        if audio:
+            self.state.audio_files = list(audio)
+            self.open_audio(audio[min(index, len(audio) - 1)], on_done=restore_view)
+        for model_path in session.models:
+            if model_path.exists():
+                self.open_model(model_path)
+        if session.response_sets and session.response_sets[0].exists():
+            self.open_responses(session.response_sets[0], session.selected_neuron or 0)
+        elif session.selected_neuron is not None:
+            self.state.set_neuron(session.selected_neuron)
+        self.mark_unmodified()
+        return True
+
+    def save_session(self, path: Path) -> bool:
+        """Write the session to ``path`` (atomically); a failure is reported and keeps the old file."""
+        try:
+            self.session_path = save_session(self.session_snapshot(), path)
+        except (StrfviewerError, OSError) as exc:
+            self.reporter.report_exception(exc, f"save the session to {path}")
+            return False
+        self.mark_unmodified()
+        self.message.emit(f"Session saved to {self.session_path}", 5000)
+        return True
+
+    def session_snapshot(self) -> Session:
+        """The session as the user asked for it: files still loading are part of it."""
+        state = self.state
+        audio_files = list(state.audio_files)
+        current = state.audio.path if state.audio is not None else None
+        current = self._pending.get("open-audio") or current
+        if current is not None and current not in audio_files:
+            audio_files.append(current)
+        models = [m.path for m in state.models]
+        models += [p for k, p in self._pending.items() if k.startswith("open-model:") and p not in models]
+        responses = self._pending.get("open-responses") or (state.responses.root if state.responses is not None
+                                                            else None)
+        neuron = self._pending_neuron if "open-responses" in self._pending else state.selected_neuron
+        return Session(
+            audio=audio_files,
+            models=models,
+            response_sets=[responses] if responses is not None else [],
+            selected_neuron=neuron,
+            frontends=[FrontendEntry(s.kind, dict(s.args)) for s in state.frontends],
+            selected_audio=audio_files.index(current) if current in audio_files else None,
+            view_range=state.view_range,
+            cursor_s=state.cursor_s,
+            display=dict(state.display),
+        )
+
+    def _work(self) -> tuple:
+        """What a saved session would hold of the user's work: its files and front-ends. Browsing (the sound,
+        neuron, tab, cursor or zoom in view) and the colour map (a preference) are saved too but are not work
+        to lose, so they do not make the session modified."""
+        snapshot = self.session_snapshot()
+
+        def files(paths: list[Path]) -> tuple[Path, ...]:
+            return tuple(Path(p).resolve() for p in paths)
+
+        return (files(snapshot.audio), files(snapshot.models), files(snapshot.response_sets),
+                tuple((f.kind, json.dumps(f.args, sort_keys=True, default=str)) for f in snapshot.frontends))
+
+    def is_modified(self) -> bool:
+        """True when the work differs from the last saved or opened session (or from what the app opened with)."""
+        return self._work() != self._saved_work
+
+    def mark_unmodified(self) -> None:
+        """Take the current work as saved: after opening or saving a session, and after the command line's files."""
+        self._saved_work = self._work()
+        self.modifiedChanged.emit(False)
+
+    def _update_modified(self, *_args: Any) -> None:
+        self.modifiedChanged.emit(self.is_modified())
