@@ -335,3 +335,13 @@ def test_the_command_line_adds_front_ends_and_sounds_to_a_session_in_order(windo
     qtbot.waitUntil(lambda: window.state.audio is not None and window.state.audio.path == second, timeout=10000)
     assert window.state.audio_files == [second, sound]
     assert not window.controller.is_modified()
+
+
+def test_the_tab_in_front_lives_in_the_state_and_switching_it_redraws_no_view(window):
+    redraws = []
+    window.state.displayChanged.connect(lambda: redraws.append(True))
+    window.show_view("compare")
+    assert window.state.front_view == "compare" and redraws == []  # colour maps are not re-applied
+    assert window.controller.session_snapshot().display["view"] == "compare"
+    window.state.set_front_view("filters")  # what opening a session does
+    assert window.current_view() == "filters"

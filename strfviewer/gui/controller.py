@@ -23,7 +23,6 @@ from .jobrunner import JobRunner
 from .reporter import ErrorReporter
 from .settings import settings
 from .state import AudioDocument, SessionState
-from .views.waveform import envelope
 
 MAX_RECENT = 10
 AskModelInfo = Callable[[MissingModelInfoError], "dict[str, Any] | None"]
@@ -32,6 +31,7 @@ AskModelInfo = Callable[[MissingModelInfoError], "dict[str, Any] | None"]
 def load_audio_document(path: Path) -> AudioDocument:
     """Job body: read a sound file as mono float32 at its own (whole-Hz) rate."""
     from ..backend.data import load_audio
+    from ..backend.overview import envelope
 
     loaded = load_audio(path)
     samples = loaded.waveform.reshape(-1).numpy().astype(np.float32, copy=False)
@@ -182,7 +182,11 @@ class SessionController(QObject):
         self.state.clear_frontends()
         for entry in session.frontends:
             self.state.add_frontend(entry.kind, entry.args)
-        self.state.update_display(**session.display)
+        display = dict(session.display)
+        view = display.pop("view", None)
+        self.state.update_display(**display)
+        if isinstance(view, str):
+            self.state.set_front_view(view)
         index = session.selected_audio or 0
         audio = [p for p in session.audio if p.exists()]
         view_range, cursor = session.view_range, session.cursor_s
@@ -238,7 +242,7 @@ class SessionController(QObject):
             selected_audio=audio_files.index(current) if current in audio_files else None,
             view_range=state.view_range,
             cursor_s=state.cursor_s,
-            display=dict(state.display),
+            display={**state.display, "view": state.front_view},
         )
 
     def _work(self) -> tuple:

@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         for _name, title, _module, _cls in ANALYSIS_VIEWS:
             self.tabs.addTab(QWidget(), title)
         self.tabs.currentChanged.connect(self._build_view)
-        self.tabs.currentChanged.connect(lambda _index: self.state.update_display(view=self.current_view()))
+        self.tabs.currentChanged.connect(lambda _index: self.state.set_front_view(self.current_view()))
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.overview)
         splitter.addWidget(self.tabs)
@@ -234,6 +234,7 @@ class MainWindow(QMainWindow):
         self.state.audioChanged.connect(self._update_placeholder)
         self.state.cursorChanged.connect(self._cursor_changed)
         self.state.displayChanged.connect(self._display_changed)
+        self.state.frontViewChanged.connect(self._front_view_changed)
         self.controller.message.connect(self.statusBar().showMessage)
         self.controller.modifiedChanged.connect(self.setWindowModified)
         self.controller.recentChanged.connect(self._fill_recent_menu)
@@ -532,10 +533,13 @@ class MainWindow(QMainWindow):
         return ask_model_info(self, exc)
 
     def _display_changed(self) -> None:
-        """The colour map and the tab in front follow the state (a session opened sets both)."""
-        colormap, view = self.state.display.get("colormap"), self.state.display.get("view")
+        """The colour map box follows the state (a session opened sets it)."""
+        colormap = self.state.display.get("colormap")
         if colormap in COLORMAPS and colormap != self.colormap_box.currentText():
             self.colormap_box.setCurrentText(colormap)
+
+    def _front_view_changed(self, view: str) -> None:
+        """The tab in front follows the state (a session opened sets it)."""
         if view in VIEW_NAMES and view != self.current_view():
             self.show_view(view)
 

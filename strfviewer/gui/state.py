@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from . import windowing
 
-DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None, "view": "spectrograms"}
+DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None}
 _slot_ids = itertools.count(1)
 RANGE_ARGUMENTS = ("f_min", "f_max", "kernel_ms")  # the arguments a front-end's frequency-range note is about
 
@@ -64,6 +64,7 @@ class SessionState(QObject):
     cursorChanged = Signal(float)
     liveChanged = Signal(bool)
     displayChanged = Signal()
+    frontViewChanged = Signal(str)  # the tab in front, by name (sessions remember it; views do not redraw)
     modelChanged = Signal()  # a model was added or removed (``models``)
     responsesChanged = Signal()  # a response set was opened (``responses``)
     neuronChanged = Signal(int)  # the selected neuron index
@@ -79,6 +80,7 @@ class SessionState(QObject):
         self.cursor_s = 0.0
         self.live = False
         self.display: dict[str, Any] = dict(DEFAULT_DISPLAY)
+        self.front_view = "spectrograms"
         self.models: list[Any] = []  # backend LoadedModel objects, in the order they were opened
         self.responses: Any = None  # a backend ResponseSet, when one is open
         self.selected_neuron = 0
@@ -158,6 +160,11 @@ class SessionState(QObject):
             self.liveChanged.emit(live)
 
     # Display
+    def set_front_view(self, name: str) -> None:
+        if name != self.front_view:
+            self.front_view = name
+            self.frontViewChanged.emit(name)
+
     def update_display(self, **changes: Any) -> None:
         new = {**self.display, **changes}
         if new != self.display:

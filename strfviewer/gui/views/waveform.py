@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from ...backend.overview import envelope
 from ..state import SessionState
 from .colorbar import reserve_colorbar_space
 from .timeaxis import align_on_time_axis, playback_cursor
-
-# Columns of the min/max envelope drawn for long sounds (about one per screen pixel: two points each).
-_ENVELOPE_COLUMNS = 2000
-
-
-def envelope(samples: np.ndarray, audio_fs: int, columns: int = _ENVELOPE_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
-    """Time and value arrays tracing the min/max of each column, so peaks survive any zoom-out."""
-    n = samples.shape[0]
-    if n <= 2 * columns:
-        return np.arange(n) / audio_fs, samples
-    per = n // columns
-    blocks = samples[: per * columns].reshape(columns, per)
-    lo, hi = blocks.min(axis=1), blocks.max(axis=1)
-    t = (np.arange(columns) * per + per / 2) / audio_fs
-    return np.repeat(t, 2), np.column_stack([lo, hi]).reshape(-1)
 
 
 class WaveformOverview(QWidget):
