@@ -30,10 +30,10 @@ def child(scenario: str) -> None:
     from PySide6.QtWidgets import QApplication
 
     from strfviewer.backend.data.responses import load_response_set, save_response_set
-    from strfviewer.backend.fitting import FitConfig
+    from strfviewer.backend.fitting import FitConfig, fit_into_folder
+    from strfviewer.backend.model_folders import OutputFolder
     from strfviewer.backend.synth import vocalization_like
     from strfviewer.gui.app import finish
-    from strfviewer.gui.dialogs.fit import run_fit
 
     sys.path.insert(0, str(Path(__file__).parent))
     from gui import offscreen_window
@@ -59,9 +59,10 @@ def child(scenario: str) -> None:
             splits={"train": [0, 1], "val": [2], "test": [3]}))
         config = FitConfig(model="linear", frontend="leaf", audio_fs=fs, max_epochs=1000, patience=1000)
         epochs = []
+        target = OutputFolder.claim(Path(folder) / "m")
         window.runner.progress.connect(lambda job, done, total, message: epochs.append(done))
         window.runner.submit(
-            lambda progress, cancel: run_fit(rs, config, Path(folder) / "m", progress=progress, cancel=cancel),
+            lambda progress, cancel: fit_into_folder(rs, config, target, progress, cancel),
             key="fit", description="fit", on_result=lambda value: None)
         started = lambda: len(epochs) >= 2  # noqa: E731
     else:

@@ -83,9 +83,10 @@ def _run_fit(args: argparse.Namespace) -> int:
 
     from .backend.data.responses import load_response_set
     from .backend.errors import ConfigurationError
-    from .backend.fitting import FitConfig, default_model_folder, fit
+    from .backend.fitting import FitConfig, fit
     from .backend.frontends.band import cf_coverage
     from .backend.jobs import CancelledError
+    from .backend.model_folders import OutputFolder, default_model_folder
 
     rs = load_response_set(args.responses)
     if args.neurons == "all":
@@ -111,7 +112,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     coverage = None if cfg.model == "icnet" else cf_coverage(rs, cfg.frontend, frontend_kwargs, neurons)
     if coverage is not None:
         log.warning("%s (--frontend-arg %s=%g)", coverage.message(), coverage.argument, coverage.fix_value)
-    out = Path(args.out) if args.out else default_model_folder(rs, cfg.model, cfg.frontend)
+    target = OutputFolder.claim(Path(args.out) if args.out else default_model_folder(rs, cfg.model, cfg.frontend))
     cancel = threading.Event()
     bar = tqdm(total=cfg.max_epochs, unit="epoch", disable=args.quiet, file=sys.stderr)
 
@@ -121,13 +122,15 @@ def _run_fit(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        result = fit(rs, cfg, out=out, progress=progress, cancel=cancel)
-    except KeyboardInterrupt:
+        result = fit(rs, cfg, out=target.path, progress=progress, cancel=cancel)
+    except BaseException as exc:
         cancel.set()
-        log.error("cancelled; nothing was written")
-        return 130
-    except CancelledError:
-        return 130
+        target.discard()  # a fit that did not finish leaves no folder behind
+        if isinstance(exc, KeyboardInterrupt):
+            log.error("cancelled; nothing was written")
+        if isinstance(exc, (KeyboardInterrupt, CancelledError)):
+            return 130
+        raise
     finally:
         bar.close()
     test = result.test_metrics
@@ -153,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit an encoding model to a response set and write a model folder")
     fit.add_argument("responses", help="response-set folder (see docs/formats.md)")
-    fit.add_argument("--out", help="model folder to write (default: a new folder <dataset>-<model>-<frontend>-"
-                     "<time> in strfviewer's models folder of the user data directory, never in the response set)")
+    fit.add_argument("--out", help="new or empty model folder to write (default: a new folder <dataset>-<model>-"
+                     "<frontend>-<time> in strfviewer's models folder of the user data directory, never in the "
+                     "response set)")
     fit.add_argument("--model", default="linear", choices=["linear", "ln", "icnet"])
     fit.add_argument("--frontend", default="mel", help="front-end kind (mel, gammatone, sincnet, leaf)")
     fit.add_argument("--frontend-arg", action="append", default=[], metavar="NAME=VALUE",

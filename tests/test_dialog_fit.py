@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QStandardPaths
 
-from strfviewer.backend import checkpoints
+from strfviewer.backend import checkpoints, fitting
 from strfviewer.backend.checkpoints import load_model
 from strfviewer.backend.data import load_response_set, save_response_set
-from strfviewer.backend.fitting import models_home
+from strfviewer.backend.model_folders import models_home
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.gui.app import create_application
 from strfviewer.gui.dialogs.fit import FitDialog
@@ -105,9 +105,9 @@ def test_fit_adds_a_loadable_linear_model_to_the_session(session, qtbot):
     assert again.info["training"]["max_epochs"] == 3 and again.info["training"]["lr"] == pytest.approx(0.01)
     assert again.info["training"]["frontend_kwargs"] == {**MEL}
     assert "validation cc_norm" in dialog.results_label.text() and "test cc_norm" in dialog.results_label.text()
-    val = dialog.results[-1]["val"]["cc_norm_mean"]
+    val = dialog.results[-1].fitted.result.val_metrics["cc_norm_mean"]
     assert f"{val:.3f}" in dialog.results_label.text()
-    assert dialog.results[-1]["slot_id"] == slot.id
+    assert dialog.results[-1].slot_id == slot.id
     assert dialog.fit_button.isEnabled() and not dialog.cancel_button.isEnabled()
     proposed = Path(dialog.folder_edit.text())  # the next fit gets a folder of its own
     assert proposed != folder and not proposed.exists()
@@ -158,7 +158,7 @@ def test_cancel_racing_the_model_write_still_removes_the_folder(session, qtbot, 
         proceed.wait(20)
         return real_load(path, **kwargs)
 
-    monkeypatch.setattr(checkpoints, "load_model", slow_load)
+    monkeypatch.setattr(fitting, "load_model", slow_load)  # the fit job opens its folder back
     dialog = _dialog(qtbot, state, runner, epochs=2)
     folder = Path(dialog.folder_edit.text())
     dialog.fit_button.click()

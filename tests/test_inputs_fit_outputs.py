@@ -17,7 +17,7 @@ from strfviewer.backend import checkpoints
 from strfviewer.backend.checkpoints import load_model, save_model
 from strfviewer.backend.data import save_response_set
 from strfviewer.backend.errors import CheckpointError
-from strfviewer.backend.fitting import default_model_folder, models_home
+from strfviewer.backend.model_folders import OutputFolder, default_model_folder, models_home
 from strfviewer.backend.models import Linear
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.cli import main
@@ -73,6 +73,33 @@ def test_the_default_folder_never_lies_inside_the_response_set(response_folder, 
     taken = default_model_folder(Responses, "linear", "mel", parent=tmp_path)
     taken.mkdir()
     assert default_model_folder(Responses, "linear", "mel", parent=tmp_path) != taken
+
+
+def test_fit_refuses_an_out_folder_that_holds_files_and_leaves_it_untouched(response_folder, tmp_path, caplog):
+    someone = tmp_path / "their-model"
+    someone.mkdir()
+    (someone / "notes.txt").write_text("keep me")
+    assert _fit(response_folder, "--out", str(someone)) == 2
+    assert _errors(caplog) == [f"{someone} already exists and is not an empty folder; choose a new folder"]
+    assert [p.name for p in someone.iterdir()] == ["notes.txt"]
+
+
+def test_a_discarded_output_folder_removes_only_what_the_fit_made(tmp_path):
+    made = OutputFolder.claim(tmp_path / "new" / "deeper" / "model")
+    assert made.new_parents == (tmp_path / "new" / "deeper", tmp_path / "new") and not made.existed
+    made.path.mkdir(parents=True)
+    (made.path / "weights.safetensors").write_bytes(b"partial")
+    made.discard()
+    assert list(tmp_path.iterdir()) == []
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    claimed = OutputFolder.claim(empty)
+    (empty / "config.json").write_text("{}")
+    claimed.discard()
+    assert empty.is_dir() and list(empty.iterdir()) == []  # the user's folder stays; the fit's files go
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointError, match="is not an empty folder"):
+        OutputFolder.claim(tmp_path / "file")
 
 
 def test_neurons_below_the_filterbank_are_warned_about_not_refused(response_folder, tmp_path, caplog):

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QObject
 
 from strfviewer.backend.errors import DataError
 from strfviewer.backend.jobs import check_cancel
@@ -377,3 +377,27 @@ def test_a_superseded_job_only_says_it_finished(qtbot, runner, gates):
                     timeout=TIMEOUT_MS)
     assert [s[0] for s in old_seen] == ["finished"]
     assert [s[:2] for s in new_seen] == [("succeeded", "fresh"), ("finished", True)]
+
+
+def test_a_job_whose_owner_is_destroyed_is_cancelled_and_says_nothing(qtbot, runner, gates):
+    """A view closed mid-job: its job stops, and no slot of the view runs on its deleted widgets."""
+    gate = threading.Event()
+    gates.append(gate)
+    recorder = Recorder(runner)
+
+    def slow(progress, cancel, publish):
+        gate.wait(TIMEOUT_MS / 1000)
+        publish("rows")
+        progress(1, 1, "done")
+        return "late"
+
+    owner = QObject()
+    job = runner.submit(slow, key="k", description="owned", publishes=True, owner=owner,
+                        on_result=recorder.on_result)
+    seen = _job_signals(job)
+    with qtbot.waitSignal(owner.destroyed, timeout=TIMEOUT_MS):
+        owner.deleteLater()
+    assert job.cancelled and job.orphaned
+    gate.set()
+    qtbot.waitUntil(lambda: job in recorder.finished, timeout=TIMEOUT_MS)  # the window still learns it ended
+    assert seen == [] and recorder.results == []

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from strfviewer.backend.data.responses import load_response_set, save_response_set
-from strfviewer.backend.fitting import FitConfig
+from strfviewer.backend.fitting import FitConfig, fit_into_folder
+from strfviewer.backend.model_folders import OutputFolder
 from strfviewer.backend.synth import vocalization_like
-from strfviewer.gui.dialogs.fit import run_fit
 from strfviewer.gui.settings import settings
 
 FS = 16000
@@ -53,9 +53,10 @@ def test_closing_during_a_fit_cancels_it_and_writes_no_folder(window, qtbot, tmp
         splits={"train": [0, 1], "val": [2], "test": [3]}))
     config = FitConfig(model="linear", frontend="leaf", audio_fs=FS, max_epochs=1000, patience=1000)
     folder = tmp_path / "model"
+    target = OutputFolder.claim(folder)
     progressed = []
     window.runner.progress.connect(lambda job, done, total, message: progressed.append(done))
-    window.runner.submit(lambda progress, cancel: run_fit(rs, config, folder, progress=progress, cancel=cancel),
+    window.runner.submit(lambda progress, cancel: fit_into_folder(rs, config, target, progress, cancel),
                          key="fit", description="fit", on_result=lambda value: None)
     qtbot.waitUntil(lambda: len(progressed) >= 2, timeout=30000)
     _closed_cleanly(window)

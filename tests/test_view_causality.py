@@ -6,13 +6,12 @@ from __future__ import annotations
 import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QObject, QPoint, QPointF, QRectF, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QPointF, QRectF, QStandardPaths, Qt
 from torch import nn
 
 from strfviewer.backend.analysis.causality_display import JacobianDisplay, choose_segment
@@ -20,7 +19,7 @@ from strfviewer.backend.frontends import make_wav2spec
 from strfviewer.backend.models import ICNet, Linear
 from strfviewer.backend.synth import vocalization_like
 from strfviewer.gui.app import create_application
-from strfviewer.gui.jobrunner import JobRunner
+from strfviewer.gui.jobrunner import Job, JobRunner
 from strfviewer.gui.settings import settings
 from strfviewer.gui.state import AudioDocument, SessionState
 from strfviewer.gui.views.causality import CausalityView
@@ -482,16 +481,14 @@ def test_auto_compute_and_compute_say_the_same_limits(qtbot, runner):
 class _HeldRunner(QObject):
     """A runner that keeps submitted jobs instead of running them, to see what the GUI thread itself does."""
 
-    progress = Signal(object, int, int, str)
-    finished = Signal(object)
-
     def __init__(self) -> None:
         super().__init__()
-        self.jobs: list[tuple[Any, Any]] = []
+        self.jobs: list[tuple[Any, Job]] = []
 
-    def submit(self, fn, *, key, description, on_result, on_error=None):
-        self.jobs.append((fn, on_result))
-        return SimpleNamespace(done=False)
+    def submit(self, fn, *, key, description, on_result=None, on_error=None, publishes=False, owner=None):
+        job = Job(key, description, self)
+        self.jobs.append((fn, job))
+        return job
 
     def cancel(self, key) -> bool:
         return True
@@ -508,12 +505,12 @@ def test_compute_allocates_and_prepares_nothing_large_on_the_gui_thread(qtbot):
         view.compute()  # 400 frames x 32,000 samples: a 49 MiB Jacobian
         assert tracemalloc.get_traced_memory()[1] < 4 << 20
         assert view.jacobian is None and len(held.jobs) == 1
-        fn, on_result = held.jobs[0]
-        value = fn(None, None)  # the job: the Jacobian and everything drawn from it
+        fn, job = held.jobs[0]
+        value = fn(None, None, lambda _rows: None)  # the job: the Jacobian and everything drawn from it
         assert isinstance(value.display, JacobianDisplay)
         held_now = tracemalloc.get_traced_memory()[0]  # the job's result is alive: count only what comes on top
         tracemalloc.reset_peak()
-        on_result(value)  # back on the GUI thread: only the visible part is picked and set
+        job.succeeded.emit(value)  # back on the GUI thread: only the visible part is picked and set
         assert tracemalloc.get_traced_memory()[1] - held_now < 8 << 20
     finally:
         tracemalloc.stop()

@@ -10,80 +10,26 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import platformdirs
 import torch
 from torch import nn
 
 from . import metrics
-from .checkpoints import save_model
+from .checkpoints import LoadedModel, load_model, save_model
 from .data.responses import ResponseSet, hop_for
 from .errors import ConfigurationError
 from .frontends import Frontend, make_wav2spec
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
+from .model_folders import OutputFolder
 from .models import ICNet, Linear, LinearNonlinear
 
 MODEL_KINDS = ("linear", "ln", "icnet")
 LOSSES = ("mse", "poisson")
-APP_NAME = "strfviewer"
-_NAME_WORDS_MAX = 32  # characters of the dataset's name in a default model-folder name
-
-
-def models_home() -> Path:
-    """Where fitted models go unless the user chose a folder: ``<user data>/strfviewer/models`` (platformdirs;
-    e.g. ~/.local/share/strfviewer/models on Linux). Never the response-set folder, which may be read-only or
-    shared with others."""
-    return platformdirs.user_data_path(APP_NAME, appauthor=False) / "models"
-
-
-def unique_folder(folder: Path) -> Path:
-    """``folder``, or ``folder-2``, ``folder-3``… the first that does not exist yet."""
-    candidate, n = folder, 2
-    while candidate.exists():
-        candidate = folder.with_name(f"{folder.name}-{n}")
-        n += 1
-    return candidate
-
-
-def _slug(text: str) -> str:
-    """File-name-safe words of ``text``, whole words up to about _NAME_WORDS_MAX characters."""
-    words = re.findall(r"[A-Za-z0-9]+", text.lower())
-    kept: list[str] = []
-    for word in words:
-        if kept and len("-".join([*kept, word])) > _NAME_WORDS_MAX:
-            break
-        kept.append(word[:_NAME_WORDS_MAX])
-    return "-".join(kept) or "responses"
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def model_folder_name(responses: Any, model: str, kind: str) -> str:
-    """``<dataset>-<model>-<kind>-<timestamp>``: what was fitted, on what, and when."""
-    dataset = _slug(responses.name) if responses is not None else "model"
-    return f"{dataset}-{model}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def default_model_folder(responses: Any, model: str, kind: str, *, parent: str | Path | None = None) -> Path:
-    """A new folder :func:`model_folder_name` (made unique) for ``strfviewer fit`` without --out and the fit
-    dialog. ``parent`` is the user's remembered last choice; it defaults to :func:`models_home`, and a parent
-    inside the response-set folder is never used by default."""
-    base = Path(parent).expanduser() if parent else None
-    if base is None or (responses is not None and _inside(base, Path(responses.root))):
-        base = models_home()
-    return unique_folder(base / model_folder_name(responses, model, kind))
 
 
 @dataclass
@@ -140,6 +86,14 @@ class FitResult:
     val_metrics: dict[str, Any]
     seconds: float
     folder: Path | None = None
+
+
+@dataclass
+class FittedModel:
+    """A fit written to its folder and opened from there, exactly as the app opens any model folder."""
+
+    result: FitResult
+    loaded: LoadedModel
 
 
 @dataclass
@@ -322,6 +276,25 @@ def fit(
     if out is not None:
         result.folder = save_model(result.model, out, info=_info(result, rs, neurons, parts))
     return result
+
+
+def fit_into_folder(
+    rs: ResponseSet,
+    cfg: FitConfig,
+    target: OutputFolder,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> FittedModel:
+    """Fit, write ``target`` and open it back; a cancelled or failed fit leaves nothing behind there."""
+    try:
+        result = fit(rs, cfg, out=target.path, progress=progress, cancel=cancel)
+        check_cancel(cancel)
+        loaded = load_model(result.folder)
+        check_cancel(cancel)
+    except BaseException:
+        target.discard()
+        raise
+    return FittedModel(result, loaded)
 
 
 def _info(result: FitResult, rs: ResponseSet, neurons: list[int], parts: dict[str, list[int]]) -> dict[str, Any]:

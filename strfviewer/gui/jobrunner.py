@@ -9,7 +9,9 @@ the running one, whose result is then dropped, so a slow, stale computation neve
 :meth:`JobRunner.submit` returns the request's :class:`Job`, whose own signals (``progressed``, ``partial``,
 ``succeeded``, ``failed``, ``finished``) a view connects to directly: nobody filters the runner's window-wide
 signals by job. They are delivered on the GUI thread, a turn after ``submit`` at the earliest, so connecting
-right after submitting misses nothing; a cancelled or superseded job emits only ``finished``.
+right after submitting misses nothing; a cancelled or superseded job emits only ``finished``. A job submitted
+with an ``owner`` (the view whose widgets its slots touch) is cancelled when the owner is destroyed and then
+emits nothing at all, so no slot runs on a deleted widget.
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ class Job(QObject):
         self.description = description
         self.cancel_event = threading.Event()
         self._done = threading.Event()
+        self.orphaned = False  # its owner is gone: nothing more is emitted
+
+    def orphan(self, *_args: object) -> None:
+        """The owner was destroyed: stop the work and emit nothing more, ``finished`` included."""
+        self.orphaned = True
+        self.cancel()
 
     def cancel(self) -> None:
         """Ask the work to stop; whatever it still produces is dropped, never delivered."""
@@ -250,12 +258,14 @@ class JobRunner(QObject):
         on_result: ResultCallback | None = None,
         on_error: ErrorCallback | None = None,
         publishes: bool = False,
+        owner: QObject | None = None,
     ) -> Job:
         """Run ``fn(progress, cancel)`` in the pool (``fn(progress, cancel, publish)`` with ``publishes``: each
         ``publish(value)`` arrives as the job's ``partial`` signal); a running job with the same key is
         cancelled and dropped. ``on_result`` / ``on_error`` are called as ``succeeded`` / ``failed`` are
         emitted; an error nobody handles (no ``on_error``) also goes to the runner's ``failed`` signal, which
-        the window reports.
+        the window reports. With an ``owner``, the job is orphaned (cancelled, silent) when the owner is
+        destroyed.
 
         After :meth:`shutdown` (the window is closing) a request is not run: the returned job is already
         cancelled. Views with a pending timer may still ask during shutdown, and that must not raise.
@@ -270,6 +280,8 @@ class JobRunner(QObject):
             logger.debug("%r superseded by a new request", previous)
             previous.cancel()
         job = Job(key, description, self)
+        if owner is not None:
+            owner.destroyed.connect(job.orphan)
         self._latest[key] = job
         self._entries[job.id] = _Entry(job, on_result, on_error)
         logger.debug("submitting %r", job)
@@ -360,7 +372,8 @@ class JobRunner(QObject):
                 else:
                     self.failed.emit(job, value)
         finally:
-            job.finished.emit()
+            if not job.orphaned:
+                job.finished.emit()
             self.finished.emit(job)
             self._set_busy(bool(self._entries))
             job.deleteLater()  # its signals are spent; Python references keep the handle readable

@@ -5,17 +5,18 @@ The dialog is a thin shell around :func:`strfviewer.backend.fitting.fit`: it tur
 model folder the fit wrote and adds it to the session, where every view sees it (the comparison view's
 table fills its test cc_norm column from it). A cancelled or failed fit leaves no model folder behind:
 ``fit`` writes the folder only at its very end, and whatever a cancellation racing that write leaves is
-removed again, both on the worker and, once the job has ended, on the GUI thread.
+removed again (:class:`strfviewer.backend.model_folders.OutputFolder`), both on the worker and, once the job
+has ended, on the GUI thread.
 
 The proposed output folder is never inside the response-set folder (which may be read-only or shared): it is
 the user's last choice of parent folder, else strfviewer's models folder in the user data directory
-(:func:`strfviewer.backend.fitting.default_model_folder`, which ``strfviewer fit`` uses too).
+(:func:`strfviewer.backend.model_folders.default_model_folder`, which ``strfviewer fit`` uses too).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ from PySide6.QtWidgets import (
 )
 
 from ...backend.errors import one_line
+from ...backend.fitting import FittedModel
+from ...backend.model_folders import OutputFolder
 from ..settings import settings
 from ..state import FrontendSlot, SessionState
 
@@ -88,7 +91,7 @@ _FOLDER_FIELD_CHARS = 64  # the output-folder field shows about this many charac
 def default_model_folder(responses: Any, model: str, kind: str) -> Path:
     """A new folder for the next model: under the remembered parent folder, else strfviewer's models folder in
     the user data directory; never inside the response-set folder (the backend's policy)."""
-    from ...backend.fitting import default_model_folder as backend_default
+    from ...backend.model_folders import default_model_folder as backend_default
 
     return backend_default(responses, model, kind, parent=settings().value(OUTPUT_PARENT_KEY) or None)
 
@@ -129,50 +132,22 @@ class PathEdit(QLineEdit):
         painter.end()
 
 
-def check_output_folder(folder: Path) -> None:
-    """Refuse a folder that holds files already: a fit never overwrites (or, on cancel, deletes) someone's work."""
-    from ...backend.errors import CheckpointError
+@dataclass
+class FitRecord:
+    """One finished fit of the dialog: for which front-end slot, and what it wrote and scored."""
 
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise CheckpointError(f"{folder} already exists and is not an empty folder; choose a new folder")
-
-
-def discard_folder(folder: Path, existed: bool, new_parents: tuple[Path, ...] = ()) -> None:
-    """Remove what a fit wrote to ``folder`` (its files if the folder was there before, else the folder), and
-    the parent folders that were created for it if they are empty now."""
-    if folder.is_dir():
-        if existed:
-            for child in folder.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    for parent in new_parents:
-        try:
-            parent.rmdir()
-        except OSError:
-            break
+    slot_id: int
+    kind: str
+    fitted: FittedModel
 
 
-def run_fit(responses: Any, config: Any, folder: Path, existed: bool = False, new_parents: tuple[Path, ...] = (),
-            progress=None, cancel=None) -> dict[str, Any]:
-    """Job body: fit, write the model folder, load it back; on cancellation or failure remove the folder."""
-    from ...backend.checkpoints import load_model
-    from ...backend.fitting import fit
-    from ...backend.jobs import check_cancel
+@dataclass
+class _Pending:
+    """What a submitted fit's progress text and cleanup need until its outcome is delivered."""
 
-    try:
-        result = fit(responses, config, out=folder, progress=progress, cancel=cancel)
-        check_cancel(cancel)
-        loaded = load_model(result.folder)
-        check_cancel(cancel)
-    except BaseException:
-        discard_folder(folder, existed, new_parents)
-        raise
-    return {"loaded": loaded, "folder": result.folder, "val": result.val_metrics, "test": result.test_metrics,
-            "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": result.seconds}
+    target: OutputFolder
+    slot: FrontendSlot
+    description: str
 
 
 def _describe_slot(slot: FrontendSlot) -> str:
@@ -195,12 +170,12 @@ class FitDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Fit a model")
         self.state, self.runner = state, runner
-        self.results: list[dict[str, Any]] = []
+        self.results: list[FitRecord] = []
         self._queue: list[int] = []
-        self._pending: dict[int, dict[str, Any]] = {}  # job id -> what its cleanup needs, until delivered
+        self._pending: dict[int, _Pending] = {}  # by job id, until delivered
         self._folder_edited = False
         self._run_total = 0
-        self._run_results: list[dict[str, Any]] = []
+        self._run_results: list[FitRecord] = []
         self._errors: list[str] = []
         self._single_folder = True
         self._current: int | None = None
@@ -327,8 +302,6 @@ class FitDialog(QDialog):
         state.frontendsChanged.connect(self._refresh_defaults)
         state.frontendChanged.connect(self._frontend_changed)
         state.responsesChanged.connect(self._responses_changed)
-        runner.progress.connect(self._job_progress)
-        runner.finished.connect(self._job_finished)
         self._responses_changed()
 
     # Options
@@ -399,7 +372,7 @@ class FitDialog(QDialog):
         self._folder_edited = True
 
     def _browse(self) -> None:
-        from ...backend.fitting import unique_folder
+        from ...backend.model_folders import unique_folder
 
         start = self.folder_edit.text() or str(Path.home())
         chosen = QFileDialog.getExistingDirectory(self, "Folder to hold the model folder", str(Path(start).parent))
@@ -481,7 +454,7 @@ class FitDialog(QDialog):
 
     def _output_folder(self, slot: FrontendSlot) -> Path:
         """The single fit's folder as shown; for "fit all", a new folder per front-end beside it."""
-        from ...backend.fitting import model_folder_name, unique_folder
+        from ...backend.model_folders import model_folder_name, unique_folder
 
         text = self.folder_edit.text().strip()
         if self._single_folder and text:
@@ -501,13 +474,12 @@ class FitDialog(QDialog):
                 continue
             try:
                 config = self.fit_config(slot)
-                folder = self._output_folder(slot)
-                check_output_folder(folder)
+                target = OutputFolder.claim(self._output_folder(slot))
             except StrfviewerError as exc:
                 self._errors.append(f"{_describe_slot(slot)}: {one_line(exc)}")
                 self._show_errors()
                 continue
-            self._submit(slot, config, folder)
+            self._submit(slot, config, target)
             return
         self._set_running(False)
         done = len(self._run_results)
@@ -515,46 +487,47 @@ class FitDialog(QDialog):
                             if self._run_total > 1 else ("done" if done else "not fitted"))
         self.fitsFinished.emit()
 
-    def _submit(self, slot: FrontendSlot, config: Any, folder: Path) -> None:
+    def _submit(self, slot: FrontendSlot, config: Any, target: OutputFolder) -> None:
+        from ...backend.fitting import fit_into_folder
+
         rs = self.state.responses
-        existed = folder.exists()
-        new_parents = tuple(p for p in folder.parents if not p.exists())
         position = self._run_total - len(self._queue)
         label = f"[{position}/{self._run_total}] " if self._run_total > 1 else ""
         description = f"{label}fitting {config.model} on {slot.kind}"
         job = self.runner.submit(
-            lambda progress, cancel: run_fit(rs, config, folder, existed, new_parents, progress, cancel),
+            lambda progress, cancel: fit_into_folder(rs, config, target, progress, cancel),
             key=JOB_KEY,
             description=description,
             on_result=lambda outcome, sid=slot.id: self._fitted(sid, outcome),
             on_error=self._failed,
+            owner=self,
         )
-        self._pending[job.id] = {"folder": folder, "existed": existed, "new_parents": new_parents, "slot": slot,
-                                 "description": description}
+        job.progressed.connect(lambda done, total, message, job=job: self._job_progress(job, done, total, message))
+        job.finished.connect(lambda job=job: self._job_finished(job))
+        self._pending[job.id] = _Pending(target, slot, description)
         self._current = job.id
         self._set_running(True)
         self.progress.setRange(0, config.max_epochs)
         self.progress.setValue(0)
         self.status.setText(f"{description}: loading stimuli…")
 
-    def _fitted(self, slot_id: int, outcome: dict[str, Any]) -> None:
+    def _fitted(self, slot_id: int, fitted: FittedModel) -> None:
         self._pending.pop(self._current, None)
-        loaded = outcome["loaded"]
-        self.state.add_model(loaded)
+        self.state.add_model(fitted.loaded)
         slot = self.state.slot(slot_id)
-        entry = {**outcome, "slot_id": slot_id, "kind": slot.kind if slot else "?"}
-        self.results.append(entry)
-        self._run_results.append(entry)
+        record = FitRecord(slot_id, slot.kind if slot else "?", fitted)
+        self.results.append(record)
+        self._run_results.append(record)
         self._show_results()
         self._refresh_defaults()  # the proposed folder is taken now: propose a new one for the next fit
-        self.modelFitted.emit(loaded)
+        self.modelFitted.emit(fitted.loaded)
         self._next()
 
     def _failed(self, exc: BaseException) -> None:
         from ...backend.errors import StrfviewerError
 
         info = self._pending.pop(self._current, None)
-        what = _describe_slot(info["slot"]) if info else "fit"
+        what = _describe_slot(info.slot) if info else "fit"
         text = one_line(exc) if isinstance(exc, StrfviewerError) else f"unexpected error: {one_line(exc)}"
         self._errors.append(f"{what}: {text}")
         self._show_errors()
@@ -572,14 +545,14 @@ class FitDialog(QDialog):
             return
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(done, max(total, 1)))
-        self.status.setText(f"{info['description']}: {message}")
+        self.status.setText(f"{info.description}: {message}")
 
     def _job_finished(self, job) -> None:
         """A job of ours ended without delivering (cancelled): remove anything it wrote, end the run."""
         info = self._pending.pop(job.id, None)
         if info is None:
             return
-        discard_folder(info["folder"], info["existed"], info["new_parents"])
+        info.target.discard()
         self._queue.clear()
         self._set_running(False)
         self.status.setText("Cancelled: no model was written.")
@@ -603,14 +576,15 @@ class FitDialog(QDialog):
 
     def _show_results(self) -> None:
         lines = []
-        for entry in self._run_results:
-            test = entry["test"]
+        for record in self._run_results:
+            result = record.fitted.result
+            test, val = result.test_metrics, result.val_metrics
             test_text = (f"test cc_norm {_metric(test, 'cc_norm_mean')} (median {_metric(test, 'cc_norm_median')})"
                          if test else "no test split")
             lines.append(
-                f"<b>{entry['kind']}</b>: validation cc_norm {_metric(entry['val'], 'cc_norm_mean')} "
-                f"(median {_metric(entry['val'], 'cc_norm_median')}), {test_text}; {entry['epochs_run']} epochs "
-                f"(best {entry['best_epoch']}), {entry['seconds']:.1f} s → {entry['folder']}"
+                f"<b>{record.kind}</b>: validation cc_norm {_metric(val, 'cc_norm_mean')} "
+                f"(median {_metric(val, 'cc_norm_median')}), {test_text}; {result.epochs_run} epochs "
+                f"(best {result.best_epoch}), {result.seconds:.1f} s → {result.folder}"
             )
         self.results_label.setText("<br>".join(lines))
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -81,12 +81,6 @@ _EMPTY_LAG_MS = (-20.0, 5.0)  # the lag axis before anything is computed, when t
 _TARGET_TIP = "The analysis target front-end, or a model that takes this sound's rate"
 
 
-class _RowsBridge(QObject):
-    """Created on the GUI thread: the worker emits on it when rows are stored, and Qt queues that to the view."""
-
-    rowsReady = Signal(int, int, object)  # computation number, first frame, the ProgressiveDisplay
-
-
 @dataclass
 class _Request:
     """One computation: what it studies, on which segment, how."""
@@ -127,8 +121,6 @@ class CausalityView(QWidget):
         self._modules: dict[str, Any] = {}  # built front-ends, by their arguments
         self._auto_pending = False
         self._updating = False
-        self._bridge = _RowsBridge(self)
-        self._bridge.rowsReady.connect(self._rows_arrived, Qt.ConnectionType.QueuedConnection)
 
         self._build_header()
         self._build_plots()
@@ -143,8 +135,6 @@ class CausalityView(QWidget):
             view.sigRangeChanged.connect(lambda *_: self._zoom_timer.start())
             view.sigResized.connect(lambda *_: self._zoom_timer.start())
 
-        runner.progress.connect(self._job_progress)
-        runner.finished.connect(self._job_finished)
         state.audioChanged.connect(self._audio_changed)
         state.viewRangeChanged.connect(lambda *_: self._request_changed())
         for signal in (state.frontendsChanged, state.targetChanged, state.modelChanged):
@@ -588,27 +578,22 @@ class CausalityView(QWidget):
         self._show_labels_pending()
         samples = np.ascontiguousarray(self.state.audio.samples[segment.start : segment.start + segment.n_samples],
                                        dtype=np.float32)
-        bridge = self._bridge
 
-        def rows_ready(first: int, partial: ProgressiveDisplay) -> None:
-            try:
-                bridge.rowsReady.emit(number, first, partial)
-            except RuntimeError:  # the view is gone
-                log.debug("causality view deleted; dropped rows from a worker")
-
-        def job(progress, cancel) -> ShownJacobian:
-            return compute_display(module, samples, mode, index, rows_ready=rows_ready, progress=progress,
-                                   cancel=cancel)
+        def job(progress, cancel, publish) -> ShownJacobian:
+            return compute_display(module, samples, mode, index, rows_ready=lambda first, partial: publish(
+                (first, partial)), progress=progress, cancel=cancel)
 
         self._set_message(f"Computing the Jacobian of {self.request.describe()}…")
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        self.job = self.runner.submit(
-            job, key=KEY, description=f"causality Jacobian of {label}",
-            on_result=lambda value, number=number: self._show_result(number, value),
-            on_error=lambda exc, number=number: self._failed(number, exc),
-        )
+        self.job = job = self.runner.submit(job, key=KEY, description=f"causality Jacobian of {label}",
+                                            on_error=lambda exc, number=number: self._failed(number, exc),
+                                            publishes=True, owner=self)
+        job.progressed.connect(lambda done, total, _message: show_progress(self.progress, done, total))
+        job.partial.connect(lambda rows, number=number: self._rows_arrived(number, *rows))
+        job.succeeded.connect(lambda value, number=number: self._show_result(number, value))
+        job.finished.connect(lambda job=job: self._job_finished(job))
 
     def cancel(self) -> None:
         """Stop the running computation; rows still in flight are dropped."""
@@ -620,10 +605,6 @@ class CausalityView(QWidget):
         self.progress.setVisible(False)
 
     # Job callbacks (GUI thread)
-    def _job_progress(self, job, done: int, total: int, _message: str) -> None:
-        if job is self.job:
-            show_progress(self.progress, done, total)
-
     def _job_finished(self, job) -> None:
         if job is self.job:
             self.job = None

@@ -15,7 +15,6 @@ matches a front-end is decided in :mod:`strfviewer.backend.analysis.compare`; th
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Iterator
@@ -77,11 +76,6 @@ def cc_norm_tooltip(model: Any, summary: CcNormSummary) -> str:
     over = f"its {summary.neurons} neurons" if summary.neurons is not None else "its neurons"
     return (f"{summary.median:.3f}: median over {over} of the test-split cc_norm that {Path(model.path).name} recorded "
             f"when it was fitted ({model.path}/metadata.json)")
-
-
-def _cancel_jobs(jobs: dict[int, Any], *_args: Any) -> None:
-    for job in list(jobs.values()):
-        job.cancel()
 
 
 @dataclass
@@ -184,10 +178,6 @@ class CompareView(QWidget):
         state.frontendChanged.connect(self._frontend_changed)
         state.modelChanged.connect(self._fill_table)
         state.displayChanged.connect(self._apply_colormap)
-        runner.progress.connect(self._job_progress)
-        runner.finished.connect(self._job_finished)
-        # A view closed mid-measurement must not receive results: its widgets are gone by then.
-        self.destroyed.connect(functools.partial(_cancel_jobs, self._jobs))
         self._building = Stepwise(self)
         self._sync_rows()
 
@@ -292,13 +282,16 @@ class CompareView(QWidget):
         kind, args, dt_ms, slot_id = slot.kind, dict(slot.args), slot.dt_ms, slot.id
         row = self.rows[slot_id]
         row.computing, row.error = True, None
-        self._jobs[slot_id] = self.runner.submit(
+        self._jobs[slot_id] = job = self.runner.submit(
             lambda progress, cancel: measure_frontend(kind, args, dt_ms, samples, audio_fs, progress, cancel),
             key=f"{JOB_PREFIX}{slot_id}",
             description=f"comparing {kind}",
             on_result=lambda result: self._show(slot_id, result),
             on_error=lambda exc: self._failed(slot_id, exc),
+            owner=self,
         )
+        job.progressed.connect(lambda done, total, message: show_progress(self.progress, done, total, message))
+        job.finished.connect(lambda job=job: self._job_finished(job))
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
@@ -314,11 +307,6 @@ class CompareView(QWidget):
         self._stale.clear()
         self.status.setText("cancelled")
         self._fill_table()
-
-    def _job_progress(self, job, done: int, total: int, message: str) -> None:
-        if not job.key.startswith(JOB_PREFIX) or job not in self._jobs.values():
-            return
-        show_progress(self.progress, done, total, message)
 
     def _job_finished(self, job) -> None:
         slot_id = next((i for i, j in self._jobs.items() if j is job), None)

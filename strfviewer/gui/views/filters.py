@@ -238,8 +238,6 @@ class FiltersView(QWidget):
         state.frontendChanged.connect(self._schedule)
         state.channelChanged.connect(self._apply_channel)
         state.displayChanged.connect(self._apply_colormap)
-        runner_ref, keys = runner, (self._bank_key, self._tuning_key)
-        self.destroyed.connect(lambda *_: [runner_ref.cancel(k) for k in keys])
         self._refresh()
 
     # Construction
@@ -472,6 +470,7 @@ class FiltersView(QWidget):
             description="filter responses",
             on_result=self._show_filters,
             on_error=lambda exc: self._failed("filters", exc),
+            owner=self,
         )
         self._submit_tuning()
 
@@ -487,6 +486,7 @@ class FiltersView(QWidget):
             description="tone-sweep tuning curves",
             on_result=self._show_tuning,
             on_error=lambda exc: self._failed("tuning curves", exc),
+            owner=self,
         )
 
     def _failed(self, what: str, exc: BaseException) -> None:

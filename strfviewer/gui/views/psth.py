@@ -182,8 +182,6 @@ class PsthView(QWidget):
         state.modelChanged.connect(self._models_changed)
         state.neuronChanged.connect(self._neuron_changed)
         state.audioChanged.connect(self._draw_stimulus)
-        runner.progress.connect(self._job_progress)
-        runner.finished.connect(self._job_finished)
         self._responses_changed()
 
     # Construction
@@ -423,11 +421,10 @@ class PsthView(QWidget):
             description=f"PSTH predictions ({rs.name})",
             on_result=self._show_results,
             on_error=self._failed,
+            owner=self,
         )
-
-    def _job_progress(self, job: Any, done: int, total: int, message: str) -> None:
-        if job is self._job:
-            show_progress(self.progress, done, total, message)
+        self._job.progressed.connect(lambda done, total, message: show_progress(self.progress, done, total, message))
+        self._job.finished.connect(lambda job=self._job: self._job_finished(job))
 
     def _job_finished(self, job: Any) -> None:
         if job is not self._job:

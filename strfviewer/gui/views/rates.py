@@ -103,7 +103,7 @@ class RatesPane(QWidget):
         span = self.window.plan()
         self.runner.submit(lambda progress, cancel: frames_for_span(model, samples, fs, span, progress, cancel),
                            key=_JOB_KEY, description="predicted rates", on_result=self._show,
-                           on_error=self._failed)
+                           on_error=self._failed, owner=self)
 
     def _failed(self, exc: BaseException) -> None:
         self.window.failed()

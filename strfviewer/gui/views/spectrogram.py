@@ -203,6 +203,7 @@ class SpectrogramPane(QWidget):
             description=f"{kind} spectrogram",
             on_result=self._show,
             on_error=self._failed,
+            owner=self,
         )
 
     def _failed(self, exc: BaseException) -> None:

@@ -258,8 +258,6 @@ class StrfView(QWidget):
         state.modelChanged.connect(self._models_changed)
         state.neuronChanged.connect(self._neuron_changed)
         state.audioChanged.connect(self._audio_changed)
-        runner.progress.connect(self._job_progress)
-        runner.finished.connect(self._job_finished)
         self._models_changed()
 
     # Messages
@@ -367,8 +365,10 @@ class StrfView(QWidget):
                      f"gradient STRF of {model_title(loaded)}", done, failed)
 
     def _submit(self, key: str, fn, description: str, on_result, on_error) -> None:
-        self._jobs[key] = self.runner.submit(fn, key=key, description=description, on_result=on_result,
-                                             on_error=on_error)
+        self._jobs[key] = job = self.runner.submit(fn, key=key, description=description, on_result=on_result,
+                                                   on_error=on_error, owner=self)
+        job.progressed.connect(self._job_progress)
+        job.finished.connect(lambda job=job: self._job_finished(job))
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
@@ -382,8 +382,8 @@ class StrfView(QWidget):
         if self.strf is None and self.loaded is not None:
             self.method_label.setText(f"{GRADIENT_METHOD}: cancelled")
 
-    def _job_progress(self, job, done: int, total: int, _message: str) -> None:
-        if self._jobs.get(job.key) is job and total > 0:
+    def _job_progress(self, done: int, total: int, _message: str) -> None:
+        if total > 0:  # no count known (total 0): the bar stays busy
             show_progress(self.progress, done, total)
 
     def _job_finished(self, job) -> None:
