@@ -36,6 +36,7 @@ from .errors import (
     short_repr,
 )
 from .frontends import Frontend, make_wav2spec
+from .frontends.modules import frontend_of
 from .jsonfile import JsonFault, JsonProblem, read_json_object
 from .models import ICNet, Linear, LinearNonlinear, ParametricSoftplus
 from .session import fsync_folder
@@ -72,13 +73,12 @@ class LoadedModel:
     @property
     def frontend(self) -> Frontend | None:
         """The model's front-end, or None for a spectrogram-input model."""
-        wav2spec = getattr(self.model, "wav2spec", None)
-        return wav2spec if isinstance(wav2spec, Frontend) else None
+        return frontend_of(self.model)
 
 
 def _frontend_block(model: nn.Module) -> dict[str, Any]:
-    frontend = getattr(model, "wav2spec", None)
-    if not isinstance(frontend, Frontend):
+    frontend = frontend_of(model)
+    if frontend is None:
         return {"wav2spec": None, "input": "spectrogram"}
     time_key = "dt_ms" if "dt_ms" in frontend.config else "hop_ms"
     kwargs = {k: v for k, v in frontend.config.items() if k not in ("audio_fs", time_key)}

@@ -24,6 +24,7 @@ from .checkpoints import LoadedModel, load_model, save_model
 from .data.responses import ResponseSet, hop_for
 from .errors import ConfigurationError
 from .frontends import Frontend, make_wav2spec
+from .frontends.modules import frontend_of
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
 from .model_folders import OutputFolder
 from .models import ICNet, Linear, LinearNonlinear
@@ -158,7 +159,7 @@ def prepare_stimuli(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: 
     """The stimuli ``indices`` ready for the model and the scores: their audio (or fixed front-end features
     when ``cache`` or ``cfg.spectrogram_input``), cut to ``cfg.n_bins`` when set, and the responses of
     ``neurons`` (Hann-smoothed when ``cfg.smooth``) with their PSTH target."""
-    frontend = model.wav2spec if isinstance(model.wav2spec, Frontend) else None
+    frontend = frontend_of(model)
     fixed_frontend = _build_frontend(cfg, rs.dt_ms) if cfg.spectrogram_input else None
     items = []
     for s in indices:

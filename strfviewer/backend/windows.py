@@ -26,8 +26,8 @@ from torch import nn
 
 from .errors import ConfigurationError
 from .frontends import Frontend
+from .frontends.modules import frontend_of
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
-from .models import AudioEncodingModel
 from .models.readouts import STRFReadout
 from .streaming import Streamer
 
@@ -62,10 +62,9 @@ class WindowFrames:
 
 
 def _frontend_of(module: nn.Module) -> Frontend:
-    if isinstance(module, Frontend):
-        return module
-    if isinstance(module, AudioEncodingModel) and isinstance(module.wav2spec, Frontend):
-        return module.wav2spec
+    frontend = frontend_of(module)
+    if frontend is not None:
+        return frontend
     raise ConfigurationError(
         f"{type(module).__name__} has no audio front-end: windows are computed for strfviewer front-ends and "
         "for models that take audio."
