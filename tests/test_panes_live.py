@@ -129,13 +129,39 @@ def test_unticking_live_mid_sound_leaves_no_blank_frames(window, qtbot, tmp_path
     _open(window, qtbot, _sounds(tmp_path)[0])
     slot = window.state.add_frontend("mel", {"f_max": 7000.0})
     pane = window.panes[slot.id]
+    qtbot.waitUntil(lambda: pane.frames is not None and np.isfinite(pane.frames).all(), timeout=20000)
     window.live_box.setChecked(True)
     _play_into_the_sound_and_pause(window, qtbot)
     assert not np.isfinite(pane.frames).all()  # live frames stop at the pause
+    computed = window.state.frame_cache.misses
     window.live_box.setChecked(False)
     assert not window.live.running
     qtbot.waitUntil(lambda: pane.status.text() == "" and np.isfinite(pane.frames).all(), timeout=20000)
     _assert_offline(window, slot)
+    assert window.state.frame_cache.misses == computed  # the offline frames from before live mode, not again
+
+
+def test_live_frames_reach_the_panes_through_the_session_state(window, qtbot, tmp_path):
+    from strfviewer.gui.state import LiveStream
+
+    _open(window, qtbot, _sounds(tmp_path)[0])
+    slot = window.state.add_frontend("mel", {"n_mels": 8, "f_max": 7000.0})
+    pane = window.panes[slot.id]
+    qtbot.waitUntil(lambda: pane.frames is not None, timeout=20000)
+    arrived: list[int] = []
+    window.state.liveFramesArrived.connect(lambda stream_id, first, frames: arrived.append(stream_id))
+    window.live_box.setChecked(True)
+    _play_to_the_end(window, qtbot)
+    assert slot.id in arrived
+    # Whatever feeds the state (a file's stream now, a microphone later) is what the pane draws.
+    window.live_box.setChecked(False)
+    window.state.start_live_stream(slot.id, LiveStream(4, 80, FS, 8))
+    assert pane.frames.shape == (8, 4) and not np.isfinite(pane.frames).any()
+    frames = np.arange(16, dtype=np.float32).reshape(8, 2)
+    window.state.add_live_frames(slot.id, 1, frames)
+    window.state.add_live_frames(slot.id + 1000, 0, np.ones((8, 4), np.float32))  # another stream: not this pane
+    np.testing.assert_array_equal(pane.frames[:, 1:3], frames)
+    assert not np.isfinite(pane.frames[:, [0, 3]]).any()
 
 
 def test_a_stopped_stream_delivers_nothing(qtbot):

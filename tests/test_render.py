@@ -142,15 +142,15 @@ def test_a_session_file_is_rendered(qapp, files, tmp_path):
 
 
 def test_the_render_waits_for_slow_jobs(qapp, files, tmp_path, monkeypatch):
-    from strfviewer.gui.views import spectrogram
+    from strfviewer.backend.analysis import frame_cache
 
-    compute = spectrogram.compute_frames
+    compute = frame_cache.compute_frames
 
     def slow(*args, **kwargs):
         time.sleep(1.0)
         return compute(*args, **kwargs)
 
-    monkeypatch.setattr(spectrogram, "compute_frames", slow)
+    monkeypatch.setattr(frame_cache, "compute_frames", slow)
     out = tmp_path / "slow.png"
     assert _render(str(files["wav"]), "--view", "spectrograms", "--out", str(out), "--size", "640x420",
                    "--scale", "1") == 0

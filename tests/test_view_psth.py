@@ -255,11 +255,16 @@ def test_export_writes_the_figure_and_the_shown_data(view, qtbot, files, tmp_pat
 def test_stimulus_and_population_model_are_remembered(view, qtbot, files, tmp_path):
     _open(qtbot, view, files["responses"], files["truth"], files["other"])
     assert view.population_box.currentText() == "other-linear"  # default: the latest model
-    view.select_stimulus(1)
+    view.stimulus_box.setCurrentIndex(1)  # the user's choice goes to the state, which every view follows
+    assert view.state.selected_stimulus == 1 and view.stimulus() == 1
     view.population_box.setCurrentIndex(view.population_box.findText("truth-linear"))
     assert view.curves["recorded"].getData()[1].shape == (N_BINS,)
     assert view.psth_plot.getViewBox().viewRange()[0] == pytest.approx([0.0, N_BINS * DT / 1000])
-    again = PsthView(view.state, view.runner)
+    fresh = SessionState()  # a new window opening the same set remembers both choices
+    fresh.set_responses(view.state.responses)
+    for model in view.state.models:
+        fresh.add_model(model)
+    again = PsthView(fresh, view.runner)
     qtbot.addWidget(again)
     qtbot.waitUntil(lambda: len(again.results()) == 2 and not again.progress.isVisible(), timeout=30000)
     assert again.stimulus() == 1
@@ -279,8 +284,9 @@ def test_the_stimulus_that_is_the_open_sound_uses_the_shared_time_axis(view, qtb
     view.state.set_view_range(0.1, 0.2)
     assert view.raster_plot.getViewBox().viewRange()[0] == pytest.approx([0.1, 0.2], abs=1e-3)
     assert any(t.startswith("truth-linear") for t in view.legend_texts())
-    view.select_stimulus(0)
+    view.state.set_stimulus(0)
     assert view.psth_plot is view.plain_plot
+    assert view.stimulus_box.currentIndex() == 0  # the box follows the state
 
 
 def test_spike_times_are_drawn_when_the_set_stores_them(view, qtbot, files, tmp_path):

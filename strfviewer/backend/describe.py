@@ -29,8 +29,6 @@ def _model(path: Path) -> str:
     frontend = loaded.frontend
     source = (f"{frontend.kind} front-end, {frontend.out_channels} channels, {frontend.audio_fs} Hz, hop "
               f"{frontend.hop}" if frontend is not None else "spectrogram input")
-    if loaded.model_class == "ICNet":
-        source = f"ICNet encoder at {model.wav2spec.audio_fs} Hz, hop {model.wav2spec.hop}"
     text = f"{loaded.model_class} model: {model.O} neurons, {source}, {n_params:,} parameters"
     metrics = loaded.info.get("metrics")
     test = metrics.get("test") if isinstance(metrics, dict) else None

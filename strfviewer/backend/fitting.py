@@ -233,8 +233,8 @@ def fit(
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, len(neurons), rs.dt_ms).to(device)
-    cached = cfg.spectrogram_input or (isinstance(model.wav2spec, Frontend) and _is_fixed(model.wav2spec)
-                                       and cfg.model != "icnet")
+    frontend = frontend_of(model)
+    cached = cfg.spectrogram_input or (frontend is not None and _is_fixed(frontend) and cfg.model != "icnet")
     report(progress, 0, cfg.max_epochs, "loading stimuli")
     data = {name: prepare_stimuli(rs, cfg, model, neurons, idx, cached, device, cancel)
             for name, idx in parts.items()}

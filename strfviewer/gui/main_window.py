@@ -12,7 +12,6 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..backend.frontends import KINDS
+from ..backend.frontends.modules import audio_mismatch
 from . import windowing
 from .controller import SessionController, recent_files
 from .jobrunner import JobRunner
@@ -43,8 +43,8 @@ from .live import LiveEngine
 from .playback import Player, make_player
 from .reporter import ErrorReporter
 from .settings import settings
-from .state import SessionState
-from .views.rates import LIVE_ID, RatesPane, usable
+from .state import MODEL_STREAM, LiveStream, SessionState
+from .views.rates import RatesPane
 from .views.spectrogram import SpectrogramPane
 from .views.waveform import WaveformOverview
 
@@ -246,7 +246,7 @@ class MainWindow(QMainWindow):
         self.player.finished.connect(self._player_finished)
         self.player.error.connect(lambda message: self.reporter.report(message, title="Playback"))
         self.live.prepared.connect(self._live_prepared)
-        self.live.frames.connect(self._live_frames)
+        self.live.frames.connect(self.state.add_live_frames)
         self.live.failed.connect(lambda message: self.reporter.report(f"Live mode stopped: {message}"))
         for signal in (self.state.audioChanged, self.state.frontendsChanged, self.state.frontendChanged,
                        self.state.modelChanged):
@@ -434,7 +434,8 @@ class MainWindow(QMainWindow):
             return
         slots = [(s.id, s.kind, dict(s.args), s.dt_ms) for s in self.state.frontends]
         loaded = self.state.model
-        models = [(LIVE_ID, loaded.model)] if loaded is not None and usable(loaded, audio.audio_fs) is None else []
+        streams_model = loaded is not None and audio_mismatch(loaded.model, audio.audio_fs) is None
+        models = [(MODEL_STREAM, loaded.model)] if streams_model else []
         self.live.start(audio.samples, audio.audio_fs, slots, models)
         self.live.advance(self.player.position(), audio.audio_fs)
 
@@ -448,33 +449,21 @@ class MainWindow(QMainWindow):
             self._live_start()
 
     def _live_toggled(self, live: bool) -> None:
-        """Ticking Live while playing starts a stream; unticking ends it, and panes it left partly blank
-        compute their frames offline."""
+        """Ticking Live while playing starts a stream; unticking ends it (panes it left partly blank compute
+        the rest offline, following the state's liveChanged)."""
         if live:
             if self.player.state() == "playing" and not self.live.running:
                 self._live_start()
             return
         self.live.stop()
-        for pane in [*self.panes.values(), self.rates_pane]:
-            if pane is not None:
-                pane.end_live()
 
     def _player_finished(self) -> None:
         if self.live.running and self.state.audio is not None:
             self.live.finish(self.state.audio.samples.shape[0])
 
-    def _live_prepared(self, slot_id: int, info: dict[str, Any]) -> None:
-        if slot_id == LIVE_ID and self.rates_pane is not None:
-            self.rates_pane.begin_live(info["n_frames"], info["hop"], info["audio_fs"], info["channels"])
-            return
-        pane = self.panes.get(slot_id)
-        if pane is not None:
-            pane.begin_live(info["n_frames"], info["hop"], info["audio_fs"], info["centres"], info["channels"])
-
-    def _live_frames(self, slot_id: int, first: int, frames: np.ndarray) -> None:
-        pane = self.rates_pane if slot_id == LIVE_ID else self.panes.get(slot_id)
-        if pane is not None:
-            pane.add_live_frames(first, frames)
+    def _live_prepared(self, stream_id: int, info: dict[str, Any]) -> None:
+        self.state.start_live_stream(stream_id, LiveStream(info["n_frames"], info["hop"], info["audio_fs"],
+                                                           info["channels"], info["centres"]))
 
     # Jobs
     def _job_progress(self, job, done: int, total: int, message: str) -> None:

@@ -313,11 +313,12 @@ def _show(window: RenderWindow, view: str, request: RenderRequest) -> QWidget:
     if view == "causality" and request.models:  # the models asked for, not the front-end, are what to show
         widget.choose_model_target()
     if view == "psth" and request.stimulus is not None:
-        count = widget.stimulus_box.count()
-        if request.stimulus >= count:
+        rs = window.state.responses
+        count = 0 if rs is None else len(rs.stimuli)
+        if not 0 <= request.stimulus < count:
             raise RenderError(f"--stimulus {request.stimulus} is out of range: the PSTH view has {count} "
                               f"stimuli{f' (0 to {count - 1})' if count else '; open a response set with --dataset'}")
-        widget.select_stimulus(request.stimulus)
+        window.state.set_stimulus(request.stimulus)
     return widget
 
 

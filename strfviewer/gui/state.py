@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from ..backend.analysis.frame_cache import FrameCache
 from . import windowing
 
+MODEL_STREAM = -1  # the live stream of the model's rates (front-end slots, streamed too, have positive ids)
 DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None}
 _slot_ids = itertools.count(1)
 RANGE_ARGUMENTS = ("f_min", "f_max", "kernel_ms")  # the arguments a front-end's frequency-range note is about
@@ -35,9 +37,23 @@ class FrontendSlot:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class LiveStream:
+    """A live stream just opened: ``n_frames`` frames of ``channels`` each will arrive, ``hop`` samples apart;
+    ``centres`` (Hz) label a front-end's channels (None for latent channels and for a model's neurons)."""
+
+    n_frames: int
+    hop: int
+    audio_fs: int
+    channels: int
+    centres: np.ndarray | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class AudioDocument:
-    """The open sound, as the views need it: mono float32 samples at ``audio_fs`` and where it came from."""
+    """The open sound, as the views need it: mono float32 samples at ``audio_fs`` and where it came from.
+
+    Nothing writes into ``samples``: frames computed from them are cached by the array's identity."""
 
     path: Path | None
     samples: np.ndarray
@@ -63,11 +79,14 @@ class SessionState(QObject):
     viewRangeChanged = Signal(float, float)
     cursorChanged = Signal(float)
     liveChanged = Signal(bool)
+    liveStreamStarted = Signal(int, object)  # stream id (a slot id, or MODEL_STREAM), LiveStream
+    liveFramesArrived = Signal(int, int, object)  # stream id, first frame, (channels or neurons, n) array
     displayChanged = Signal()
     frontViewChanged = Signal(str)  # the tab in front, by name (sessions remember it; views do not redraw)
     modelChanged = Signal()  # a model was added or removed (``models``)
     responsesChanged = Signal()  # a response set was opened (``responses``)
     neuronChanged = Signal(int)  # the selected neuron index
+    stimulusChanged = Signal(int)  # the response set's stimulus the PSTH view shows (-1: not chosen yet)
     channelChanged = Signal(int)  # the selected front-end channel (-1: none), highlighted everywhere
     targetChanged = Signal()  # the front-end slot the analysis views study (``target_slot``)
 
@@ -84,8 +103,10 @@ class SessionState(QObject):
         self.models: list[Any] = []  # backend LoadedModel objects, in the order they were opened
         self.responses: Any = None  # a backend ResponseSet, when one is open
         self.selected_neuron = 0
+        self.selected_stimulus = -1
         self.selected_channel = -1
         self.target_slot: int | None = None  # None: the first active front-end
+        self.frame_cache = FrameCache()  # front-end frames of this session's sounds, shared by every view
 
     # Audio
     def set_audio(self, audio: AudioDocument) -> None:
@@ -159,6 +180,13 @@ class SessionState(QObject):
             self.live = live
             self.liveChanged.emit(live)
 
+    def start_live_stream(self, stream_id: int, stream: LiveStream) -> None:
+        """A stream of live mode opened: the pane it belongs to blanks, then follows :meth:`add_live_frames`."""
+        self.liveStreamStarted.emit(stream_id, stream)
+
+    def add_live_frames(self, stream_id: int, first: int, frames: np.ndarray) -> None:
+        self.liveFramesArrived.emit(stream_id, first, frames)
+
     # Display
     def set_front_view(self, name: str) -> None:
         if name != self.front_view:
@@ -193,6 +221,7 @@ class SessionState(QObject):
         """Open a response set with ``neuron`` selected (0 when it is out of the set's range)."""
         self.responses = responses
         self.selected_neuron = neuron if 0 <= neuron < len(responses.neurons) else 0
+        self.selected_stimulus = -1  # the PSTH view chooses one (the remembered or first test stimulus)
         self.responsesChanged.emit()
         self.neuronChanged.emit(self.selected_neuron)
 
@@ -200,6 +229,15 @@ class SessionState(QObject):
         if index != self.selected_neuron and index >= 0:
             self.selected_neuron = index
             self.neuronChanged.emit(index)
+
+    def set_stimulus(self, index: int) -> None:
+        """Show stimulus ``index`` of the open response set in the PSTH view (an index outside it is refused)."""
+        count = 0 if self.responses is None else len(self.responses.stimuli)
+        if not 0 <= index < count:
+            raise IndexError(f"stimulus {index} is out of range: the open response set has {count} stimuli")
+        if index != self.selected_stimulus:
+            self.selected_stimulus = index
+            self.stimulusChanged.emit(index)
 
     def set_channel(self, channel: int) -> None:
         if channel != self.selected_channel:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from ..errors import ConfigurationError, StrfviewerError, one_line
 from ..frontends import frontend_class, make_wav2spec
 from ..jobs import CancelFlag, CancelledError, ProgressCallback, check_cancel
 from .causality import frame_jacobian, receptive_field_text
+from .frame_cache import FrameCache
 from .frames import FrameWindow, compute_frames
 
 CAUSALITY_SECONDS = 0.25  # the causality Jacobian is measured on the sound's loudest quarter second
@@ -165,13 +165,17 @@ class FrontendMeasurement:
     are none: ``causality_error``)."""
 
     window: FrameWindow
-    seconds: float
     duration: float  # of the sound, in seconds
     leak: float | None = None
     leak_exact: bool = False
     receptive_field: int | None = None  # samples
     causality_method: str | None = None
     causality_error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """How long computing the frames took."""
+        return self.window.seconds
 
     @property
     def channels(self) -> int:
@@ -225,18 +229,19 @@ def loudest_clip(samples: np.ndarray, length: int, hop: int) -> np.ndarray:
 
 
 def measure_frontend(kind: str, args: dict[str, Any], dt_ms: float, samples: np.ndarray, audio_fs: int,
-                     progress: ProgressCallback | None = None, cancel: CancelFlag | None = None) \
-        -> FrontendMeasurement:
-    """Job body: the front-end's frames of the whole sound, how long they took, and its causality numbers."""
+                     progress: ProgressCallback | None = None, cancel: CancelFlag | None = None,
+                     cache: FrameCache | None = None) -> FrontendMeasurement:
+    """Job body: the front-end's frames of the whole sound, how long they took, and its causality numbers.
+
+    With a ``cache``, frames a pane has already computed are reused (with the seconds they took then)."""
 
     def stage(name: str) -> ProgressCallback | None:
         if progress is None:
             return None
         return lambda done, total, message: progress(done, total, f"{kind} {name}: {message}")
 
-    start = time.perf_counter()
-    window = compute_frames(kind, args, dt_ms, samples, audio_fs, stage("frames"), cancel)
-    seconds = time.perf_counter() - start
+    compute = compute_frames if cache is None else cache.frames
+    window = compute(kind, args, dt_ms, samples, audio_fs, stage("frames"), cancel)
     check_cancel(cancel)
     duration = samples.shape[0] / audio_fs
     frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
@@ -246,6 +251,6 @@ def measure_frontend(kind: str, args: dict[str, Any], dt_ms: float, samples: np.
     except CancelledError:
         raise
     except StrfviewerError as exc:
-        return FrontendMeasurement(window, seconds, duration, causality_error=one_line(exc))
-    return FrontendMeasurement(window, seconds, duration, jac.leak, jac.leak_is_exactly_zero,
+        return FrontendMeasurement(window, duration, causality_error=one_line(exc))
+    return FrontendMeasurement(window, duration, jac.leak, jac.leak_is_exactly_zero,
                                jac.receptive_field, jac.method)

@@ -13,6 +13,7 @@ not wait for them.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,6 +31,7 @@ class FrameWindow:
     ``span`` is the window (seconds) they were computed for, None for the whole sound; ``exact`` is False when
     a recursive stage was warmed up over ``warmup_s`` seconds instead of run from the start. ``centres`` (Hz,
     None for latent channels) and ``unit`` label a front-end's frames; a model's rates have neither.
+    ``seconds`` is how long computing them took (a real-time factor of cached frames is that computation's).
     """
 
     frames: np.ndarray
@@ -41,6 +43,7 @@ class FrameWindow:
     span: tuple[float, float] | None = None
     centres: np.ndarray | None = None
     unit: str | None = None
+    seconds: float = 0.0
 
     @property
     def note(self) -> str:
@@ -63,15 +66,16 @@ def frames_for_span(module: Any, samples: np.ndarray, audio_fs: int, span: tuple
     from ..windows import compute_window, total_frames
 
     hop = hop_of(module)
+    start = time.perf_counter()
     if span is None:
         frames = run_in_chunks(module, samples, progress=progress, cancel=cancel)
-        return FrameWindow(frames, 0, hop, audio_fs)
+        return FrameWindow(frames, 0, hop, audio_fs, seconds=time.perf_counter() - start)
     n_total = total_frames(samples.shape[0], hop)
     first = min(n_total - 1, max(0, math.floor(span[0] * audio_fs / hop)))
     last = max(first + 1, min(n_total, math.ceil(span[1] * audio_fs / hop)))
     window = compute_window(module, samples, first, last, progress=progress, cancel=cancel)
     return FrameWindow(window.frames, first, hop, audio_fs, window.exact, window.warmup_s,
-                       (first * hop / audio_fs, last * hop / audio_fs))
+                       (first * hop / audio_fs, last * hop / audio_fs), seconds=time.perf_counter() - start)
 
 
 def compute_frames(kind: str, args: dict[str, Any], dt_ms: float, samples: np.ndarray, audio_fs: int,
@@ -81,9 +85,11 @@ def compute_frames(kind: str, args: dict[str, Any], dt_ms: float, samples: np.nd
     of a long one, labelled with the channels' centres and the values' unit."""
     from ..frontends import make_wav2spec
 
+    start = time.perf_counter()  # building the front-end is part of computing its frames
     frontend = make_wav2spec(kind, audio_fs=audio_fs, dt_ms=dt_ms, **args).eval()
     window = frames_for_span(frontend, samples, audio_fs, span, progress, cancel)
-    return replace(window, centres=frontend.centre_frequencies(), unit=frontend.output_unit(frontend.config))
+    return replace(window, centres=frontend.centre_frequencies(), unit=frontend.output_unit(frontend.config),
+                   seconds=time.perf_counter() - start)
 
 
 # Levels of frames drawn as images

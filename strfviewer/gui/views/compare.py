@@ -150,7 +150,8 @@ class CompareView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeaderItem(COLUMNS.index("× real time")).setToolTip(
-            "Seconds of sound per second of computation (offline, whole sound, this machine)")
+            "Seconds of sound per second of computation (offline, whole sound, this machine; frames a pane "
+            "computed already are reused, with the time they took then)")
         self.table.horizontalHeaderItem(COLUMNS.index("causality leak")).setToolTip(
             f"Largest gradient of a frame with respect to samples at or after its end, on the loudest "
             f"{CAUSALITY_SECONDS:g} s (random projection over channels)")
@@ -280,10 +281,11 @@ class CompareView(QWidget):
 
     def _submit(self, slot: FrontendSlot, samples: np.ndarray, audio_fs: int) -> None:
         kind, args, dt_ms, slot_id = slot.kind, dict(slot.args), slot.dt_ms, slot.id
+        cache = self.state.frame_cache
         row = self.rows[slot_id]
         row.computing, row.error = True, None
         self._jobs[slot_id] = job = self.runner.submit(
-            lambda progress, cancel: measure_frontend(kind, args, dt_ms, samples, audio_fs, progress, cancel),
+            lambda progress, cancel: measure_frontend(kind, args, dt_ms, samples, audio_fs, progress, cancel, cache),
             key=f"{JOB_PREFIX}{slot_id}",
             description=f"comparing {kind}",
             on_result=lambda result: self._show(slot_id, result),

@@ -146,7 +146,8 @@ class PsthView(QWidget):
         self._stats_for: Any = None  # the response set _stats and _cache belong to
         self._job: Any = None
         self._job_covers: set[int] = set()
-        self._syncing = False
+        self._syncing = False  # the stimulus and model boxes are being set from the state, not by the user
+        self._filling = False  # the stimulus box is being filled: its caller draws
         self._bins_cache: dict[int, int] = {}
         self._shown: dict[str, Any] | None = None  # what the PSTH plot shows (the export's data)
         self._range_for: tuple[int, int, bool] | None = None  # (response set, stimulus, linked) the x range is for
@@ -181,6 +182,7 @@ class PsthView(QWidget):
         state.responsesChanged.connect(self._responses_changed)
         state.modelChanged.connect(self._models_changed)
         state.neuronChanged.connect(self._neuron_changed)
+        state.stimulusChanged.connect(self._stimulus_changed)
         state.audioChanged.connect(self._draw_stimulus)
         self._responses_changed()
 
@@ -323,7 +325,7 @@ class PsthView(QWidget):
         return [label.text for _, label in self.legend.items]
 
     def stimulus(self) -> int:
-        return max(0, self.stimulus_box.currentIndex())
+        return max(0, self.state.selected_stimulus)
 
     def neuron(self) -> int:
         rs = self.state.responses
@@ -341,9 +343,6 @@ class PsthView(QWidget):
         n = self.neuron()
         return {r.name: {"cc": float(r.cc[n]), "cc_norm": float(r.cc_norm[n]), "cc_max": float(r.cc_max[n])}
                 for r in self.valid_results()}
-
-    def select_stimulus(self, index: int) -> None:
-        self.stimulus_box.setCurrentIndex(index)
 
     def step_neuron(self, delta: int) -> None:
         """Select the neuron ``delta`` rows away in the neuron table's current (sorted) order."""
@@ -379,13 +378,23 @@ class PsthView(QWidget):
         self._draw_population_highlight()
 
     def _stimulus_chosen(self, index: int) -> None:
+        """The user chose a stimulus: remembered for this response set, and shown through the state."""
         rs = self.state.responses
         if self._syncing or rs is None or index < 0:
             return
         store = settings()
         store.setValue(f"{SETTINGS_PREFIX}stimulus", index)
         store.setValue(f"{SETTINGS_PREFIX}stimulus_set", rs.name)
-        self._draw_stimulus(reset_range=True)
+        self.state.set_stimulus(index)
+
+    def _stimulus_changed(self, index: int) -> None:
+        self._syncing = True
+        try:
+            self.stimulus_box.setCurrentIndex(index)
+        finally:
+            self._syncing = False
+        if not self._filling:
+            self._draw_stimulus(reset_range=True)
 
     def _smooth_toggled(self, checked: bool) -> None:
         settings().setValue(f"{SETTINGS_PREFIX}smooth", checked)
@@ -499,18 +508,18 @@ class PsthView(QWidget):
             for i, info in enumerate(rs.stimuli):
                 label = f" ({info.label})" if info.label else ""
                 self.stimulus_box.addItem(f"{i}: {info.id}{label}{' [test]' if i in test else ''}", i)
-            chosen = rs.splits["test"][0] if rs.splits.get("test") else 0
-            store = settings()
-            saved = store.value(f"{SETTINGS_PREFIX}stimulus")
-            if saved is not None and store.value(f"{SETTINGS_PREFIX}stimulus_set") == rs.name:
-                try:
-                    if 0 <= int(saved) < len(rs.stimuli):
-                        chosen = int(saved)
-                except (TypeError, ValueError):
-                    pass
-            self.stimulus_box.setCurrentIndex(chosen)
         finally:
             self._syncing = False
+        if rs is None:
+            return
+        self._filling = True  # the caller draws once everything is filled
+        try:
+            if 0 <= self.state.selected_stimulus < len(rs.stimuli):
+                self._stimulus_changed(self.state.selected_stimulus)
+            else:
+                self.state.set_stimulus(_default_stimulus(rs))
+        finally:
+            self._filling = False
 
     def _fill_population_models(self) -> None:
         valid = self.valid_results()
@@ -789,3 +798,17 @@ class PsthView(QWidget):
         if self._shown is None:
             return None
         return dict(self._shown["data"]), self._shown["header"]
+
+
+def _default_stimulus(rs: ResponseSet) -> int:
+    """The stimulus a response set opens on: the one chosen last time for a set of that name, else its first
+    test stimulus, else its first."""
+    store = settings()
+    saved = store.value(f"{SETTINGS_PREFIX}stimulus")
+    if saved is not None and store.value(f"{SETTINGS_PREFIX}stimulus_set") == rs.name:
+        try:
+            if 0 <= int(saved) < len(rs.stimuli):
+                return int(saved)
+        except (TypeError, ValueError):
+            pass
+    return rs.splits["test"][0] if rs.splits.get("test") else 0

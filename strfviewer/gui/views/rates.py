@@ -6,39 +6,27 @@ frame as the sound plays (the live engine streams the model itself). The selecte
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ...backend.analysis.frames import FrameWindow, frames_for_span
+from ...backend.frontends.modules import audio_mismatch
 from ..export import ExportButton
 from ..live import write_frames
-from ..state import SessionState
+from ..state import MODEL_STREAM, LiveStream, SessionState
 from ..windowing import ViewWindow
 from .colorbar import attach_colorbar, set_colorbar_label
 from .common import PLOT_MIN_HEIGHT, ElidedLabel, window_header
 from .timeaxis import TimeLinkedPlot, align_on_time_axis
 
-LIVE_ID = -1  # the live engine's id for the model's stream (front-end slots have positive ids)
 _JOB_KEY = "predicted-rates"
 
 
 def rate_unit(hop: int, audio_fs: int) -> str:
     """The colour bar's label: models predict the PSTH they were fitted on, spike counts per response bin."""
     return f"spikes / {1000.0 * hop / audio_fs:.3g} ms bin"
-
-
-def usable(loaded: Any, audio_fs: int) -> str | None:
-    """Why a loaded model cannot predict from this sound (None when it can)."""
-    frontend = getattr(loaded, "frontend", None)
-    if frontend is None:
-        return "the model takes a spectrogram, not audio"
-    if frontend.audio_fs != audio_fs:
-        return f"the model expects {frontend.audio_fs} Hz audio; the sound is {audio_fs} Hz"
-    return None
 
 
 class RatesPane(QWidget):
@@ -86,6 +74,9 @@ class RatesPane(QWidget):
         state.audioChanged.connect(self.recompute)
         state.modelChanged.connect(self.recompute)
         state.neuronChanged.connect(self._show_neuron)
+        state.liveStreamStarted.connect(self._live_stream_started)
+        state.liveFramesArrived.connect(self._live_frames_arrived)
+        state.liveChanged.connect(self._live_changed)
         self.recompute()
 
     def recompute(self) -> None:
@@ -93,9 +84,9 @@ class RatesPane(QWidget):
         if loaded is None or audio is None:
             return
         self.title.setText(f"<b>predicted rates</b> {loaded.path.name}")
-        problem = usable(loaded, audio.audio_fs)
+        problem = audio_mismatch(loaded.model, audio.audio_fs)
         if problem is not None:
-            self.status.setText(problem)
+            self.status.setText(f"the model {problem}")
             return
         self.status.setText("computing…")
         model, samples, fs = loaded.model, audio.samples, audio.audio_fs
@@ -117,11 +108,14 @@ class RatesPane(QWidget):
         self.status.setText("")
         self._draw()
 
-    def begin_live(self, n_frames: int, hop: int, audio_fs: int, neurons: int) -> None:
-        """Blank the image for the rates the live stream sends (cancelling an offline computation of them)."""
+    def _live_stream_started(self, stream_id: int, stream: LiveStream) -> None:
+        """The model's live stream opened: blank the image for the rates it sends (cancelling an offline
+        computation of them)."""
+        if stream_id != MODEL_STREAM:
+            return
         self.runner.cancel(_JOB_KEY)
-        self.hop, self.audio_fs = hop, audio_fs
-        self.rates = np.full((neurons, n_frames), np.nan, dtype=np.float32)
+        self.hop, self.audio_fs = stream.hop, stream.audio_fs
+        self.rates = np.full((stream.channels, stream.n_frames), np.nan, dtype=np.float32)
         self.first_frame = 0
         self.window.live_started()
         self.note.setText("")
@@ -129,13 +123,13 @@ class RatesPane(QWidget):
         self.status.setText("live")
         self._draw()
 
-    def end_live(self) -> None:
+    def _live_changed(self, live: bool) -> None:
         """Live mode ended before the sound did: compute the rates it left blank."""
-        if self.window.paused and self.rates is not None and self._live_frames < self.rates.shape[1]:
+        if not live and self.window.paused and self.rates is not None and self._live_frames < self.rates.shape[1]:
             self.recompute()
 
-    def add_live_frames(self, first: int, rates: np.ndarray) -> None:
-        if self.rates is None:
+    def _live_frames_arrived(self, stream_id: int, first: int, rates: np.ndarray) -> None:
+        if stream_id != MODEL_STREAM or self.rates is None:
             return
         self._live_frames = max(self._live_frames, write_frames(self.rates, first, rates))
         if not self._redraw.isActive():

@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...backend.analysis.frames import FrameWindow, compute_frames, percentile_levels
+from ...backend.analysis.frames import FrameWindow, percentile_levels
 from ...backend.errors import StrfviewerError
 from ..export import ExportButton
 from ..live import write_frames
-from ..state import SessionState
+from ..state import LiveStream, SessionState
 from ..windowing import ViewWindow
 from .colorbar import LEFT_AXIS_WIDTH, attach_colorbar, resolve_colormap, set_colorbar_label
 from .common import PLOT_MIN_HEIGHT, ElidedLabel, frequency_ticks, value_unit, window_header
@@ -137,6 +137,9 @@ class SpectrogramPane(QWidget):
         state.frontendChanged.connect(lambda sid: sid == self.slot_id and self.recompute())
         state.displayChanged.connect(self._apply_colormap)
         state.channelChanged.connect(self._show_channel)
+        state.liveStreamStarted.connect(self._live_stream_started)
+        state.liveFramesArrived.connect(self._live_frames_arrived)
+        state.liveChanged.connect(self._live_changed)
         self._update_title()
         self.recompute()
 
@@ -196,9 +199,9 @@ class SpectrogramPane(QWidget):
         self.status.setText("computing…")
         kind, args, dt_ms = slot.kind, dict(slot.args), slot.dt_ms
         samples, fs = audio.samples, audio.audio_fs
-        span = self.window.plan()
+        span, cache = self.window.plan(), self.state.frame_cache
         self.runner.submit(
-            lambda progress, cancel: compute_frames(kind, args, dt_ms, samples, fs, progress, cancel, span),
+            lambda progress, cancel: cache.frames(kind, args, dt_ms, samples, fs, progress, cancel, span),
             key=self._job_key,
             description=f"{kind} spectrogram",
             on_result=self._show,
@@ -238,12 +241,14 @@ class SpectrogramPane(QWidget):
                                                                self.window.computed, self.note.text())
 
     # Live mode
-    def begin_live(self, n_frames: int, hop: int, audio_fs: int, centres: np.ndarray | None, channels: int) -> None:
-        """Blank the image; frames then arrive with :meth:`add_live_frames` as the sound plays (an offline
-        computation still running would replace them: it is cancelled)."""
+    def _live_stream_started(self, stream_id: int, stream: LiveStream) -> None:
+        """This pane's live stream opened: blank the image; its frames then arrive as the sound plays (an
+        offline computation still running would replace them: it is cancelled)."""
+        if stream_id != self.slot_id:
+            return
         self.runner.cancel(self._job_key)
-        self.hop, self.audio_fs, self.centres = hop, audio_fs, centres
-        self.frames = np.full((channels, n_frames), np.nan, dtype=np.float32)
+        self.hop, self.audio_fs, self.centres = stream.hop, stream.audio_fs, stream.centres
+        self.frames = np.full((stream.channels, stream.n_frames), np.nan, dtype=np.float32)
         self.first_frame = 0
         self.window.live_started()
         self.note.setText("")
@@ -252,16 +257,17 @@ class SpectrogramPane(QWidget):
         self._set_axes()
         self._draw()
 
-    def add_live_frames(self, first: int, frames: np.ndarray) -> None:
-        if self.frames is None:
+    def _live_frames_arrived(self, stream_id: int, first: int, frames: np.ndarray) -> None:
+        if stream_id != self.slot_id or self.frames is None:
             return
         self._live_frames = max(self._live_frames, write_frames(self.frames, first, frames))
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
-    def end_live(self) -> None:
-        """Live mode ended before the sound did: compute the frames it left blank."""
-        if self.window.paused and self.frames is not None and self._live_frames < self.frames.shape[1]:
+    def _live_changed(self, live: bool) -> None:
+        """Live mode ended before the sound did: compute the frames it left blank (the frame cache usually
+        holds them from before the stream)."""
+        if not live and self.window.paused and self.frames is not None and self._live_frames < self.frames.shape[1]:
             self.recompute()
 
     # Drawing
