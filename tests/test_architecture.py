@@ -32,6 +32,15 @@ def test_backend_imports_neither_qt_nor_pyqtgraph():
     assert leaked == ""
 
 
+def test_the_window_opens_without_waiting_for_torch():
+    """Torch takes seconds to import: the window's modules leave it to the first job that needs it (a
+    top-level import of one torch module from the window once tripled the launch time)."""
+    code = ("import sys, strfviewer.cli, strfviewer.gui.app, strfviewer.gui.main_window; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchaudio')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_the_import_contracts_hold():
     """The layers written in pyproject.toml ([tool.importlinter]): cli over gui over backend, a Qt-free
     backend, the GUI's own layers, views that never import one another, no circles between packages. In its

@@ -8,14 +8,18 @@ front-end package stays free of the models that are built on it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from .base import Frontend
+
+if TYPE_CHECKING:
+    from .base import Frontend
 
 
 def frontend_of(module: Any) -> Frontend | None:
     """The module's front-end: the module itself, or its ``wav2spec``; None when it has none."""
+    from .base import Frontend  # torch: loaded on first use, so the window can import this module at launch
+
     if isinstance(module, Frontend):
         return module
     wav2spec = getattr(module, "wav2spec", None)
@@ -24,7 +28,8 @@ def frontend_of(module: Any) -> Frontend | None:
 
 def is_model(module: Any) -> bool:
     """Whether the module is a model on a front-end (its outputs are neurons, not channels)."""
-    return not isinstance(module, Frontend) and frontend_of(module) is not None
+    frontend = frontend_of(module)
+    return frontend is not None and frontend is not module
 
 
 def hop_of(module: Any) -> int:
