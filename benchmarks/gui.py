@@ -104,8 +104,10 @@ def wait(condition, timeout_s: float, poll_ms: int = 20) -> None:
 
 
 def stalls(seconds: float) -> tuple[float, float, float, float]:
-    from strfviewer.backend import frontends, streaming  # noqa: F401 - as the app does in a thread at launch
     from strfviewer.backend.synth import vocalization_like
+    from strfviewer.gui.app import import_backend
+
+    import_backend()  # as the app does in a thread at launch
 
     window = offscreen_window()
 
@@ -157,9 +159,10 @@ def _measured(meter: StallMeter, window, action, settle_s: float = 0.3, timeout_
 
 def demo_actions(repeats: int) -> dict[str, list[float]]:
     """Longest stall (s) of each common demo action, one list entry per fresh window."""
-    from strfviewer.backend import frontends, streaming  # noqa: F401 - as the app does in a thread at launch
     from strfviewer.cli import build_gui_parser
-    from strfviewer.gui.app import _open_requested
+    from strfviewer.gui.app import _open_requested, import_backend
+
+    import_backend()  # as the app does in a thread at launch
 
     results: dict[str, list[float]] = {}
     meter = StallMeter()

@@ -60,8 +60,9 @@ def _peak_mib() -> float:
 
 def run_child(kind: str, args: dict, path: Path, scrolls: int) -> dict:
     """In this process: open ``path`` in a window with one pane of ``kind``; time the first draw and scrolls."""
-    from strfviewer.backend import frontends, streaming  # noqa: F401 - imported before timing, as the app does
+    from strfviewer.gui.app import import_backend
 
+    import_backend()  # as the app does in a thread at launch
     sys.path.insert(0, str(Path(__file__).parent))
     from gui import StallMeter, offscreen_window
     from gui import wait as wait_until

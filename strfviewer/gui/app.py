@@ -61,7 +61,7 @@ def run(options) -> int:
     if os.environ.get("STRFVIEWER_REPORT_SHOWN"):  # used by benchmarks/gui.py to time the launch
         QTimer.singleShot(0, lambda: (sys.stdout.write(f"shown-at {time.time():.6f}\n"), sys.stdout.flush(),
                                       app.quit()))
-    warm_up = threading.Thread(target=_import_backend, name="strfviewer-import", daemon=True)
+    warm_up = threading.Thread(target=import_backend, name="strfviewer-import", daemon=True)
     warm_up.start()
 
     def when_ready() -> None:
@@ -90,8 +90,11 @@ def finish(window, code: int) -> NoReturn:
     os._exit(code)
 
 
-def _import_backend() -> None:
-    from ..backend import frontends, streaming  # noqa: F401 - imported for its side effect: warm caches
+def import_backend() -> None:
+    """Import torch, torchaudio and every front-end (seconds on a slow machine), so that no view has to when
+    the first sound opens: the app runs this in a thread behind the shown window."""
+    from ..backend import streaming  # noqa: F401 - imported for its side effect
+    from ..backend.frontends import registry  # noqa: F401 - the package itself is lazy; this loads the classes
 
 
 def _open_demo(window, with_frontends: bool) -> None:
