@@ -41,6 +41,16 @@ def test_the_window_opens_without_waiting_for_torch():
     assert result.stdout.strip() == "[]"
 
 
+def test_the_launch_warm_up_loads_what_the_first_sound_needs():
+    """What the window leaves out, the warm-up thread loads, so opening a sound imports nothing on the GUI
+    thread."""
+    code = ("import sys; from strfviewer.gui.app import import_backend; import_backend(); "
+            "print(all(m in sys.modules for m in ('torch', 'torchaudio', 'strfviewer.backend.frontends.registry', "
+            "'strfviewer.backend.frontends.mel', 'strfviewer.backend.streaming')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"
+
+
 def test_the_import_contracts_hold():
     """The layers written in pyproject.toml ([tool.importlinter]): cli over gui over backend, a Qt-free
     backend, the GUI's own layers, views that never import one another, no circles between packages. In its
