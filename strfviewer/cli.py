@@ -15,6 +15,7 @@ from . import __version__
 from .backend.errors import StrfviewerError
 from .backend.frontends import KINDS
 from .backend.jsonfile import parse_json
+from .backend.model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS
 
 log = logging.getLogger("strfviewer")
 
@@ -96,9 +97,12 @@ def _run_fit(args: argparse.Namespace) -> int:
     else:
         neurons = _index_list(args.neurons)
     frontend_kwargs = _named_values(args.frontend_arg, "--frontend-arg")
-    icnet_kwargs = _named_values(args.model_arg, "--model-arg")
-    if icnet_kwargs and args.model != "icnet":
-        raise ConfigurationError("--model-arg applies to --model icnet only; drop it or choose icnet")
+    model_kwargs = _named_values(args.model_arg, "--model-arg")
+    if model_kwargs and args.model != "icnet" and args.model not in NETWORK_ARGUMENTS:
+        raise ConfigurationError("--model-arg applies to --model icnet, nrf and dnet only; drop it or choose one "
+                                 "of them")
+    icnet_kwargs = model_kwargs if args.model == "icnet" else {}
+    network_kwargs = model_kwargs if args.model in NETWORK_ARGUMENTS else {}
     cfg = FitConfig(
         model=args.model, frontend=args.frontend, frontend_kwargs=frontend_kwargs,
         spectrogram_input=args.spectrogram_input, audio_fs=args.audio_fs, temporal_window_size=args.window,
@@ -106,7 +110,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         val=_index_list(args.val) if args.val else None, test=_index_list(args.test) if args.test else None,
         n_bins=args.bins, smooth=not args.no_smooth, loss=args.loss, lr=args.lr, weight_decay=args.weight_decay,
         max_epochs=args.max_epochs, patience=args.patience, seed=args.seed, device=args.device,
-        icnet_kwargs=icnet_kwargs,
+        icnet_kwargs=icnet_kwargs, network_kwargs=network_kwargs,
     )
     cfg.validate()
     coverage = None if cfg.model == "icnet" else cf_coverage(rs, cfg.frontend, frontend_kwargs, neurons)
@@ -159,12 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", help="new or empty model folder to write (default: a new folder <dataset>-<model>-"
                      "<frontend>-<time> in strfviewer's models folder of the user data directory, never in the "
                      "response set)")
-    fit.add_argument("--model", default="linear", choices=["linear", "ln", "icnet"])
+    fit.add_argument("--model", default="linear", choices=list(MODEL_KINDS),
+                     help="linear, ln (linear-nonlinear), nrf (network receptive field), dnet or icnet")
     fit.add_argument("--frontend", default="mel", help="front-end kind (mel, gammatone, sincnet, leaf)")
     fit.add_argument("--frontend-arg", action="append", default=[], metavar="NAME=VALUE",
                      help="front-end argument, e.g. compression=pcen (repeatable; values parsed as JSON)")
     fit.add_argument("--model-arg", action="append", default=[], metavar="NAME=VALUE",
-                     help="ICNet constructor argument, e.g. encoder_channels=32 (repeatable; values parsed as JSON)")
+                     help="model constructor argument for icnet (e.g. encoder_channels=32), nrf (n_hidden) or dnet "
+                          "(n_hidden, init_tau, decay_input); repeatable; values parsed as JSON")
     fit.add_argument("--spectrogram-input", action="store_true",
                      help="fit a spectrogram-input model on the front-end's fixed output")
     fit.add_argument("--audio-fs", type=int, default=48000, help="resample the stimuli to this rate (Hz)")

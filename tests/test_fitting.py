@@ -112,9 +112,28 @@ def test_cancel_stops_and_writes_nothing(simulated_set, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.parametrize("kind,cls,arguments", [("nrf", "NetworkReceptiveField", {"n_hidden": 6}),
+                                                 ("dnet", "DNet", {"n_hidden": 6, "init_tau": 2.5})])
+def test_hidden_unit_models_fit_on_cached_features_and_reload(simulated_set, tmp_path, kind, cls, arguments):
+    rs = load_response_set(simulated_set)
+    result = fit(rs, _config(model=kind, network_kwargs=arguments), out=tmp_path / kind)
+    assert type(result.model).__name__ == cls and result.model.H == 6
+    assert result.test_metrics["cc_norm_mean"] > 0.5  # linear neurons: six hidden units can follow them
+    loaded = load_model(result.folder)
+    assert loaded.model_class == cls
+    audio = rs.load_stimulus_audio(6, FS).waveform.reshape(1, 1, -1)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(audio), result.model(audio), atol=1e-6)
+    recipe = json.loads((result.folder / "metadata.json").read_text())["strfviewer"]["training"]
+    assert recipe["network_kwargs"] == arguments
+
+
 @pytest.mark.parametrize(
     "kwargs,fragment",
-    [({"model": "rnn"}, "model must be one of"), ({"loss": "l1"}, "loss must be one of"),
+    [({"model": "rnn"}, "model must be one of"),
+     ({"model": "linear", "network_kwargs": {"n_hidden": 4}}, "apply to nrf and dnet only"),
+     ({"model": "nrf", "network_kwargs": {"init_tau": 3.0}}, "nrf takes only n_hidden"),
+     ({"loss": "l1"}, "loss must be one of"),
      ({"lr": 0.0}, "lr must be > 0"), ({"train": [0], "val": [0]}, "in the training split and another")],
 )
 def test_bad_settings_are_explained(simulated_set, kwargs, fragment):
@@ -137,3 +156,20 @@ def test_fit_command_line(simulated_set, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Unknown front-end kind 'cochlea'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_fit_command_line_builds_a_dnet_with_its_arguments(simulated_set, tmp_path):
+    out = tmp_path / "cli-dnet"
+    cmd = [sys.executable, "-m", "strfviewer", "fit", str(simulated_set), "--out", str(out), "--model", "dnet",
+           "--model-arg", "n_hidden=3", "--model-arg", "decay_input=false", "--frontend", "mel",
+           "--frontend-arg", "n_mels=16", "--frontend-arg", "f_max=7000", "--audio-fs", "16000", "--window", "4",
+           "--max-epochs", "2", "--neurons", "0-1", "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded = load_model(out)
+    assert loaded.model_class == "DNet" and loaded.model.H == 3 and loaded.model.decay_input is False
+    refused = subprocess.run([*cmd[:6], str(tmp_path / "never"), "--model", "linear", "--model-arg", "n_hidden=3",
+                              "--quiet"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "--model-arg applies to --model icnet, nrf and dnet only" in refused.stderr
+    assert not (tmp_path / "never").exists()

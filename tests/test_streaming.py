@@ -8,7 +8,7 @@ import torch
 
 from strfviewer.backend.errors import ConfigurationError, InputShapeError
 from strfviewer.backend.frontends import make_wav2spec
-from strfviewer.backend.models import ICNet, Linear, LinearNonlinear
+from strfviewer.backend.models import DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
 from strfviewer.backend.streaming import Streamer
 
 FS = 16000
@@ -79,7 +79,10 @@ def test_front_end_streams_equal_offline(name):
     lambda: LinearNonlinear(34, 7, 3, wav2spec=_frontend("mel")),
     lambda: LinearNonlinear(10, 5, 3, wav2spec=_frontend("leaf")),
     lambda: ICNet(FS, 6, n_filters=6, encoder_channels=8, bottleneck_channels=5),
-], ids=["linear-gammatone-pcen", "ln-mel", "ln-leaf", "icnet"])
+    lambda: NetworkReceptiveField(34, 7, 6, 3, wav2spec=_frontend("mel")),
+    lambda: DNet(12, 5, 4, 2.5, out_neurons=3, wav2spec=_frontend("gammatone-pcen")),
+    lambda: DNet(34, 9, 5, 2.0, False, 2, wav2spec=_frontend("mel")),
+], ids=["linear-gammatone-pcen", "ln-mel", "ln-leaf", "icnet", "nrf-mel", "dnet-gammatone-pcen", "dnet-mel"])
 def test_model_streams_equal_offline(build):
     torch.manual_seed(0)
     model = build().eval()

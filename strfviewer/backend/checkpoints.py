@@ -38,7 +38,7 @@ from .errors import (
 from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jsonfile import JsonFault, JsonProblem, read_json_object
-from .models import ICNet, Linear, LinearNonlinear, ParametricSoftplus
+from .models import DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField, ParametricSoftplus
 from .session import fsync_folder
 
 CONFIG_FILE = "config.json"
@@ -47,7 +47,10 @@ METADATA_FILE = "metadata.json"
 CARD_FILE = "README.md"
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
 BLOCK = "strfviewer"
-MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear": LinearNonlinear, "ICNet": ICNet}
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear": LinearNonlinear,
+                                             "NetworkReceptiveField": NetworkReceptiveField, "DNet": DNet,
+                                             "ICNet": ICNet}
+_HIDDEN_UNIT_MODELS = ("NetworkReceptiveField", "DNet")  # causal STRFs in core.0, a per-frame linear readout
 # Bounds on what metadata.json may ask of a front-end, checked before it is built: beyond them a hostile or
 # damaged file would allocate gigabytes (the filters are audio_fs x milliseconds taps long, per channel).
 MAX_AUDIO_FS = 1_000_000  # Hz; ultrasound recordings stop well below
@@ -284,6 +287,8 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 def _guess_class(state: dict[str, torch.Tensor]) -> str | None:
     if "decoder.weight" in state or "readout.weight" in state:
         return "ICNet"
+    if "core.0.kernel.weight" in state and "readout.fc.weight" in state:
+        return "DNet" if "core.3.d" in state else "NetworkReceptiveField"
     if "readout.strf.kernel.weight" in state:
         return "LinearNonlinear" if "readout.activation._raw_beta" in state else "Linear"
     return None
@@ -443,27 +448,40 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
     unsupported = [k for k in ("prefiltering", "kernel") if config.get(k) is not None] + sorted(
         {k.split(".")[0] for k in state if k.startswith("prefiltering.")}
     )
-    if unsupported or "readout.strf.kernel.weight" not in state:
+    strf_key = "core.0.kernel.weight" if class_name in _HIDDEN_UNIT_MODELS else "readout.strf.kernel.weight"
+    if unsupported or strf_key not in state:
         raise CheckpointError(
             f"{path}: this {class_name} uses parts strfviewer cannot rebuild yet "
             f"({', '.join(unsupported) or 'a non-convolutional STRF kernel'})."
         )
-    weight = state["readout.strf.kernel.weight"]
+    weight = state[strf_key]
+    units = "hidden units" if class_name in _HIDDEN_UNIT_MODELS else "neurons"
     if weight.dim() != 4:
-        raise CheckpointError(f"{path}: readout.strf.kernel.weight has shape {tuple(weight.shape)}, not (neurons, "
-                              "channels, bands, lags); the weights file is damaged or from another model")
+        raise CheckpointError(f"{path}: {strf_key} has shape {tuple(weight.shape)}, not ({units}, channels, bands, "
+                              "lags); the weights file is damaged or from another model")
     kwargs: dict[str, Any] = {"wav2spec": frontend}
-    for name, axis in (("n_frequency_bands", 2), ("temporal_window_size", 3), ("out_neurons", 0)):
-        stored = int(weight.shape[axis])
+    sizes = [("n_frequency_bands", strf_key, 2), ("temporal_window_size", strf_key, 3)]
+    if class_name in _HIDDEN_UNIT_MODELS:
+        readout = state.get("readout.fc.weight")
+        if readout is None or readout.dim() != 2:
+            raise CheckpointError(f"{path}: a {class_name} needs readout.fc.weight (neurons, hidden units); "
+                                  "the weights file lacks it or holds another shape")
+        sizes += [("n_hidden", strf_key, 0), ("out_neurons", "readout.fc.weight", 0)]
+        if class_name == "DNet":
+            kwargs.update({k: config[k] for k in ("init_tau", "decay_input") if k in config})
+    else:
+        sizes.append(("out_neurons", strf_key, 0))
+    for name, key, axis in sizes:
+        stored = int(state[key].shape[axis])
         value = config.get(name, stored)
         if value != stored or isinstance(value, bool):
             raise CheckpointError(
                 f"{path}: the weights do not fit the model the files describe: config.json says "
                 f"{name}={short_repr(value)} but the weights hold {stored} "
-                f"(readout.strf.kernel.weight {tuple(weight.shape)}); correct or delete {name} in config.json"
+                f"({key} {tuple(state[key].shape)}); correct or delete {name} in config.json"
             )
         kwargs[name] = stored
-    if class_name == "Linear" and "readout.activation._raw_beta" in state:
+    if class_name in ("Linear", "DNet") and "readout.activation._raw_beta" in state:
         kwargs["output_activation"] = ParametricSoftplus(kwargs["out_neurons"])
     return MODEL_CLASSES[class_name](**kwargs)
 

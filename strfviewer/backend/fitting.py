@@ -27,9 +27,9 @@ from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
 from .model_folders import OutputFolder
-from .models import ICNet, Linear, LinearNonlinear
+from .model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS
+from .models import DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
 
-MODEL_KINDS = ("linear", "ln", "icnet")
 LOSSES = ("mse", "poisson")
 
 
@@ -57,6 +57,7 @@ class FitConfig:
     seed: int = 0
     device: str = "cpu"
     icnet_kwargs: dict[str, Any] = field(default_factory=dict)
+    network_kwargs: dict[str, Any] = field(default_factory=dict)  # the NRF's and DNet's (n_hidden, init_tau, ...)
 
     def validate(self) -> None:
         """Raise ConfigurationError naming the first setting that is out of range."""
@@ -68,6 +69,11 @@ class FitConfig:
             (self.patience >= 1, f"patience must be >= 1 (got {self.patience})"),
             (self.temporal_window_size >= 1, f"temporal_window_size must be >= 1 (got {self.temporal_window_size})"),
             (not (self.model == "icnet" and self.spectrogram_input), "ICNet takes audio; drop spectrogram input"),
+            (not self.network_kwargs or self.model in NETWORK_ARGUMENTS,
+             f"model arguments such as {', '.join(self.network_kwargs)} apply to nrf and dnet only"),
+            (set(self.network_kwargs) <= set(NETWORK_ARGUMENTS.get(self.model, ())),
+             f"{self.model} takes only {', '.join(NETWORK_ARGUMENTS.get(self.model, ())) or 'no arguments'} "
+             f"(got {', '.join(sorted(self.network_kwargs))})"),
         ]
         for ok, message in checks:
             if not ok:
@@ -133,8 +139,12 @@ def build_model(cfg: FitConfig, n_neurons: int, dt_ms: float) -> nn.Module:
         except TypeError as exc:
             raise ConfigurationError(f"fit: ICNet does not take these arguments: {exc}") from exc
     frontend = _build_frontend(cfg, dt_ms)
-    cls = Linear if cfg.model == "linear" else LinearNonlinear
     wav2spec = None if cfg.spectrogram_input else frontend
+    if cfg.model in NETWORK_ARGUMENTS:
+        cls = NetworkReceptiveField if cfg.model == "nrf" else DNet
+        return cls(frontend.out_channels, cfg.temporal_window_size, out_neurons=n_neurons, wav2spec=wav2spec,
+                   **cfg.network_kwargs)
+    cls = Linear if cfg.model == "linear" else LinearNonlinear
     return cls(frontend.out_channels, cfg.temporal_window_size, n_neurons, wav2spec=wav2spec)
 
 

@@ -28,7 +28,7 @@ from .frontends import Frontend
 from .frontends.icnet import CausalConvBlock, ICNetEncoder
 from .frontends.modules import frontend_of, is_model
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
-from .models import AudioEncodingModel, ICNet
+from .models import AudioEncodingModel, ICNet, NetworkReceptiveField
 from .models.readouts import STRFReadout
 
 
@@ -134,6 +134,31 @@ class _STRFReadoutStream:
         return rates[:, :, 0, -n:]
 
 
+class _HiddenUnitStream:
+    """The NRF and DNet: hidden STRFs with their last ``temporal_window_size - 1`` input frames, the per-frame
+    norm and squash, DNet's decay with its last ``kernel_size - 1`` inputs (before the start, the first one
+    repeated, as offline), then the per-frame readout."""
+
+    def __init__(self, model: NetworkReceptiveField) -> None:
+        self.model = model
+        self.frames = _History(model.T - 1)
+        self.decay = model.core[3] if len(model.core) > 3 else None
+        self.decay_inputs: torch.Tensor | None = None
+
+    def push(self, frames: torch.Tensor) -> torch.Tensor:
+        n = frames.shape[-1]
+        strf, norm, squash = self.model.core[:3]
+        s = squash(norm(strf(self.frames.extend(frames).unsqueeze(1))[..., -n:]))  # (1, H, 1, n)
+        if self.decay is not None:
+            keep = self.decay.kernel_size - 1
+            if self.decay_inputs is None:
+                self.decay_inputs = s[..., :1].expand(*s.shape[:-1], keep)
+            full = torch.cat([self.decay_inputs, s], dim=-1)
+            self.decay_inputs = full[..., full.shape[-1] - keep:]
+            s = self.decay(full)[..., -n:]
+        return self.model.readout(s)[:, :, 0]
+
+
 class _ICNetDecoderStream:
     def __init__(self, model: ICNet) -> None:
         self.model = model
@@ -146,16 +171,20 @@ def _frontend_stream(frontend: Frontend) -> _FrontendStream | _ICNetEncoderStrea
     return _ICNetEncoderStream(frontend) if isinstance(frontend, ICNetEncoder) else _FrontendStream(frontend)
 
 
-def _readout_stream(model: AudioEncodingModel) -> _STRFReadoutStream | _ICNetDecoderStream:
+def _readout_stream(model: AudioEncodingModel) -> _STRFReadoutStream | _HiddenUnitStream | _ICNetDecoderStream:
     if isinstance(model, ICNet):
         return _ICNetDecoderStream(model)
     template = type(model).forward is AudioEncodingModel.forward
-    plain = isinstance(model.prefiltering, nn.Identity) and isinstance(model.core, nn.Identity)
-    if template and plain and isinstance(getattr(model, "readout", None), STRFReadout):
+    unfiltered = isinstance(model.prefiltering, nn.Identity)
+    if template and unfiltered and isinstance(model, NetworkReceptiveField):
+        return _HiddenUnitStream(model)
+    if template and unfiltered and isinstance(model.core, nn.Identity) \
+            and isinstance(getattr(model, "readout", None), STRFReadout):
         return _STRFReadoutStream(model.readout)
     raise ConfigurationError(
-        f"{type(model).__name__} cannot be streamed: strfviewer streams Linear, LinearNonlinear and ICNet models "
-        "(front-end, then an STRF readout or ICNet's decoder). Run it offline on the whole recording instead."
+        f"{type(model).__name__} cannot be streamed: strfviewer streams Linear, LinearNonlinear, NRF, DNet and "
+        "ICNet models (front-end, then an STRF readout, hidden STRF units or ICNet's decoder). Run it offline on "
+        "the whole recording instead."
     )
 
 

@@ -100,7 +100,8 @@ def declared_reach(module: nn.Module) -> int | None:
         return frontend.fir_reach
     if not isinstance(getattr(module, "prefiltering", None), nn.Identity):
         return None
-    return frontend.fir_reach + (int(getattr(module, "T", 1)) - 1) * frontend.hop
+    remembered = getattr(module, "memory_frames", getattr(module, "T", 1))  # DNet's decay remembers beyond T
+    return frontend.fir_reach + (int(remembered) - 1) * frontend.hop
 
 
 def _recursion_split(module: nn.Module) -> RecursionSplit | None:

@@ -74,9 +74,10 @@ def gradient_strf(model: nn.Module, n_lags: int | None = None) -> Strf:
 
     Works for any model with the four slots and for ICNet (the front-end is bypassed, so the map is in the
     space of its frames: the latent channels for ICNet, whose decoder reads one frame); for a Linear model it
-    equals :func:`linear_strf`. ``n_lags`` defaults to the model's STRF length.
+    equals :func:`linear_strf`. ``n_lags`` defaults to every frame the model remembers (its STRF length, and for
+    DNet its decay too).
     """
-    n_lags = int(n_lags or model.T)
+    n_lags = int(n_lags or getattr(model, "memory_frames", model.T))
     n_neurons = model.O
     was_training = model.training
     model.eval()

@@ -17,7 +17,7 @@ MAX_PARAMETERS = 1 << 28
 MAX_OUT_NEURONS = 1_000_000
 
 
-def _check_positive_int(owner: str, name: str, value: object) -> int:
+def check_positive_int(owner: str, name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{owner}: {name} must be a positive integer (got {value!r}).")
     return value
@@ -25,7 +25,7 @@ def _check_positive_int(owner: str, name: str, value: object) -> int:
 
 def check_out_neurons(owner: str, out_neurons: object) -> int:
     """A positive neuron count below MAX_OUT_NEURONS; checked before anything per neuron is allocated."""
-    value = _check_positive_int(owner, "out_neurons", out_neurons)
+    value = check_positive_int(owner, "out_neurons", out_neurons)
     if value > MAX_OUT_NEURONS:
         raise ConfigurationError(
             f"{owner}: out_neurons={value} is more than the {MAX_OUT_NEURONS:,} neurons strfviewer builds a model "
@@ -57,8 +57,8 @@ class AudioEncodingModel(nn.Module):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.F = _check_positive_int(owner, "n_frequency_bands", n_frequency_bands)
-        self.T = _check_positive_int(owner, "temporal_window_size", temporal_window_size)
+        self.F = check_positive_int(owner, "n_frequency_bands", n_frequency_bands)
+        self.T = check_positive_int(owner, "temporal_window_size", temporal_window_size)
         self.O = check_out_neurons(owner, out_neurons)
         check_parameter_budget(owner, self.F * self.T * self.O, f"a {self.F} x {self.T} STRF for {self.O} neurons")
         for name, module in (("prefiltering", prefiltering), ("wav2spec", wav2spec)):
@@ -79,6 +79,12 @@ class AudioEncodingModel(nn.Module):
         self.C_in = int(getattr(prefiltering, "out_channels", 1)) if prefiltering is not None else 1
         self.core = nn.Identity()
         self.init_config: dict[str, object] = {}
+
+    @property
+    def memory_frames(self) -> int:
+        """Spectrogram frames (the present one included) that one output depends on: the STRF length, longer
+        when a later stage integrates over time."""
+        return self.T
 
     @property
     def takes_waveform(self) -> bool:

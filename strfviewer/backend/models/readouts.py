@@ -57,3 +57,25 @@ class STRFReadout(nn.Module):
         y = self.bn(self.strf(x).squeeze(2))  # (B, N, T)
         y = self.activation(y.transpose(1, 2)).transpose(1, 2)  # activation on (B, T, N)
         return y.unsqueeze(2)
+
+
+class LinearReadout(nn.Module):
+    """Rates from hidden units at each frame: ``act(W h + b)``, or through one hidden layer with a leaky ReLU.
+
+    Input ``(B, C, T)`` or ``(B, C, 1, T)``; output ``(B, N, 1, T)``.
+    """
+
+    def __init__(self, in_features: int, out_neurons: int, hidden: int | None = None,
+                 activation: nn.Module | None = None) -> None:
+        super().__init__()
+        if hidden is None:
+            self.fc: nn.Module = nn.Linear(in_features, out_neurons)
+        else:
+            self.fc = nn.Sequential(nn.Linear(in_features, hidden), nn.LeakyReLU(0.1), nn.Linear(hidden, out_neurons))
+        self.activation = activation if activation is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.squeeze(2)
+        y = self.activation(self.fc(x.transpose(1, 2)))  # (B, T, N)
+        return y.transpose(1, 2).unsqueeze(2)

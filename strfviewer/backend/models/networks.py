@@ -1,0 +1,82 @@
+"""Hidden-unit encoding models of the deepSTRF zoo: the network receptive field (NRF) and DNet.
+
+Both pass the spectrogram through ``n_hidden`` causal STRFs, normalise them across units at each frame and
+squash them (NRF: tanh; DNet: sigmoid, then a learnable leaky integrator per unit), and read the neurons out
+as a weighted sum of the units, frame by frame. Everything looks only at the present and the past.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .base import AudioEncodingModel, check_parameter_budget, check_positive_int
+from .layers import CausalLayerNorm, LearnableExponentialDecay, decay_kernel_size
+from .readouts import CausalSTRFConv, LinearReadout, ParametricSoftplus
+
+
+class NetworkReceptiveField(AudioEncodingModel):
+    """``n_hidden`` causal STRFs -> layer norm across them -> tanh -> per-frame readout (parametric softplus by
+    default)."""
+
+    _softplus_by_default = True
+
+    def __init__(
+        self,
+        n_frequency_bands: int = 34,
+        temporal_window_size: int = 9,
+        n_hidden: int = 20,
+        out_neurons: int = 1,
+        output_activation: nn.Module | None = None,
+        prefiltering: nn.Module | None = None,
+        wav2spec: nn.Module | None = None,
+    ) -> None:
+        super().__init__(n_frequency_bands, temporal_window_size, out_neurons, prefiltering, wav2spec)
+        owner = type(self).__name__
+        self.H = check_positive_int(owner, "n_hidden", n_hidden)
+        check_parameter_budget(owner, self.F * self.T * self.H * self.C_in,
+                               f"{self.H} hidden {self.F} x {self.T} STRFs")
+        self.core = self._hidden_units()
+        default = ParametricSoftplus(self.O) if self._softplus_by_default else None
+        self.readout = LinearReadout(self.H, self.O, activation=output_activation or default)
+        self.init_config = {
+            "n_frequency_bands": self.F, "temporal_window_size": self.T, "n_hidden": self.H,
+            "out_neurons": self.O, "kernel": None,
+            **{name: None for name, value in (("output_activation", output_activation),
+                                              ("prefiltering", prefiltering)) if value is None},
+        }
+
+    def _hidden_units(self) -> nn.Sequential:
+        return nn.Sequential(CausalSTRFConv(self.F, self.T, self.C_in, self.H), CausalLayerNorm(self.H), nn.Tanh())
+
+
+class DNet(NetworkReceptiveField):
+    """Like the NRF with a sigmoid, then each hidden unit integrated by a learnable exponential decay over
+    ``round(7 init_tau)`` frames; an identity readout activation by default."""
+
+    _softplus_by_default = False
+
+    def __init__(
+        self,
+        n_frequency_bands: int = 34,
+        temporal_window_size: int = 9,
+        n_hidden: int = 20,
+        init_tau: float = 2.0,
+        decay_input: bool = True,
+        out_neurons: int = 1,
+        output_activation: nn.Module | None = None,
+        prefiltering: nn.Module | None = None,
+        wav2spec: nn.Module | None = None,
+    ) -> None:
+        self.init_tau, self.decay_input = float(init_tau), bool(decay_input)
+        super().__init__(n_frequency_bands, temporal_window_size, n_hidden, out_neurons, output_activation,
+                         prefiltering, wav2spec)
+        self.init_config = {**self.init_config, "init_tau": init_tau, "decay_input": self.decay_input}
+
+    @property
+    def memory_frames(self) -> int:
+        return self.T + decay_kernel_size(self.init_tau) - 1
+
+    def _hidden_units(self) -> nn.Sequential:
+        decay = LearnableExponentialDecay(self.H, decay_kernel_size(self.init_tau), self.init_tau, self.decay_input)
+        return nn.Sequential(CausalSTRFConv(self.F, self.T, self.C_in, self.H), CausalLayerNorm(self.H),
+                             nn.Sigmoid(), decay)

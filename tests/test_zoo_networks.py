@@ -1,0 +1,188 @@
+"""The NRF and DNet of the deepSTRF zoo: their forward pass against the maths of the specification (written
+here again in float64 NumPy, independently of the modules), exact causality, and folders in deepSTRF's layout
+that load strict, are identified from their tensors, and refuse sizes that do not fit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from strfviewer.backend.checkpoints import MissingModelInfoError, load_model, save_model
+from strfviewer.backend.errors import CheckpointError
+from strfviewer.backend.models import DNet, NetworkReceptiveField
+from strfviewer.backend.models.layers import decay_kernel_size
+
+F_BANDS, T_LAGS, HIDDEN, NEURONS, FRAMES = 12, 7, 5, 3, 40
+
+
+def _softplus(z: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, z)
+
+
+def _randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Every parameter (LayerNorm affine, decays and activations included) random, so no term hides at its
+    initial value."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, value in model.named_parameters():
+            value.copy_(torch.randn(value.shape, generator=generator) * (0.5 if name.endswith(".d") else 1.0))
+    return model.eval()
+
+
+def _reference(state: dict[str, np.ndarray], x: np.ndarray, kind: str, init_tau: float = 2.0,
+               decay_input: bool = True) -> np.ndarray:
+    """The specification's forward pass, frame by frame: ``(B, 1, F, T)`` -> ``(B, N, 1, T)``."""
+    weight, bias = state["core.0.kernel.weight"][:, 0], state["core.0.kernel.bias"]  # (H, F, K), (H,)
+    lags = weight.shape[2]
+    batch, _, _, frames = x.shape
+    padded = np.concatenate([np.zeros((batch, x.shape[2], lags - 1)), x[:, 0]], axis=2)
+    z = np.stack([bias[None, :] + np.einsum("hfk,bfk->bh", weight, padded[:, :, t:t + lags])
+                  for t in range(frames)], axis=2)  # (B, H, T)
+    mean, var = z.mean(axis=1, keepdims=True), z.var(axis=1, keepdims=True)
+    normed = (z - mean) / np.sqrt(var + 1e-5) * state["core.1.ln.weight"][None, :, None] \
+        + state["core.1.ln.bias"][None, :, None]
+    if kind == "NRF":
+        hidden = np.tanh(normed)
+    else:
+        s = 1 / (1 + np.exp(-normed))
+        d2 = state["core.3.d"] ** 2
+        r, g = d2 / (1 + d2), (1 / (1 + d2) if decay_input else np.ones_like(d2))
+        taps = decay_kernel_size(init_tau)
+        hidden = np.zeros_like(s)
+        for t in range(frames):
+            for j in range(taps):
+                hidden[:, :, t] += r[None, :] ** j * s[:, :, max(t - j, 0)]  # frames before 0 repeat frame 0
+        hidden *= g[None, :, None]
+    y = np.einsum("nh,bht->bnt", state["readout.fc.weight"], hidden) + state["readout.fc.bias"][None, :, None]
+    if "readout.activation._raw_beta" in state:
+        beta = _softplus(state["readout.activation._raw_beta"])[None, :, None]
+        y = _softplus(beta * y) / beta + _softplus(state["readout.activation._raw_b"])[None, :, None]
+    return y[:, :, None, :]
+
+
+CASES = {
+    "NRF": lambda: NetworkReceptiveField(F_BANDS, T_LAGS, HIDDEN, NEURONS),
+    "DNet": lambda: DNet(F_BANDS, T_LAGS, HIDDEN, out_neurons=NEURONS),
+    "DNet tau 2.5, no input decay": lambda: DNet(F_BANDS, T_LAGS, HIDDEN, 2.5, False, NEURONS),
+}
+
+
+def _kind_and_tau(name: str) -> tuple[str, float, bool]:
+    if name == "NRF":
+        return "NRF", 2.0, True
+    return ("DNet", 2.5, False) if "2.5" in name else ("DNet", 2.0, True)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_forward_pass_is_the_specification_s(name):
+    model = _randomised(CASES[name](), seed=len(name))
+    x = torch.randn(2, 1, F_BANDS, FRAMES, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours = model(x).numpy()
+    state = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
+    kind, tau, decay_input = _kind_and_tau(name)
+    expected = _reference(state, x.double().numpy(), kind, tau, decay_input)
+    assert ours.shape == (2, NEURONS, 1, FRAMES)
+    assert np.abs(ours - expected).max() / np.abs(expected).max() <= 1e-5
+
+
+def test_dnet_decay_kernel_length_rounds_half_to_even():
+    assert [decay_kernel_size(t) for t in (2.0, 2.5, 1.5)] == [14, 18, 10]
+    assert DNet(F_BANDS, T_LAGS, HIDDEN, 2.5).core[3].kernel_size == 18
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_no_output_depends_on_a_later_frame(name):
+    model = _randomised(CASES[name](), seed=3)
+    x = torch.randn(1, 1, F_BANDS, FRAMES, generator=torch.Generator().manual_seed(2))
+    for k in (0, 13, FRAMES - 1):
+        changed = x.clone()
+        changed[..., k:] = torch.randn(changed[..., k:].shape, generator=torch.Generator().manual_seed(k))
+        with torch.no_grad():
+            before, after = model(x), model(changed)
+        assert torch.equal(before[..., :k], after[..., :k])  # bitwise
+        assert not torch.equal(before[..., k:], after[..., k:])
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_folder_in_deepstrf_s_layout_loads_strict_and_predicts_the_same(name, tmp_path):
+    model = _randomised(CASES[name](), seed=5)
+    folder = save_model(model, tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    expected_keys = {"n_frequency_bands", "temporal_window_size", "n_hidden", "out_neurons", "kernel",
+                     "output_activation", "prefiltering", "_model_class"}
+    if isinstance(model, DNet):
+        expected_keys |= {"init_tau", "decay_input"}
+    assert set(config) == expected_keys  # deepSTRF's keys: its own constructor takes this config as it is
+    loaded = load_model(folder)
+    assert loaded.model_class == type(model).__name__
+    x = torch.randn(1, 1, F_BANDS, FRAMES)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), model(x))
+
+
+def test_a_folder_without_config_is_identified_from_its_tensors(tmp_path):
+    for model, name in ((NetworkReceptiveField(F_BANDS, T_LAGS, HIDDEN, NEURONS), "NetworkReceptiveField"),
+                        (DNet(F_BANDS, T_LAGS, HIDDEN, out_neurons=NEURONS), "DNet")):
+        folder = save_model(model, tmp_path / name)
+        (folder / "config.json").unlink()
+        with pytest.raises(MissingModelInfoError) as raised:
+            load_model(folder)
+        assert raised.value.missing["_model_class"] == name
+        loaded = load_model(folder, description={"_model_class": name})
+        assert isinstance(loaded.model, type(model))
+
+
+def test_sizes_the_weights_do_not_hold_are_refused_by_name(tmp_path):
+    folder = save_model(NetworkReceptiveField(F_BANDS, T_LAGS, HIDDEN, NEURONS), tmp_path / "nrf")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "n_hidden": HIDDEN + 1}))
+    with pytest.raises(CheckpointError, match=r"n_hidden=6 but the weights hold 5"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_on_audio_the_causality_jacobian_finds_no_leak_and_a_receptive_field(name):
+    from strfviewer.backend.analysis.causality import frame_jacobian
+    from strfviewer.backend.frontends import make_wav2spec
+    from strfviewer.backend.synth import vocalization_like
+
+    torch.manual_seed(0)
+    model = CASES[name]()
+    model.wav2spec = make_wav2spec("mel", audio_fs=16000, dt_ms=5.0, n_mels=F_BANDS, f_max=7000.0)
+    model = _randomised(model, seed=7)
+    result = frame_jacobian(model, vocalization_like(16000, 0.25), mode="projection")
+    assert result.leak_is_exactly_zero and result.leak == 0.0
+    assert result.receptive_field is not None and result.receptive_field > 0
+
+
+def test_gradient_strfs_cover_every_frame_the_model_remembers():
+    from strfviewer.backend.analysis.strf import gradient_strf
+
+    nrf = _randomised(NetworkReceptiveField(F_BANDS, T_LAGS, HIDDEN, NEURONS), seed=11)
+    dnet = _randomised(DNet(F_BANDS, T_LAGS, HIDDEN, 2.0, out_neurons=NEURONS), seed=12)
+    assert gradient_strf(nrf).weights.shape == (NEURONS, 1, F_BANDS, T_LAGS)
+    strf = gradient_strf(dnet)
+    assert dnet.memory_frames == T_LAGS + 14 - 1
+    assert strf.weights.shape == (NEURONS, 1, F_BANDS, dnet.memory_frames)
+    assert np.abs(strf.weights[..., 0]).max() > 0  # the decay's oldest frame still counts
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_causality_view_s_jacobian_is_the_exact_one(name):
+    """Local windows must span all the model remembers (DNet's decay too), or old lags would be cut off."""
+    from strfviewer.backend.analysis.causality import frame_jacobian
+    from strfviewer.backend.frontends import make_wav2spec
+
+    torch.manual_seed(0)
+    model = CASES[name]()
+    model.wav2spec = make_wav2spec("mel", audio_fs=16000, dt_ms=5.0, n_mels=F_BANDS, f_max=7000.0)
+    model = _randomised(model, seed=9)
+    audio = torch.randn(60 * 80, generator=torch.Generator().manual_seed(4)) * 0.1
+    result = frame_jacobian(model, audio, mode="projection", neuron=1)
+    exact = torch.autograd.functional.jacobian(lambda x: model(x.reshape(1, 1, -1))[0, 1, 0], audio).numpy()
+    assert result.method == "local windows"
+    np.testing.assert_allclose(result.jacobian, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
