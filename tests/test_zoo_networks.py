@@ -14,6 +14,7 @@ from strfviewer.backend.checkpoints import MissingModelInfoError, load_model, sa
 from strfviewer.backend.errors import CheckpointError
 from strfviewer.backend.models import DNet, NetworkReceptiveField
 from strfviewer.backend.models.layers import decay_kernel_size
+from strfviewer.backend.models.readouts import ParametricDoubleExponential, ParametricSigmoid, ParametricSoftplus
 
 F_BANDS, T_LAGS, HIDDEN, NEURONS, FRAMES = 12, 7, 5, 3, 40
 
@@ -186,3 +187,45 @@ def test_the_causality_view_s_jacobian_is_the_exact_one(name):
     exact = torch.autograd.functional.jacobian(lambda x: model(x.reshape(1, 1, -1))[0, 1, 0], audio).numpy()
     assert result.method == "local windows"
     np.testing.assert_allclose(result.jacobian, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+
+
+ACTIVATIONS = {
+    "softplus": lambda n: ParametricSoftplus(n),
+    "sigmoid": lambda n: ParametricSigmoid(n),
+    "sigmoid, no base": lambda n: ParametricSigmoid(n, bias=False),
+    "double exponential": lambda n: ParametricDoubleExponential(n),
+    "double exponential, no base": lambda n: ParametricDoubleExponential(n, bias=False),
+}
+
+
+def _activation_reference(state: dict[str, np.ndarray], x: np.ndarray, non_negative: bool = True) -> np.ndarray:
+    def positive(key: str) -> np.ndarray:
+        return _softplus(state[key]) if non_negative else state[key]
+
+    if "_raw_beta" in state:
+        beta = _softplus(state["_raw_beta"])
+        return _softplus(beta * x) / beta + positive("_raw_b")
+    if "c" in state:
+        y = positive("_raw_b") / (1 + np.exp(-(x - state["c"]) / state["d"]))
+        return y + positive("_raw_a") if "_raw_a" in state else y
+    y = positive("_raw_a") * np.exp(-np.exp(state["k"] * x - state["s"]))
+    return y + positive("_raw_b") if "_raw_b" in state else y
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_output_activations_follow_the_specification_and_are_recognised_on_loading(name, tmp_path):
+    activation = _randomised(ACTIVATIONS[name](NEURONS), seed=13)
+    x = torch.randn(4, 9, NEURONS, generator=torch.Generator().manual_seed(3))
+    state = {k: v.detach().double().numpy() for k, v in activation.state_dict().items()}
+    with torch.no_grad():
+        ours = activation(x).double().numpy()
+    np.testing.assert_allclose(ours, _activation_reference(state, x.double().numpy()), rtol=1e-5, atol=1e-6)
+    for model in (NetworkReceptiveField(F_BANDS, T_LAGS, HIDDEN, NEURONS, output_activation=activation),
+                  DNet(F_BANDS, T_LAGS, HIDDEN, out_neurons=NEURONS, output_activation=activation)):
+        folder = save_model(model.eval(), tmp_path / type(model).__name__)
+        assert "output_activation" not in json.loads((folder / "config.json").read_text())  # a module: dropped
+        loaded = load_model(folder)
+        assert type(loaded.model.readout.activation) is type(activation)
+        spec = torch.randn(1, 1, F_BANDS, FRAMES)
+        with torch.no_grad():
+            assert torch.equal(loaded.model(spec), model(spec))

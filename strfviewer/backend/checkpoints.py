@@ -38,7 +38,8 @@ from .errors import (
 from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jsonfile import JsonFault, JsonProblem, read_json_object
-from .models import DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField, ParametricSoftplus
+from .models import DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
+from .models.readouts import activation_from_state
 from .session import fsync_folder
 
 CONFIG_FILE = "config.json"
@@ -481,8 +482,9 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
                 f"({key} {tuple(state[key].shape)}); correct or delete {name} in config.json"
             )
         kwargs[name] = stored
-    if class_name in ("Linear", "DNet") and "readout.activation._raw_beta" in state:
-        kwargs["output_activation"] = ParametricSoftplus(kwargs["out_neurons"])
+    activation = activation_from_state(state, kwargs["out_neurons"])
+    if activation is not None:
+        kwargs["output_activation"] = activation
     return MODEL_CLASSES[class_name](**kwargs)
 
 
