@@ -14,7 +14,14 @@ from strfviewer.backend.checkpoints import MissingModelInfoError, load_model, sa
 from strfviewer.backend.errors import CheckpointError
 from strfviewer.backend.models import DNet, NetworkReceptiveField
 from strfviewer.backend.models.layers import decay_kernel_size
-from strfviewer.backend.models.readouts import ParametricDoubleExponential, ParametricSigmoid, ParametricSoftplus
+from strfviewer.backend.models.readouts import (
+    ParametricDoubleExponential,
+    ParametricSigmoid,
+    ParametricSoftplus,
+    ParametricSTRF,
+    SeparableSTRF,
+    separable_sequential,
+)
 
 F_BANDS, T_LAGS, HIDDEN, NEURONS, FRAMES = 12, 7, 5, 3, 40
 
@@ -226,6 +233,58 @@ def test_output_activations_follow_the_specification_and_are_recognised_on_loadi
         assert "output_activation" not in json.loads((folder / "config.json").read_text())  # a module: dropped
         loaded = load_model(folder)
         assert type(loaded.model.readout.activation) is type(activation)
+        spec = torch.randn(1, 1, F_BANDS, FRAMES)
+        with torch.no_grad():
+            assert torch.equal(loaded.model(spec), model(spec))
+
+
+KERNELS = {
+    "separable": lambda c_out: SeparableSTRF(F_BANDS, T_LAGS, 1, c_out),
+    "separable, no bias": lambda c_out: SeparableSTRF(F_BANDS, T_LAGS, 1, c_out, bias=False),
+    "parametric, 3 Gaussians": lambda c_out: ParametricSTRF(F_BANDS, T_LAGS, 1, c_out, 3),
+    "parametric, no bias": lambda c_out: ParametricSTRF(F_BANDS, T_LAGS, 1, c_out, 1, bias=False),
+    "separable Sequential": lambda c_out: separable_sequential(F_BANDS, T_LAGS, 1, c_out),
+}
+
+
+def _kernel_reference(state: dict[str, np.ndarray]) -> np.ndarray:
+    """The specification's effective STRFs ``(C_out, C_in, F, T)`` of a kernel's tensors."""
+    if "P" in state:
+        f, t = np.arange(F_BANDS)[:, None], np.arange(T_LAGS)[None, :]
+        p, sig, w = state["P"], state["SIG"], state["weight"]
+        out = np.zeros((*w.shape[:2], F_BANDS, T_LAGS))
+        for o, c, n in np.ndindex(*w.shape):
+            s_f, s_t = abs(sig[0, o, c, n]) + 0.27, abs(sig[1, o, c, n]) + 0.27
+            g = np.exp(-0.5 * (((f - p[0, o, c, n]) / s_f) ** 2 + ((t - p[1, o, c, n]) / s_t) ** 2))
+            out[o, c] += w[o, c, n] * g / (g.sum() + 1e-7)
+        return out
+    if "weight_f" in state:
+        return state["weight_f"] * state["weight_t"]
+    return state["0.weight"] * state["1.weight"][:, 0, 0, :][:, None, None, :]
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_strf_kernels_apply_the_specification_s_strfs_and_load_back_from_their_tensors(name, tmp_path):
+    from strfviewer.backend.analysis.strf import gradient_strf, linear_strf
+    from strfviewer.backend.models import Linear
+    from strfviewer.backend.models.readouts import effective_kernel
+
+    kernel = _randomised(KERNELS[name](NEURONS), seed=17)
+    state = {k: v.detach().double().numpy() for k, v in kernel.state_dict().items()}
+    weight, _ = effective_kernel(kernel)
+    np.testing.assert_allclose(weight.detach().double().numpy(), _kernel_reference(state), rtol=1e-5, atol=1e-6)
+    x = torch.randn(2, 1, F_BANDS, T_LAGS + 5)
+    with torch.no_grad():  # the module applies exactly its effective STRFs
+        applied = torch.nn.functional.conv2d(x, weight, effective_kernel(kernel)[1])
+        np.testing.assert_allclose(kernel(x).numpy(), applied.numpy(), rtol=1e-5, atol=1e-5)
+    linear = _randomised(Linear(F_BANDS, T_LAGS, NEURONS, kernel=kernel), seed=18)
+    np.testing.assert_allclose(linear_strf(linear).weights, gradient_strf(linear).weights, rtol=1e-4, atol=1e-6)
+    models = [linear, _randomised(NetworkReceptiveField(F_BANDS, T_LAGS, NEURONS, 2, kernel=KERNELS[name](NEURONS)),
+                                  seed=19)]
+    for model in models:
+        folder = save_model(model, tmp_path / type(model).__name__)
+        assert "kernel" not in json.loads((folder / "config.json").read_text())  # a module: dropped
+        loaded = load_model(folder)
         spec = torch.randn(1, 1, F_BANDS, FRAMES)
         with torch.no_grad():
             assert torch.equal(loaded.model(spec), model(spec))

@@ -39,7 +39,7 @@ from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jsonfile import JsonFault, JsonProblem, read_json_object
 from .models import DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
-from .models.readouts import activation_from_state
+from .models.readouts import ParametricSTRF, SeparableSTRF, activation_from_state, separable_sequential
 from .session import fsync_folder
 
 CONFIG_FILE = "config.json"
@@ -288,9 +288,9 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 def _guess_class(state: dict[str, torch.Tensor]) -> str | None:
     if "decoder.weight" in state or "readout.weight" in state:
         return "ICNet"
-    if "core.0.kernel.weight" in state and "readout.fc.weight" in state:
+    if any(k.startswith("core.0.kernel.") for k in state) and "readout.fc.weight" in state:
         return "DNet" if "core.3.d" in state else "NetworkReceptiveField"
-    if "readout.strf.kernel.weight" in state:
+    if any(k.startswith("readout.strf.kernel.") for k in state):
         return "LinearNonlinear" if "readout.activation._raw_beta" in state else "Linear"
     return None
 
@@ -449,43 +449,83 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
     unsupported = [k for k in ("prefiltering", "kernel") if config.get(k) is not None] + sorted(
         {k.split(".")[0] for k in state if k.startswith("prefiltering.")}
     )
-    strf_key = "core.0.kernel.weight" if class_name in _HIDDEN_UNIT_MODELS else "readout.strf.kernel.weight"
-    if unsupported or strf_key not in state:
+    prefix = "core.0.kernel." if class_name in _HIDDEN_UNIT_MODELS else "readout.strf.kernel."
+    kernel, outputs, bands, lags = _kernel_from_state(state, prefix, config, path)
+    if unsupported or kernel is _NO_KERNEL:
         raise CheckpointError(
             f"{path}: this {class_name} uses parts strfviewer cannot rebuild yet "
-            f"({', '.join(unsupported) or 'a non-convolutional STRF kernel'})."
+            f"({', '.join(unsupported) or 'an STRF kernel of an unknown form'})."
         )
-    weight = state[strf_key]
-    units = "hidden units" if class_name in _HIDDEN_UNIT_MODELS else "neurons"
-    if weight.dim() != 4:
-        raise CheckpointError(f"{path}: {strf_key} has shape {tuple(weight.shape)}, not ({units}, channels, bands, "
-                              "lags); the weights file is damaged or from another model")
     kwargs: dict[str, Any] = {"wav2spec": frontend}
-    sizes = [("n_frequency_bands", strf_key, 2), ("temporal_window_size", strf_key, 3)]
+    sizes = [("n_frequency_bands", bands), ("temporal_window_size", lags)]
     if class_name in _HIDDEN_UNIT_MODELS:
         readout = state.get("readout.fc.weight")
         if readout is None or readout.dim() != 2:
             raise CheckpointError(f"{path}: a {class_name} needs readout.fc.weight (neurons, hidden units); "
                                   "the weights file lacks it or holds another shape")
-        sizes += [("n_hidden", strf_key, 0), ("out_neurons", "readout.fc.weight", 0)]
+        sizes += [("n_hidden", outputs), ("out_neurons", (int(readout.shape[0]), "readout.fc.weight"))]
         if class_name == "DNet":
             kwargs.update({k: config[k] for k in ("init_tau", "decay_input") if k in config})
     else:
-        sizes.append(("out_neurons", strf_key, 0))
-    for name, key, axis in sizes:
-        stored = int(state[key].shape[axis])
+        sizes.append(("out_neurons", outputs))
+    for name, (stored, key) in sizes:
         value = config.get(name, stored)
         if value != stored or isinstance(value, bool):
             raise CheckpointError(
                 f"{path}: the weights do not fit the model the files describe: config.json says "
                 f"{name}={short_repr(value)} but the weights hold {stored} "
-                f"({key} {tuple(state[key].shape)}); correct or delete {name} in config.json"
+                f"({key} {tuple(state[key].shape) if key in state else ''}); correct or delete {name} in "
+                "config.json"
             )
         kwargs[name] = stored
+    if kernel is not None:
+        kwargs["kernel"] = kernel
     activation = activation_from_state(state, kwargs["out_neurons"])
     if activation is not None:
         kwargs["output_activation"] = activation
     return MODEL_CLASSES[class_name](**kwargs)
+
+
+_NO_KERNEL = nn.Identity()  # stands for "tensors of no kernel form strfviewer knows"
+Size = tuple[int, str]  # a size and the tensor it was read from
+
+
+def _kernel_from_state(state: dict[str, torch.Tensor], prefix: str, config: dict[str, Any], path: Path) \
+        -> tuple[nn.Module | None, Size, Size, Size]:
+    """The STRF kernel whose tensors sit under ``prefix`` (None: a plain Conv2d) and the (outputs, bands,
+    lags) it holds. deepSTRF records no kernel in config.json; its form is read off the tensor names."""
+    def tensor(name: str, dims: int) -> torch.Tensor:
+        value = state[prefix + name]
+        if value.dim() != dims:
+            raise CheckpointError(f"{path}: {prefix}{name} has shape {tuple(value.shape)}, not {dims}-D; the weights "
+                                  "file is damaged or from another model")
+        return value
+
+    def size(name: str, dims: int, axis: int) -> Size:
+        return int(tensor(name, dims).shape[axis]), prefix + name
+
+    names = {k[len(prefix):] for k in state if k.startswith(prefix)}
+    bias = "bias" in names
+    if {"P", "SIG", "weight"} <= names:
+        weight = tensor("weight", 3)
+        missing = [k for k in ("n_frequency_bands", "temporal_window_size") if not isinstance(config.get(k), int)]
+        if missing:
+            raise CheckpointError(f"{path}: a parametric (Gaussian) STRF kernel keeps no grid size in its tensors; "
+                                  f"config.json must give {' and '.join(missing)}")
+        bands, lags = config["n_frequency_bands"], config["temporal_window_size"]
+        kernel = ParametricSTRF(bands, lags, int(weight.shape[1]), int(weight.shape[0]), int(weight.shape[2]), bias)
+        return kernel, size("weight", 3, 0), (bands, "config.json"), (lags, "config.json")
+    if {"weight_f", "weight_t"} <= names:
+        f, t = tensor("weight_f", 4), tensor("weight_t", 4)
+        kernel = SeparableSTRF(int(f.shape[2]), int(t.shape[3]), int(f.shape[1]), int(f.shape[0]), bias)
+        return kernel, size("weight_f", 4, 0), size("weight_f", 4, 2), size("weight_t", 4, 3)
+    if {"0.weight", "1.weight"} <= names:
+        f, t = tensor("0.weight", 4), tensor("1.weight", 4)
+        kernel = separable_sequential(int(f.shape[2]), int(t.shape[3]), int(f.shape[1]), int(f.shape[0]))
+        return kernel, size("0.weight", 4, 0), size("0.weight", 4, 2), size("1.weight", 4, 3)
+    if "weight" in names:
+        return None, size("weight", 4, 0), size("weight", 4, 2), size("weight", 4, 3)
+    return _NO_KERNEL, (0, ""), (0, ""), (0, "")
 
 
 def _locate(path: Path) -> tuple[Path, Path | None]:

@@ -19,6 +19,7 @@ from ..errors import ConfigurationError
 from ..frontends.modules import frontend_of, is_model
 from ..jobs import CancelFlag, ProgressCallback, check_cancel, report
 from ..models import ICNet, Linear
+from ..models.readouts import effective_kernel
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,12 @@ def linear_strf(model: Linear) -> Strf:
     if not isinstance(model, Linear):
         raise ConfigurationError(f"linear_strf needs a Linear or LinearNonlinear model, not {type(model).__name__}; "
                                  "use gradient_strf for other models")
-    conv, bn = model.readout.strf.kernel, model.readout.bn
+    bn = model.readout.bn
     with torch.no_grad():
+        kernel, kernel_bias = effective_kernel(model.readout.strf.kernel)
         gain = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        weights = conv.weight * gain[:, None, None, None]
-        bias = (conv.bias - bn.running_mean) * gain + bn.bias
+        weights = kernel * gain[:, None, None, None]
+        bias = ((kernel_bias if kernel_bias is not None else 0.0) - bn.running_mean) * gain + bn.bias
     lags, dt_ms, freqs = _axes(model, weights.shape[-1])
     return Strf(weights.cpu().numpy(), bias.cpu().numpy(), lags, dt_ms, freqs)
 

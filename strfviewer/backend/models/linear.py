@@ -19,17 +19,17 @@ class Linear(AudioEncodingModel):
         output_activation: nn.Module | None = None,
         prefiltering: nn.Module | None = None,
         wav2spec: nn.Module | None = None,
+        kernel: nn.Module | None = None,
     ) -> None:
         super().__init__(n_frequency_bands, temporal_window_size, out_neurons, prefiltering, wav2spec)
-        self.readout = STRFReadout(self.F, self.T, self.C_in, self.O, output_activation)
+        self.readout = STRFReadout(self.F, self.T, self.C_in, self.O, output_activation, kernel)
         # deepSTRF's config.json: JSON-able arguments; module-valued ones are recorded only when absent.
         self.init_config = {
             "n_frequency_bands": self.F,
             "temporal_window_size": self.T,
             "out_neurons": self.O,
-            "kernel": None,
             **{name: None for name, value in (("output_activation", output_activation),
-                                              ("prefiltering", prefiltering)) if value is None},
+                                              ("prefiltering", prefiltering), ("kernel", kernel)) if value is None},
             **({"wav2spec": None} if wav2spec is None else {}),
         }
 
@@ -45,9 +45,10 @@ class LinearNonlinear(Linear):
         output_activation: nn.Module | None = None,
         prefiltering: nn.Module | None = None,
         wav2spec: nn.Module | None = None,
+        kernel: nn.Module | None = None,
     ) -> None:
         if output_activation is None:
             output_activation = ParametricSoftplus(check_out_neurons(type(self).__name__, out_neurons))
         super().__init__(
-            n_frequency_bands, temporal_window_size, out_neurons, output_activation, prefiltering, wav2spec
+            n_frequency_bands, temporal_window_size, out_neurons, output_activation, prefiltering, wav2spec, kernel
         )

@@ -29,24 +29,26 @@ class NetworkReceptiveField(AudioEncodingModel):
         output_activation: nn.Module | None = None,
         prefiltering: nn.Module | None = None,
         wav2spec: nn.Module | None = None,
+        kernel: nn.Module | None = None,
     ) -> None:
         super().__init__(n_frequency_bands, temporal_window_size, out_neurons, prefiltering, wav2spec)
         owner = type(self).__name__
         self.H = check_positive_int(owner, "n_hidden", n_hidden)
         check_parameter_budget(owner, self.F * self.T * self.H * self.C_in,
                                f"{self.H} hidden {self.F} x {self.T} STRFs")
-        self.core = self._hidden_units()
+        self.core = self._hidden_units(kernel)
         default = ParametricSoftplus(self.O) if self._softplus_by_default else None
         self.readout = LinearReadout(self.H, self.O, activation=output_activation or default)
         self.init_config = {
             "n_frequency_bands": self.F, "temporal_window_size": self.T, "n_hidden": self.H,
-            "out_neurons": self.O, "kernel": None,
+            "out_neurons": self.O,
             **{name: None for name, value in (("output_activation", output_activation),
-                                              ("prefiltering", prefiltering)) if value is None},
+                                              ("prefiltering", prefiltering), ("kernel", kernel)) if value is None},
         }
 
-    def _hidden_units(self) -> nn.Sequential:
-        return nn.Sequential(CausalSTRFConv(self.F, self.T, self.C_in, self.H), CausalLayerNorm(self.H), nn.Tanh())
+    def _hidden_units(self, kernel: nn.Module | None) -> nn.Sequential:
+        return nn.Sequential(CausalSTRFConv(self.F, self.T, self.C_in, self.H, kernel), CausalLayerNorm(self.H),
+                             nn.Tanh())
 
 
 class DNet(NetworkReceptiveField):
@@ -66,17 +68,18 @@ class DNet(NetworkReceptiveField):
         output_activation: nn.Module | None = None,
         prefiltering: nn.Module | None = None,
         wav2spec: nn.Module | None = None,
+        kernel: nn.Module | None = None,
     ) -> None:
         self.init_tau, self.decay_input = float(init_tau), bool(decay_input)
         super().__init__(n_frequency_bands, temporal_window_size, n_hidden, out_neurons, output_activation,
-                         prefiltering, wav2spec)
+                         prefiltering, wav2spec, kernel)
         self.init_config = {**self.init_config, "init_tau": init_tau, "decay_input": self.decay_input}
 
     @property
     def memory_frames(self) -> int:
         return self.T + decay_kernel_size(self.init_tau) - 1
 
-    def _hidden_units(self) -> nn.Sequential:
+    def _hidden_units(self, kernel: nn.Module | None) -> nn.Sequential:
         decay = LearnableExponentialDecay(self.H, decay_kernel_size(self.init_tau), self.init_tau, self.decay_input)
-        return nn.Sequential(CausalSTRFConv(self.F, self.T, self.C_in, self.H), CausalLayerNorm(self.H),
+        return nn.Sequential(CausalSTRFConv(self.F, self.T, self.C_in, self.H, kernel), CausalLayerNorm(self.H),
                              nn.Sigmoid(), decay)

@@ -8,20 +8,95 @@ from torch import nn
 
 
 class CausalSTRFConv(nn.Module):
-    """Spectro-temporal receptive fields as one causal ``Conv2d``: kernel column ``T-1`` is lag 0.
+    """Spectro-temporal receptive fields as one causal convolution: kernel column ``T-1`` is lag 0.
 
     ``out[b, n, t] = bias[n] + sum_{c,f,k} W[n, c, f, k] x[b, c, f, t - (T-1) + k]`` with zeros before the start.
+    ``kernel`` (default: a plain ``Conv2d``) may be any module that applies such a ``W`` with valid padding:
+    :class:`SeparableSTRF`, :class:`ParametricSTRF`, or a spectral then depthwise temporal ``Sequential``.
     """
 
-    def __init__(self, n_frequency_bands: int, temporal_window_size: int, in_channels: int, out_neurons: int):
+    def __init__(self, n_frequency_bands: int, temporal_window_size: int, in_channels: int, out_neurons: int,
+                 kernel: nn.Module | None = None):
         super().__init__()
         self.temporal_window_size = temporal_window_size
-        self.kernel = nn.Conv2d(
+        self.kernel = kernel if kernel is not None else nn.Conv2d(
             in_channels, out_neurons, kernel_size=(n_frequency_bands, temporal_window_size), bias=True
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.kernel(F.pad(x, (self.temporal_window_size - 1, 0)))
+
+
+class SeparableSTRF(nn.Module):
+    """A rank-one STRF per output: ``W[o, c, f, t] = weight_f[o, c, f] * weight_t[o, c, t]``."""
+
+    def __init__(self, n_frequency_bands: int, temporal_window_size: int, in_channels: int, out_channels: int,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.weight_f = nn.Parameter(torch.randn(out_channels, in_channels, n_frequency_bands, 1)
+                                     / n_frequency_bands**0.5)
+        self.weight_t = nn.Parameter(torch.randn(out_channels, in_channels, 1, temporal_window_size)
+                                     / temporal_window_size**0.5)
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight_f * self.weight_t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.effective_weight(), self.bias)
+
+
+class ParametricSTRF(nn.Module):
+    """STRFs as weighted sums of ``num_gaussians`` 2-D Gaussians on the (band, lag) grid, each normalised to
+    unit mass; widths are ``|SIG| + 0.27`` grid steps (axis 0 of ``P`` and ``SIG``: frequency, then time)."""
+
+    def __init__(self, n_frequency_bands: int, temporal_window_size: int, in_channels: int, out_channels: int,
+                 num_gaussians: int = 1, bias: bool = True) -> None:
+        super().__init__()
+        self.n_frequency_bands, self.temporal_window_size = n_frequency_bands, temporal_window_size
+        shape = (out_channels, in_channels, num_gaussians)
+        self.P = nn.Parameter(torch.stack([torch.rand(shape) * (n_frequency_bands - 1),
+                                           torch.rand(shape) * (temporal_window_size - 1)]))
+        self.SIG = nn.Parameter(torch.ones(2, *shape))
+        self.weight = nn.Parameter(torch.randn(shape))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def effective_weight(self) -> torch.Tensor:
+        f = torch.arange(self.n_frequency_bands, dtype=self.P.dtype, device=self.P.device)[:, None]
+        t = torch.arange(self.temporal_window_size, dtype=self.P.dtype, device=self.P.device)[None, :]
+        width = self.SIG.abs() + 0.27
+        df = (f - self.P[0][..., None, None]) / width[0][..., None, None]
+        dt = (t - self.P[1][..., None, None]) / width[1][..., None, None]
+        g = torch.exp(-0.5 * (df**2 + dt**2))  # (C_out, C_in, G, F, T)
+        g = g / (g.sum(dim=(-2, -1), keepdim=True) + 1e-7)
+        return (self.weight[..., None, None] * g).sum(dim=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.effective_weight(), self.bias)
+
+
+def separable_sequential(n_frequency_bands: int, temporal_window_size: int, in_channels: int,
+                         out_channels: int) -> nn.Sequential:
+    """A spectral convolution, then a depthwise temporal one (both with biases): a rank-one STRF built from
+    standard layers, as deepSTRF users write it."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, (n_frequency_bands, 1)),
+                         nn.Conv2d(out_channels, out_channels, (1, temporal_window_size), groups=out_channels))
+
+
+def effective_kernel(kernel: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The ``(C_out, C_in, F, T)`` STRFs and the bias a kernel applies (a plain, separable, parametric or
+    separable-``Sequential`` kernel)."""
+    if isinstance(kernel, nn.Conv2d):
+        return kernel.weight, kernel.bias
+    if isinstance(kernel, nn.Sequential):
+        spectral, temporal = kernel[0], kernel[1]
+        wt = temporal.weight[:, 0, 0, :]  # (C_out, T)
+        weight = spectral.weight * wt[:, None, None, :]
+        bias = None if spectral.bias is None else spectral.bias * wt.sum(dim=1)
+        if temporal.bias is not None:
+            bias = temporal.bias if bias is None else bias + temporal.bias
+        return weight, bias
+    return kernel.effective_weight(), kernel.bias
 
 
 class ParametricSoftplus(nn.Module):
@@ -101,9 +176,10 @@ class STRFReadout(nn.Module):
         in_channels: int,
         out_neurons: int,
         activation: nn.Module | None = None,
+        kernel: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.strf = CausalSTRFConv(n_frequency_bands, temporal_window_size, in_channels, out_neurons)
+        self.strf = CausalSTRFConv(n_frequency_bands, temporal_window_size, in_channels, out_neurons, kernel)
         self.bn = nn.BatchNorm1d(out_neurons)
         self.activation = activation if activation is not None else nn.Identity()
 
