@@ -288,3 +288,12 @@ def test_strf_kernels_apply_the_specification_s_strfs_and_load_back_from_their_t
         spec = torch.randn(1, 1, F_BANDS, FRAMES)
         with torch.no_grad():
             assert torch.equal(loaded.model(spec), model(spec))
+
+
+def test_a_parameterless_activation_config_json_does_not_name_is_reported_not_hidden(tmp_path):
+    model = DNet(F_BANDS, T_LAGS, HIDDEN, out_neurons=NEURONS, output_activation=torch.nn.Sigmoid())
+    folder = save_model(model.eval(), tmp_path / "dnet-sigmoid")
+    loaded = load_model(folder)
+    assert any("identity is assumed" in note for note in loaded.notes)
+    plain = load_model(save_model(DNet(F_BANDS, T_LAGS, HIDDEN, out_neurons=NEURONS), tmp_path / "dnet"))
+    assert not any("activation" in note for note in plain.notes)  # config.json says: the default

@@ -585,6 +585,10 @@ def load_model(
     built_frontend = None
     if class_name != "ICNet":
         built_frontend = _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes)
+    if class_name != "ICNet" and "output_activation" not in config \
+            and not any(k.startswith("readout.activation.") for k in state):
+        notes.append("the output activation is a module without parameters that config.json does not name "
+                     "(identity, sigmoid, ReLU…); identity is assumed, so the rates may differ from the model's")
     try:
         model = _build_model(class_name, config, state, built_frontend, path)
     except (ConfigurationError, TypeError, ValueError, OverflowError) as exc:

@@ -110,7 +110,8 @@ class SessionController(QObject):
         def loaded(model) -> None:
             self._pending.pop(key, None)
             self.state.add_model(model)
-            self.message.emit(f"Model {path.name} loaded", 5000)
+            notes = f": {'; '.join(model.notes)}" if model.notes else ""
+            self.message.emit(f"Model {path.name} loaded{notes}", 12000 if notes else 5000)
 
         def failed(exc: BaseException) -> None:
             self._pending.pop(key, None)
