@@ -130,6 +130,18 @@ def test_ln_on_all_neurons_with_a_bin_limit(session, qtbot):
     assert settings().value("fit/model") == "LN"  # the options are remembered
 
 
+def test_a_dnet_is_fitted_from_the_dialog_and_opens(session, qtbot):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner, epochs=2)
+    dialog.model_box.setCurrentText("DNet")
+    assert Path(dialog.folder_edit.text()).name.startswith("tiny-dnet-mel-")
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
+        dialog.fit_button.click()
+    loaded = state.models[-1]
+    assert loaded.model_class == "DNet" and loaded.model.H == 20
+
+
 def test_cancel_during_a_fit_leaves_no_model_folder(session, qtbot):
     state, runner = session
     state.add_frontend("mel", MEL)

@@ -51,7 +51,7 @@ from ..state import FrontendSlot, SessionState
 logger = logging.getLogger(__name__)
 
 JOB_KEY = "fit"
-MODEL_CHOICES = {"Linear": "linear", "LN": "ln"}
+MODEL_CHOICES = {"Linear": "linear", "LN": "ln", "NRF": "nrf", "DNet": "dnet"}
 NEURON_CHOICES = ("valid", "all")
 _MAX_COUNT = 1_000_000
 
@@ -186,7 +186,9 @@ class FitDialog(QDialog):
         self.model_box = QComboBox()
         self.model_box.addItems(list(MODEL_CHOICES))
         self.model_box.setCurrentText(str(store.value("fit/model", "Linear")))
-        self.model_box.setToolTip("Linear: STRF then BatchNorm. LN: the same followed by a per-neuron softplus.")
+        self.model_box.setToolTip("Linear: STRF then BatchNorm. LN: the same followed by a per-neuron softplus. "
+                                  "NRF: 20 hidden STRF units (tanh), read out linearly. DNet: the same with "
+                                  "sigmoid units that each integrate their past (a learnable decay).")
         self.epochs_box = QSpinBox()
         self.epochs_box.setRange(1, _MAX_COUNT)
         self.epochs_box.setValue(int(store.value("fit/max_epochs", 100)))
