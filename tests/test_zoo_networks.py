@@ -133,8 +133,11 @@ def test_a_folder_in_deepstrf_s_layout_loads_strict_and_predicts_the_same(name, 
 
 
 def test_a_folder_without_config_is_identified_from_its_tensors(tmp_path):
+    from strfviewer.backend.models import ConvNet2D
+
     for model, name in ((NetworkReceptiveField(F_BANDS, T_LAGS, HIDDEN, NEURONS), "NetworkReceptiveField"),
-                        (DNet(F_BANDS, T_LAGS, HIDDEN, out_neurons=NEURONS), "DNet")):
+                        (DNet(F_BANDS, T_LAGS, HIDDEN, out_neurons=NEURONS), "DNet"),
+                        (ConvNet2D(20, (5, 4), 6, 7, NEURONS), "ConvNet2D")):
         folder = save_model(model, tmp_path / name)
         (folder / "config.json").unlink()
         with pytest.raises(MissingModelInfoError) as raised:
@@ -297,3 +300,59 @@ def test_a_parameterless_activation_config_json_does_not_name_is_reported_not_hi
     assert any("identity is assumed" in note for note in loaded.notes)
     plain = load_model(save_model(DNet(F_BANDS, T_LAGS, HIDDEN, out_neurons=NEURONS), tmp_path / "dnet"))
     assert not any("activation" in note for note in plain.notes)  # config.json says: the default
+
+
+def _convnet_reference(state: dict[str, torch.Tensor], x: torch.Tensor, k_t: int) -> torch.Tensor:
+    """§6.5 in plain tensor maths (float64): one zero pad, three valid convolutions each followed by a layer
+    norm across channels and a leaky ReLU, features c * F_down + f, a hidden layer, the softplus."""
+    y = torch.nn.functional.pad(x, (3 * (k_t - 1), 0))
+    for conv, norm in ((1, 2), (4, 5), (7, 8)):
+        y = torch.nn.functional.conv2d(y, state[f"core.{conv}.weight"], state[f"core.{conv}.bias"])
+        mean, var = y.mean(dim=1, keepdim=True), y.var(dim=1, unbiased=False, keepdim=True)
+        y = (y - mean) / torch.sqrt(var + 1e-5) * state[f"core.{norm}.ln.weight"][None, :, None, None] \
+            + state[f"core.{norm}.ln.bias"][None, :, None, None]
+        y = torch.where(y >= 0, y, 0.1 * y)
+    features = y.reshape(y.shape[0], -1, y.shape[-1]).transpose(1, 2)  # (B, T, C * F_down)
+    h = features @ state["readout.fc.0.weight"].T + state["readout.fc.0.bias"]
+    h = torch.where(h >= 0, h, 0.1 * h)
+    z = h @ state["readout.fc.2.weight"].T + state["readout.fc.2.bias"]
+    softplus = torch.nn.functional.softplus
+    beta = softplus(state["readout.activation._raw_beta"])
+    out = softplus(beta * z) / beta + softplus(state["readout.activation._raw_b"])
+    return out.transpose(1, 2)[:, :, None, :]
+
+
+@pytest.mark.parametrize("kernel_size,c_hidden,n_hidden", [((3, 9), 10, 20), ((5, 4), 6, 7)])
+def test_convnet2d_follows_the_specification_streams_and_loads(kernel_size, c_hidden, n_hidden, tmp_path):
+    from strfviewer.backend.frontends import make_wav2spec
+    from strfviewer.backend.models import ConvNet2D
+    from strfviewer.backend.streaming import run_in_chunks
+
+    bands = 20
+    model = _randomised(ConvNet2D(bands, kernel_size, c_hidden, n_hidden, NEURONS), seed=21)
+    x = torch.randn(2, 1, bands, FRAMES, generator=torch.Generator().manual_seed(6))
+    state = {k: v.detach().double() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        ours, expected = model(x), _convnet_reference(state, x.double(), kernel_size[1])
+    assert ours.shape == (2, NEURONS, 1, FRAMES)
+    assert (ours.double() - expected).abs().max() / expected.abs().max() <= 1e-5
+    folder = save_model(model, tmp_path / "convnet")
+    assert json.loads((folder / "config.json").read_text())["kernel_size"] == list(kernel_size)
+    with torch.no_grad():
+        assert torch.equal(load_model(folder).model(x), model(x))
+    model.wav2spec = make_wav2spec("mel", audio_fs=16000, dt_ms=5.0, n_mels=bands, f_max=7000.0)
+    audio = torch.randn(FRAMES * 80, generator=torch.Generator().manual_seed(8)) * 0.1
+    with torch.no_grad():
+        offline = model(audio.reshape(1, 1, -1))[0, :, 0].numpy()
+    streamed = run_in_chunks(model, audio.numpy(), chunk_s=0.015)  # 3 frames a chunk
+    np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-5 * np.abs(offline).max())
+    changed = audio.clone()
+    changed[20 * 80:] = 0.0
+    with torch.no_grad():  # exactly causal: frames before 20 do not see the change
+        assert torch.equal(model(changed.reshape(1, 1, -1))[..., :20], model(audio.reshape(1, 1, -1))[..., :20])
+    from strfviewer.backend.analysis.causality import frame_jacobian
+
+    result = frame_jacobian(model, audio, mode="projection", neuron=0)
+    exact = torch.autograd.functional.jacobian(lambda a: model(a.reshape(1, 1, -1))[0, 0, 0], audio).numpy()
+    assert result.leak_is_exactly_zero
+    np.testing.assert_allclose(result.jacobian, exact, rtol=0, atol=1e-5 * np.abs(exact).max())

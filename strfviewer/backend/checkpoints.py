@@ -38,7 +38,7 @@ from .errors import (
 from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jsonfile import JsonFault, JsonProblem, read_json_object
-from .models import DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
+from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
 from .models.readouts import ParametricSTRF, SeparableSTRF, activation_from_state, separable_sequential
 from .session import fsync_folder
 
@@ -50,6 +50,7 @@ MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
 BLOCK = "strfviewer"
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear": LinearNonlinear,
                                              "NetworkReceptiveField": NetworkReceptiveField, "DNet": DNet,
+                                             "ConvNet2D": ConvNet2D,
                                              "ICNet": ICNet}
 _HIDDEN_UNIT_MODELS = ("NetworkReceptiveField", "DNet")  # causal STRFs in core.0, a per-frame linear readout
 # Bounds on what metadata.json may ask of a front-end, checked before it is built: beyond them a hostile or
@@ -288,6 +289,8 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 def _guess_class(state: dict[str, torch.Tensor]) -> str | None:
     if "decoder.weight" in state or "readout.weight" in state:
         return "ICNet"
+    if "core.1.weight" in state and "readout.fc.0.weight" in state:
+        return "ConvNet2D"
     if any(k.startswith("core.0.kernel.") for k in state) and "readout.fc.weight" in state:
         return "DNet" if "core.3.d" in state else "NetworkReceptiveField"
     if any(k.startswith("readout.strf.kernel.") for k in state):
@@ -449,6 +452,8 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
     unsupported = [k for k in ("prefiltering", "kernel") if config.get(k) is not None] + sorted(
         {k.split(".")[0] for k in state if k.startswith("prefiltering.")}
     )
+    if class_name == "ConvNet2D" and not unsupported:
+        return _convnet(config, state, frontend, path)
     prefix = "core.0.kernel." if class_name in _HIDDEN_UNIT_MODELS else "readout.strf.kernel."
     kernel, outputs, bands, lags = _kernel_from_state(state, prefix, config, path)
     if unsupported or kernel is _NO_KERNEL:
@@ -484,6 +489,29 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
     if activation is not None:
         kwargs["output_activation"] = activation
     return MODEL_CLASSES[class_name](**kwargs)
+
+
+def _convnet(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: Frontend | None,
+             path: Path) -> nn.Module:
+    """A ConvNet2D sized by its tensors (the band count by config.json: the tensors keep only what is left
+    after the convolutions)."""
+    first, hidden, out = (state.get(k) for k in ("core.1.weight", "readout.fc.0.weight", "readout.fc.2.weight"))
+    if first is None or first.dim() != 4 or hidden is None or hidden.dim() != 2 or out is None or out.dim() != 2:
+        raise CheckpointError(f"{path}: a ConvNet2D needs core.1.weight (channels, inputs, bands, frames), "
+                              "readout.fc.0.weight and readout.fc.2.weight; the weights file lacks them or holds "
+                              "other shapes")
+    c_hidden, _, k_f, k_t = (int(n) for n in first.shape)
+    stored = {"kernel_size": [k_f, k_t], "c_hidden": c_hidden, "n_hidden": int(hidden.shape[0]),
+              "out_neurons": int(out.shape[0]),
+              "n_frequency_bands": int(hidden.shape[1]) // max(c_hidden, 1) + 3 * (k_f - 1)}
+    for name, value in stored.items():
+        given = config.get(name, value)
+        if given != value:
+            raise CheckpointError(f"{path}: the weights do not fit the model the files describe: config.json says "
+                                  f"{name}={short_repr(given)} but the weights hold {value}; correct or delete "
+                                  f"{name} in config.json")
+    activation = activation_from_state(state, stored["out_neurons"])
+    return ConvNet2D(**stored, output_activation=activation, wav2spec=frontend)
 
 
 _NO_KERNEL = nn.Identity()  # stands for "tensors of no kernel form strfviewer knows"

@@ -28,7 +28,7 @@ from .frontends import Frontend
 from .frontends.icnet import CausalConvBlock, ICNetEncoder
 from .frontends.modules import frontend_of, is_model
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
-from .models import AudioEncodingModel, ICNet, NetworkReceptiveField
+from .models import AudioEncodingModel, ConvNet2D, ICNet, NetworkReceptiveField
 from .models.readouts import STRFReadout
 
 
@@ -159,6 +159,21 @@ class _HiddenUnitStream:
         return self.model.readout(s)[:, :, 0]
 
 
+class _ConvNetStream:
+    """ConvNet2D: its three convolutions over the last ``3 (K_T - 1)`` input frames and the new ones (zeros
+    before the start: the one pad offline applies), then the per-frame readout."""
+
+    def __init__(self, model: ConvNet2D) -> None:
+        self.model = model
+        self.frames = _History(model.T)
+        self.frames.buffer = torch.zeros(1, 1, model.F, model.T)  # the one zero pad offline applies
+
+    def push(self, frames: torch.Tensor) -> torch.Tensor:
+        n = frames.shape[-1]
+        features = self.model.core[1:](self.frames.extend(frames.unsqueeze(1)))  # no second pad
+        return self.model.readout(features[..., -n:])[:, :, 0]
+
+
 class _ICNetDecoderStream:
     def __init__(self, model: ICNet) -> None:
         self.model = model
@@ -176,15 +191,17 @@ def _readout_stream(model: AudioEncodingModel) -> _STRFReadoutStream | _HiddenUn
         return _ICNetDecoderStream(model)
     template = type(model).forward is AudioEncodingModel.forward
     unfiltered = isinstance(model.prefiltering, nn.Identity)
+    if template and unfiltered and isinstance(model, ConvNet2D):
+        return _ConvNetStream(model)
     if template and unfiltered and isinstance(model, NetworkReceptiveField):
         return _HiddenUnitStream(model)
     if template and unfiltered and isinstance(model.core, nn.Identity) \
             and isinstance(getattr(model, "readout", None), STRFReadout):
         return _STRFReadoutStream(model.readout)
     raise ConfigurationError(
-        f"{type(model).__name__} cannot be streamed: strfviewer streams Linear, LinearNonlinear, NRF, DNet and "
-        "ICNet models (front-end, then an STRF readout, hidden STRF units or ICNet's decoder). Run it offline on "
-        "the whole recording instead."
+        f"{type(model).__name__} cannot be streamed: strfviewer streams Linear, LinearNonlinear, NRF, DNet, "
+        "ConvNet2D and ICNet models (a front-end, then their readout). Run it offline on the whole recording "
+        "instead."
     )
 
 
