@@ -473,16 +473,7 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
             kwargs.update({k: config[k] for k in ("init_tau", "decay_input") if k in config})
     else:
         sizes.append(("out_neurons", outputs))
-    for name, (stored, key) in sizes:
-        value = config.get(name, stored)
-        if value != stored or isinstance(value, bool):
-            raise CheckpointError(
-                f"{path}: the weights do not fit the model the files describe: config.json says "
-                f"{name}={short_repr(value)} but the weights hold {stored} "
-                f"({key} {tuple(state[key].shape) if key in state else ''}); correct or delete {name} in "
-                "config.json"
-            )
-        kwargs[name] = stored
+    kwargs.update(_agreed_sizes(path, config, state, sizes))
     if kernel is not None:
         kwargs["kernel"] = kernel
     activation = activation_from_state(state, kwargs["out_neurons"])
@@ -501,21 +492,33 @@ def _convnet(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: F
                               "readout.fc.0.weight and readout.fc.2.weight; the weights file lacks them or holds "
                               "other shapes")
     c_hidden, _, k_f, k_t = (int(n) for n in first.shape)
-    stored = {"kernel_size": [k_f, k_t], "c_hidden": c_hidden, "n_hidden": int(hidden.shape[0]),
-              "out_neurons": int(out.shape[0]),
-              "n_frequency_bands": int(hidden.shape[1]) // max(c_hidden, 1) + 3 * (k_f - 1)}
-    for name, value in stored.items():
-        given = config.get(name, value)
-        if given != value:
-            raise CheckpointError(f"{path}: the weights do not fit the model the files describe: config.json says "
-                                  f"{name}={short_repr(given)} but the weights hold {value}; correct or delete "
-                                  f"{name} in config.json")
+    bands = int(hidden.shape[1]) // max(c_hidden, 1) + 3 * (k_f - 1)
+    stored = _agreed_sizes(path, config, state, [
+        ("kernel_size", ([k_f, k_t], "core.1.weight")), ("c_hidden", (c_hidden, "core.1.weight")),
+        ("n_hidden", (int(hidden.shape[0]), "readout.fc.0.weight")),
+        ("out_neurons", (int(out.shape[0]), "readout.fc.2.weight")),
+        ("n_frequency_bands", (bands, "readout.fc.0.weight"))])
     activation = activation_from_state(state, stored["out_neurons"])
     return ConvNet2D(**stored, output_activation=activation, wav2spec=frontend)
 
 
+def _agreed_sizes(path: Path, config: dict[str, Any], state: dict[str, torch.Tensor],
+                  sizes: list[tuple[str, Size]]) -> dict[str, Any]:
+    """The sizes the weights hold, by argument name, once config.json (where it gives them) agrees."""
+    for name, (stored, key) in sizes:
+        value = config.get(name, stored)
+        if value != stored or isinstance(value, bool):
+            raise CheckpointError(
+                f"{path}: the weights do not fit the model the files describe: config.json says "
+                f"{name}={short_repr(value)} but the weights hold {short_repr(stored)} "
+                f"({key} {tuple(state[key].shape) if key in state else ''}); correct or delete {name} in "
+                "config.json"
+            )
+    return {name: stored for name, (stored, _) in sizes}
+
+
 _NO_KERNEL = nn.Identity()  # stands for "tensors of no kernel form strfviewer knows"
-Size = tuple[int, str]  # a size and the tensor it was read from
+Size = tuple[Any, str]  # a size (kernel_size: two) and the tensor it was read from
 
 
 def _kernel_from_state(state: dict[str, torch.Tensor], prefix: str, config: dict[str, Any], path: Path) \

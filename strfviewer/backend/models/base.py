@@ -44,6 +44,12 @@ def check_parameter_budget(owner: str, n_parameters: int, what: str) -> None:
         )
 
 
+def unset_modules(**modules: object) -> dict[str, None]:
+    """deepSTRF's config.json entries for module-valued arguments: null for one left at its default; none at
+    all for one that was given (a module is not JSON, so deepSTRF drops it)."""
+    return {name: None for name, value in modules.items() if value is None}
+
+
 class AudioEncodingModel(nn.Module):
     """Base of the encoding models; subclasses set ``readout`` (and may set ``core``)."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import AudioEncodingModel, check_out_neurons
+from .base import AudioEncodingModel, check_out_neurons, unset_modules
 from .readouts import ParametricSoftplus, STRFReadout
 
 
@@ -28,9 +28,8 @@ class Linear(AudioEncodingModel):
             "n_frequency_bands": self.F,
             "temporal_window_size": self.T,
             "out_neurons": self.O,
-            **{name: None for name, value in (("output_activation", output_activation),
-                                              ("prefiltering", prefiltering), ("kernel", kernel)) if value is None},
-            **({"wav2spec": None} if wav2spec is None else {}),
+            **unset_modules(output_activation=output_activation, prefiltering=prefiltering, kernel=kernel,
+                            wav2spec=wav2spec),
         }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import ConfigurationError
-from .base import AudioEncodingModel, check_parameter_budget, check_positive_int
+from .base import AudioEncodingModel, check_parameter_budget, check_positive_int, unset_modules
 from .layers import CausalLayerNorm, LearnableExponentialDecay, decay_kernel_size
 from .readouts import CausalSTRFConv, LinearReadout, ParametricSoftplus
 
@@ -43,8 +43,7 @@ class NetworkReceptiveField(AudioEncodingModel):
         self.init_config = {
             "n_frequency_bands": self.F, "temporal_window_size": self.T, "n_hidden": self.H,
             "out_neurons": self.O,
-            **{name: None for name, value in (("output_activation", output_activation),
-                                              ("prefiltering", prefiltering), ("kernel", kernel)) if value is None},
+            **unset_modules(output_activation=output_activation, prefiltering=prefiltering, kernel=kernel),
         }
 
     def _hidden_units(self, kernel: nn.Module | None) -> nn.Sequential:
@@ -126,8 +125,7 @@ class ConvNet2D(AudioEncodingModel):
         self.init_config = {
             "n_frequency_bands": self.F, "kernel_size": [k_f, k_t], "c_hidden": self.C, "n_hidden": self.H,
             "out_neurons": self.O,
-            **{name: None for name, value in (("output_activation", output_activation),
-                                              ("prefiltering", prefiltering)) if value is None},
+            **unset_modules(output_activation=output_activation, prefiltering=prefiltering),
         }
 
     @property
