@@ -196,3 +196,30 @@ def test_a_bare_weights_file_asks_for_the_model_class_then_the_frontend(tmp_path
     loaded = _load_answering(tmp_path / "fit.pt", ask)
     assert questions == [(True, False), (False, True)]
     _same_outputs(model, loaded.model)
+
+
+def test_a_prefiltered_model_asks_its_kernel_length_with_the_front_end_in_one_dialog(tmp_path, qtbot):
+    from strfviewer.backend.models.prefilters import make_prefiltering
+
+    frontend = make_wav2spec("mel", audio_fs=FS, dt_ms=5.0, n_mels=10)
+    prefilter = make_prefiltering("adaptrans", 10, 5.0)
+    prefilter.kernel_size = 9  # a short kernel: the answer must reach the model, not the default
+    model = _randomised(Linear(10, 9, 2, wav2spec=frontend, prefiltering=prefilter))
+    folder = _deepstrf_folder(tmp_path / "adaptrans", model)
+    asked = []
+
+    def ask(parent, error):
+        dialog = ModelInfoDialog(error, parent)
+        qtbot.addWidget(dialog)
+        asked.append(error.missing)
+        assert dialog.prefilter_edit.text() == "651" and dialog.kind_box.currentText() == "mel"
+        dialog.prefilter_edit.setText("1")
+        dialog.accept()
+        assert dialog.result() != QDialog.DialogCode.Accepted and "at least 2" in dialog.message.text()
+        dialog.prefilter_edit.setText("9")
+        dialog.accept()
+        return dialog.answers()
+
+    loaded = _load_answering(folder, ask)
+    assert len(asked) == 1 and loaded.model.prefiltering.kernel_size == 9
+    _same_outputs(model, loaded.model)

@@ -39,6 +39,7 @@ from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jsonfile import JsonFault, JsonProblem, read_json_object
 from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
+from .models.prefilters import DEFAULT_KERNEL_SIZE, AdapTrans, ICAdaptation, prefilter_kind
 from .models.readouts import ParametricSTRF, SeparableSTRF, activation_from_state, separable_sequential
 from .session import fsync_folder
 
@@ -95,6 +96,13 @@ def _frontend_block(model: nn.Module) -> dict[str, Any]:
     }
 
 
+def _prefilter_block(model: nn.Module) -> dict[str, Any]:
+    """The prefilter's kind and kernel length: deepSTRF's files keep neither (only its per-band tensors)."""
+    prefilter = getattr(model, "prefiltering", None)
+    kind = prefilter_kind(prefilter) if prefilter is not None else None
+    return {} if kind is None else {"prefilter": {"kind": kind, "kernel_size": prefilter.kernel_size}}
+
+
 def save_model(model: nn.Module, folder: str | Path, *, info: dict[str, Any] | None = None,
                card: str | None = None) -> Path:
     """Write ``model`` as a deepSTRF-compatible folder; ``info`` joins the ``strfviewer`` metadata block
@@ -107,7 +115,7 @@ def save_model(model: nn.Module, folder: str | Path, *, info: dict[str, Any] | N
     if class_name not in MODEL_CLASSES:
         raise CheckpointError(f"cannot save a {class_name}; supported models: {', '.join(MODEL_CLASSES)}")
     config = {**model.init_config, "_model_class": class_name}
-    block = {"version": 1, **_frontend_block(model), **(info or {})}
+    block = {"version": 1, **_frontend_block(model), **_prefilter_block(model), **(info or {})}
     metadata = {BLOCK: block}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     text = card if card is not None else _model_card(class_name, config, block)
@@ -443,17 +451,66 @@ def _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes) -> Fro
         raise CheckpointError(f"{path}: the front-end cannot be rebuilt from its tensors: {exc}") from None
 
 
+_PREFILTER_NAMES = {"adaptrans": "AdapTrans", "icadaptation": "ICAdaptation"}
+
+
+def _prefilter_in_state(state: dict[str, torch.Tensor], path: Path) -> tuple[str, int] | None:
+    """(kind, bands) of the prefilter whose tensors the weights hold, or None for none. deepSTRF's config.json
+    drops the prefilter (a module), so its form is read off the tensor names."""
+    names = {k[len("prefiltering."):] for k in state if k.startswith("prefiltering.")}
+    if not names:
+        return None
+    kind = "adaptrans" if {"d_on", "d_off", "p"} <= names else "icadaptation" if names == {"a"} else None
+    tensor = state.get("prefiltering." + ("d_on" if kind == "adaptrans" else "a"))
+    if kind is None or tensor is None or tensor.dim() != 1:
+        listed = ", ".join(f"prefiltering.{n} {tuple(state['prefiltering.' + n].shape)}" for n in sorted(names))
+        raise CheckpointError(f"{path}: the prefilter tensors ({listed[:300]}) are of no prefilter strfviewer "
+                              "knows (AdapTrans: d_on, d_off, p; ICAdaptation: a, one value per band)")
+    return kind, int(tensor.shape[0])
+
+
+def _prefilter_kernel_size(found: tuple[str, int] | None, block: dict[str, Any], given: int | None) -> int | None:
+    """The prefilter's K: given by the caller, recorded by strfviewer, or None when it must be asked for."""
+    if found is None:
+        return None
+    if given is not None:
+        return given
+    recorded = block.get("prefilter")
+    if isinstance(recorded, dict) and recorded.get("kind") == found[0] and "kernel_size" in recorded:
+        return recorded["kernel_size"]
+    return None
+
+
+def _prefilter_question(found: tuple[str, int], path: Path) -> MissingModelInfoError:
+    name = _PREFILTER_NAMES[found[0]]
+    return MissingModelInfoError(
+        f"{path}: the model has an {name} prefilter ({found[1]} bands) but its files do not record the "
+        f"prefilter's kernel length in frames. Supply prefilter_kernel_size (deepSTRF's make_prefiltering "
+        f"gives {DEFAULT_KERNEL_SIZE} for its default 500 Hz lowest band, 776 for 200 Hz).",
+        {"prefilter": name, "prefilter_kernel_size": DEFAULT_KERNEL_SIZE},
+    )
+
+
+def _build_prefilter(found: tuple[str, int] | None, kernel_size: int | None) -> nn.Module | None:
+    """A prefilter of the found kind and size (its values come with the weights)."""
+    if found is None:
+        return None
+    kind, bands = found
+    placeholder = torch.full((bands,), 0.5)
+    if kind == "adaptrans":
+        return AdapTrans(placeholder, placeholder, kernel_size)
+    return ICAdaptation(placeholder, kernel_size)
+
+
 def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch.Tensor],
-                 frontend: Frontend | None, path: Path) -> nn.Module:
+                 frontend: Frontend | None, prefilter: nn.Module | None, path: Path) -> nn.Module:
     if class_name == "ICNet":
         allowed = {"audio_fs", "out_neurons", "dt_ms", "n_filters", "sincnet_kernel_size", "encoder_channels",
                    "encoder_kernel_size", "n_encoder_layers", "bottleneck_channels", "encoder_strides"}
         return ICNet(**{k: v for k, v in config.items() if k in allowed})
-    unsupported = [k for k in ("prefiltering", "kernel") if config.get(k) is not None] + sorted(
-        {k.split(".")[0] for k in state if k.startswith("prefiltering.")}
-    )
+    unsupported = [k for k in ("prefiltering", "kernel") if config.get(k) is not None]
     if class_name == "ConvNet2D" and not unsupported:
-        return _convnet(config, state, frontend, path)
+        return _convnet(config, state, frontend, prefilter, path)
     prefix = "core.0.kernel." if class_name in _HIDDEN_UNIT_MODELS else "readout.strf.kernel."
     kernel, outputs, bands, lags = _kernel_from_state(state, prefix, config, path)
     if unsupported or kernel is _NO_KERNEL:
@@ -461,7 +518,7 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
             f"{path}: this {class_name} uses parts strfviewer cannot rebuild yet "
             f"({', '.join(unsupported) or 'an STRF kernel of an unknown form'})."
         )
-    kwargs: dict[str, Any] = {"wav2spec": frontend}
+    kwargs: dict[str, Any] = {"wav2spec": frontend, "prefiltering": prefilter}
     sizes = [("n_frequency_bands", bands), ("temporal_window_size", lags)]
     if class_name in _HIDDEN_UNIT_MODELS:
         readout = state.get("readout.fc.weight")
@@ -483,7 +540,7 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
 
 
 def _convnet(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: Frontend | None,
-             path: Path) -> nn.Module:
+             prefilter: nn.Module | None, path: Path) -> nn.Module:
     """A ConvNet2D sized by its tensors (the band count by config.json: the tensors keep only what is left
     after the convolutions)."""
     first, hidden, out = (state.get(k) for k in ("core.1.weight", "readout.fc.0.weight", "readout.fc.2.weight"))
@@ -499,7 +556,7 @@ def _convnet(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: F
         ("out_neurons", (int(out.shape[0]), "readout.fc.2.weight")),
         ("n_frequency_bands", (bands, "readout.fc.0.weight"))])
     activation = activation_from_state(state, stored["out_neurons"])
-    return ConvNet2D(**stored, output_activation=activation, wav2spec=frontend)
+    return ConvNet2D(**stored, output_activation=activation, prefiltering=prefilter, wav2spec=frontend)
 
 
 def _agreed_sizes(path: Path, config: dict[str, Any], state: dict[str, torch.Tensor],
@@ -581,13 +638,15 @@ def load_model(
     frontend: dict[str, Any] | None = None,
     audio_fs: int | None = None,
     dt_ms: float | None = None,
+    prefilter_kernel_size: int | None = None,
 ) -> LoadedModel:
     """Rebuild a model from a folder, a file in it, or a bare ``.pt`` / ``.safetensors`` state dict.
 
     ``description`` stands in for ``config.json`` where there is none (``_model_class`` and constructor
     arguments); ``frontend`` (``{"kind": ..., "kwargs": {...}}`` or ``{"modes": {...}}``), ``audio_fs`` and
-    ``dt_ms`` supply what the files do not record. Raises :class:`MissingModelInfoError` listing what is
-    still needed, :class:`UnsafeCheckpointError` for files that would execute code.
+    ``dt_ms`` (and ``prefilter_kernel_size``, a prefilter's K in frames) supply what the files do not record.
+    Raises :class:`MissingModelInfoError` listing what is still needed, :class:`UnsafeCheckpointError` for
+    files that would execute code.
     """
     path = Path(path)
     weights, folder = _locate(path)
@@ -613,15 +672,30 @@ def load_model(
         )
     block = metadata.get(BLOCK, {}) if isinstance(metadata.get(BLOCK), dict) else {}
     notes: list[str] = []
-    built_frontend = None
+    built_frontend = prefilter = None
     if class_name != "ICNet":
-        built_frontend = _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes)
+        found = _prefilter_in_state(state, path)
+        kernel_size = _prefilter_kernel_size(found, block, prefilter_kernel_size)
+        try:
+            built_frontend = _build_frontend(state, block, frontend, audio_fs, dt_ms, path, notes)
+        except MissingModelInfoError as exc:
+            if found is None or kernel_size is not None:
+                raise
+            question = _prefilter_question(found, path)
+            raise MissingModelInfoError(f"{exc} {str(question).split(': ', 1)[1]}",
+                                        {**exc.missing, **question.missing}) from None
+        if found is not None and kernel_size is None:
+            raise _prefilter_question(found, path)
+        try:
+            prefilter = _build_prefilter(found, kernel_size)
+        except ConfigurationError as exc:
+            raise CheckpointError(f"{path}: the prefilter cannot be built: {exc}") from None
     if class_name != "ICNet" and "output_activation" not in config \
             and not any(k.startswith("readout.activation.") for k in state):
         notes.append("the output activation is a module without parameters that config.json does not name "
                      "(identity, sigmoid, ReLU…); identity is assumed, so the rates may differ from the model's")
     try:
-        model = _build_model(class_name, config, state, built_frontend, path)
+        model = _build_model(class_name, config, state, built_frontend, prefilter, path)
     except (ConfigurationError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(
             f"{path}: config.json does not describe a valid {class_name}: {one_line(exc)}. Fix config.json or "

@@ -152,11 +152,6 @@ def _is_fixed(module: nn.Module) -> bool:
     return not any(p.requires_grad for p in module.parameters())
 
 
-def _readout_forward(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """Model output from cached front-end features (everything after the wav2spec slot)."""
-    return model.readout(model.core(model.prefiltering(features)))
-
-
 def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     valid = torch.isfinite(target)
     gt = torch.where(valid, target, torch.zeros_like(target))
@@ -198,7 +193,7 @@ def predict_stimuli(model: nn.Module, items: list[_Stimulus], cached: bool) -> l
     """The model's output for each prepared stimulus (from cached features when ``cached``), in eval mode."""
     model.eval()
     with torch.no_grad():
-        outs = [(_readout_forward(model, it.features) if cached else model(it.features)) for it in items]
+        outs = [(model.from_spectrogram(it.features) if cached else model(it.features)) for it in items]
     return [o.cpu().numpy() for o in outs]
 
 
@@ -261,7 +256,7 @@ def fit(
         for i in torch.randperm(len(data["train"]), generator=order).tolist():
             check_cancel(cancel)
             item = data["train"][i]
-            pred = _readout_forward(model, item.features) if cached else model(item.features)
+            pred = model.from_spectrogram(item.features) if cached else model(item.features)
             loss = _loss(pred, item.target, cfg.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -29,6 +29,7 @@ from .frontends.icnet import CausalConvBlock, ICNetEncoder
 from .frontends.modules import frontend_of, is_model
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
 from .models import AudioEncodingModel, ConvNet2D, ICNet, NetworkReceptiveField
+from .models.prefilters import prefilter_frames, prefilter_kind
 from .models.readouts import STRFReadout
 
 
@@ -46,6 +47,23 @@ class _History:
         """History followed by ``x``; remembers the last ``keep`` steps of it."""
         full = x if self.buffer is None else torch.cat([self.buffer, x], dim=-1)
         self.buffer = full[..., -self.keep :] if self.keep > 0 else full[..., :0]
+        return full
+
+
+class _ReplicatedHistory:
+    """The most recent ``keep`` steps of a signal (last axis); before the start, copies of its first step (the
+    replicate pad that DNet's decay and the prefilters apply offline)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.buffer: torch.Tensor | None = None
+
+    def extend(self, x: torch.Tensor) -> torch.Tensor:
+        """History followed by ``x``; remembers the last ``keep`` steps of it."""
+        if self.buffer is None:
+            self.buffer = x[..., :1].expand(*x.shape[:-1], self.keep)
+        full = torch.cat([self.buffer, x], dim=-1)
+        self.buffer = full[..., full.shape[-1] - self.keep:]
         return full
 
 
@@ -121,6 +139,24 @@ class _ICNetEncoderStream:
         return y
 
 
+class _PrefilterStream:
+    """A prefilter with its last ``K - 1`` input frames: ``(1, F, n)`` front-end frames -> ``(1, C_in, F, n)``."""
+
+    def __init__(self, prefilter: nn.Module) -> None:
+        self.prefilter = prefilter
+        self.history = _ReplicatedHistory(prefilter_frames(prefilter))
+
+    def push(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.prefilter(self.history.extend(frames.unsqueeze(1)))[..., -frames.shape[-1]:]
+
+
+class _Unfiltered:
+    """No prefilter: front-end frames ``(1, F, n)`` as the one input channel ``(1, 1, F, n)``."""
+
+    def push(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames.unsqueeze(1)
+
+
 class _STRFReadoutStream:
     """An STRF readout with the last ``temporal_window_size - 1`` input frames."""
 
@@ -130,7 +166,7 @@ class _STRFReadoutStream:
 
     def push(self, frames: torch.Tensor) -> torch.Tensor:
         n = frames.shape[-1]
-        rates = self.readout(self.history.extend(frames).unsqueeze(1))  # (1, N, 1, T)
+        rates = self.readout(self.history.extend(frames))  # (1, N, 1, T)
         return rates[:, :, 0, -n:]
 
 
@@ -143,19 +179,14 @@ class _HiddenUnitStream:
         self.model = model
         self.frames = _History(model.T - 1)
         self.decay = model.core[3] if len(model.core) > 3 else None
-        self.decay_inputs: torch.Tensor | None = None
+        self.decay_inputs = _ReplicatedHistory(self.decay.kernel_size - 1) if self.decay is not None else None
 
     def push(self, frames: torch.Tensor) -> torch.Tensor:
         n = frames.shape[-1]
         strf, norm, squash = self.model.core[:3]
-        s = squash(norm(strf(self.frames.extend(frames).unsqueeze(1))[..., -n:]))  # (1, H, 1, n)
+        s = squash(norm(strf(self.frames.extend(frames))[..., -n:]))  # (1, H, 1, n)
         if self.decay is not None:
-            keep = self.decay.kernel_size - 1
-            if self.decay_inputs is None:
-                self.decay_inputs = s[..., :1].expand(*s.shape[:-1], keep)
-            full = torch.cat([self.decay_inputs, s], dim=-1)
-            self.decay_inputs = full[..., full.shape[-1] - keep:]
-            s = self.decay(full)[..., -n:]
+            s = self.decay(self.decay_inputs.extend(s))[..., -n:]
         return self.model.readout(s)[:, :, 0]
 
 
@@ -166,11 +197,11 @@ class _ConvNetStream:
     def __init__(self, model: ConvNet2D) -> None:
         self.model = model
         self.frames = _History(model.T)
-        self.frames.buffer = torch.zeros(1, 1, model.F, model.T)  # the one zero pad offline applies
+        self.frames.buffer = torch.zeros(1, model.C_in, model.F, model.T)  # the one zero pad offline applies
 
     def push(self, frames: torch.Tensor) -> torch.Tensor:
         n = frames.shape[-1]
-        features = self.model.core[1:](self.frames.extend(frames.unsqueeze(1)))  # no second pad
+        features = self.model.core[1:](self.frames.extend(frames))  # no second pad
         return self.model.readout(features[..., -n:])[:, :, 0]
 
 
@@ -186,18 +217,20 @@ def _frontend_stream(frontend: Frontend) -> _FrontendStream | _ICNetEncoderStrea
     return _ICNetEncoderStream(frontend) if isinstance(frontend, ICNetEncoder) else _FrontendStream(frontend)
 
 
-def _readout_stream(model: AudioEncodingModel) -> _STRFReadoutStream | _HiddenUnitStream | _ICNetDecoderStream:
+def _model_streams(model: AudioEncodingModel) -> list:
+    """The stages after the front-end: ICNet's decoder, or the prefilter (if any) and the readout."""
     if isinstance(model, ICNet):
-        return _ICNetDecoderStream(model)
-    template = type(model).forward is AudioEncodingModel.forward
+        return [_ICNetDecoderStream(model)]
+    template = type(model).from_spectrogram is AudioEncodingModel.from_spectrogram
     unfiltered = isinstance(model.prefiltering, nn.Identity)
-    if template and unfiltered and isinstance(model, ConvNet2D):
-        return _ConvNetStream(model)
-    if template and unfiltered and isinstance(model, NetworkReceptiveField):
-        return _HiddenUnitStream(model)
-    if template and unfiltered and isinstance(model.core, nn.Identity) \
-            and isinstance(getattr(model, "readout", None), STRFReadout):
-        return _STRFReadoutStream(model.readout)
+    prefilter = _Unfiltered() if unfiltered else _PrefilterStream(model.prefiltering)
+    if template and (unfiltered or prefilter_kind(model.prefiltering) is not None):
+        if isinstance(model, ConvNet2D):
+            return [prefilter, _ConvNetStream(model)]
+        if isinstance(model, NetworkReceptiveField):
+            return [prefilter, _HiddenUnitStream(model)]
+        if isinstance(model.core, nn.Identity) and isinstance(getattr(model, "readout", None), STRFReadout):
+            return [prefilter, _STRFReadoutStream(model.readout)]
     raise ConfigurationError(
         f"{type(model).__name__} cannot be streamed: strfviewer streams Linear, LinearNonlinear, NRF, DNet, "
         "ConvNet2D and ICNet models (a front-end, then their readout). Run it offline on the whole recording "
@@ -229,7 +262,7 @@ class Streamer:
         """Start over, as if no audio had been pushed."""
         self._stages = [_frontend_stream(self.frontend)]
         if self.is_model:
-            self._stages.append(_readout_stream(self.module))
+            self._stages += _model_streams(self.module)
         self.samples_pushed = 0
 
     @property

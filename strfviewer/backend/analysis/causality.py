@@ -98,10 +98,10 @@ def declared_reach(module: nn.Module) -> int | None:
         return None
     if frontend is module:
         return frontend.fir_reach
-    if not isinstance(getattr(module, "prefiltering", None), nn.Identity):
+    if not isinstance(module, AudioEncodingModel):
         return None
-    remembered = getattr(module, "memory_frames", getattr(module, "T", 1))  # DNet's decay remembers beyond T
-    return frontend.fir_reach + (int(remembered) - 1) * frontend.hop
+    remembered = module.memory_frames  # beyond the STRF for a prefilter or DNet's decay; None for a recurrence
+    return None if remembered is None else frontend.fir_reach + (int(remembered) - 1) * frontend.hop
 
 
 def _recursion_split(module: nn.Module) -> RecursionSplit | None:
@@ -114,7 +114,7 @@ def _recursion_split(module: nn.Module) -> RecursionSplit | None:
         return None
 
     def tail(e: torch.Tensor) -> torch.Tensor:
-        return module.readout(module.core(module.prefiltering(split.tail(e)[0]))), None
+        return module.from_spectrogram(split.tail(e)[0]), None
 
     return split._replace(tail=tail)
 

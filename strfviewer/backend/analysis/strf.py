@@ -12,14 +12,16 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigurationError
 from ..frontends.modules import frontend_of, is_model
 from ..jobs import CancelFlag, ProgressCallback, check_cancel, report
-from ..models import ICNet, Linear
+from ..models import Linear
 from ..models.readouts import effective_kernel
+
+# Lags of a gradient STRF for a model that remembers its whole past (a recurrence): a finite window is drawn.
+UNBOUNDED_STRF_FRAMES = 40
 
 
 @dataclass(frozen=True)
@@ -64,36 +66,30 @@ def linear_strf(model: Linear) -> Strf:
     return Strf(weights.cpu().numpy(), bias.cpu().numpy(), lags, dt_ms, freqs)
 
 
-def _after_frontend(model: nn.Module, spec: torch.Tensor) -> torch.Tensor:
-    """Rates ``(B, N, 1, T)`` from front-end frames ``(B, 1, F, T)``: the template's slots, or ICNet's decoder."""
-    if isinstance(model, ICNet):
-        return F.softplus(model.decoder(spec[:, 0].transpose(1, 2))).transpose(1, 2).unsqueeze(2)
-    return model.readout(model.core(model.prefiltering(spec)))
-
-
 def gradient_strf(model: nn.Module, n_lags: int | None = None) -> Strf:
     """Gradient of each neuron's response at the last frame with respect to a silent (zero) spectrogram.
 
     Works for any model with the four slots and for ICNet (the front-end is bypassed, so the map is in the
     space of its frames: the latent channels for ICNet, whose decoder reads one frame); for a Linear model it
     equals :func:`linear_strf`. ``n_lags`` defaults to every frame the model remembers (its STRF length, and for
-    DNet its decay too).
+    DNet its decay too), or UNBOUNDED_STRF_FRAMES for a model that remembers its whole past (StateNet).
     """
-    n_lags = int(n_lags or getattr(model, "memory_frames", model.T))
+    remembered = getattr(model, "memory_frames", model.T)
+    n_lags = int(n_lags or (remembered if remembered is not None else UNBOUNDED_STRF_FRAMES))
     n_neurons = model.O
     was_training = model.training
     model.eval()
     try:
         x = torch.zeros(n_neurons, 1, model.F, n_lags, requires_grad=True,
                         device=next(model.parameters()).device)
-        out = _after_frontend(model, x)  # (N_batch, N, 1, T)
+        out = model.from_spectrogram(x)  # (N_batch, N, 1, T)
         objective = out[torch.arange(n_neurons), torch.arange(n_neurons), 0, -1].sum()
         (grad,) = torch.autograd.grad(objective, x)
     finally:
         model.train(was_training)
     lags, dt_ms, freqs = _axes(model, n_lags)
     with torch.no_grad():
-        baseline = _after_frontend(model, torch.zeros_like(x[:1]))[0, :, 0, -1]
+        baseline = model.from_spectrogram(torch.zeros_like(x[:1]))[0, :, 0, -1]
     return Strf(grad.cpu().numpy(), baseline.cpu().numpy(), lags, dt_ms, freqs)
 
 

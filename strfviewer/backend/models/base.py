@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import ConfigurationError
+from .prefilters import prefilter_frames
 
 # Sizes beyond these are mistakes or hostile files, not models: refusing them up front keeps a bad config.json
 # from allocating terabytes. 2**28 float32 weights are 1 GiB, far above any encoding model strfviewer fits.
@@ -87,9 +88,16 @@ class AudioEncodingModel(nn.Module):
         self.init_config: dict[str, object] = {}
 
     @property
-    def memory_frames(self) -> int:
-        """Spectrogram frames (the present one included) that one output depends on: the STRF length, longer
-        when a later stage integrates over time."""
+    def memory_frames(self) -> int | None:
+        """Spectrogram frames (the present one included) that one output depends on, the prefilter's past
+        included; None when the model remembers its whole past (a recurrence, attention without a window)."""
+        own = self.core_memory_frames
+        return None if own is None else own + prefilter_frames(self.prefiltering)
+
+    @property
+    def core_memory_frames(self) -> int | None:
+        """Prefiltered frames one output depends on: the STRF length, longer when a later stage integrates
+        over time."""
         return self.T
 
     @property
@@ -97,7 +105,9 @@ class AudioEncodingModel(nn.Module):
         """True when the model has a front-end and so expects audio rather than a spectrogram."""
         return not isinstance(self.wav2spec, nn.Identity)
 
+    def from_spectrogram(self, spec):
+        """Rates ``(B, N, 1, T)`` from front-end frames ``(B, 1, F, T)``: everything after ``wav2spec``."""
+        return self.readout(self.core(self.prefiltering(spec)))
+
     def forward(self, x):
-        x = self.wav2spec(x)
-        x = self.prefiltering(x)
-        return self.readout(self.core(x))
+        return self.from_spectrogram(self.wav2spec(x))

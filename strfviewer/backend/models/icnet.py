@@ -72,9 +72,9 @@ class ICNet(AudioEncodingModel):
         """The decoder under its deepSTRF alias; not a separate entry of the state dict."""
         return self.decoder
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        latent = self.wav2spec(x).squeeze(1).transpose(1, 2)  # (B, T, bottleneck)
-        rates = F.softplus(self.decoder(latent))  # (B, T, N)
+    def from_spectrogram(self, spec: torch.Tensor) -> torch.Tensor:
+        """Rates from the encoder's latent frames ``(B, 1, bottleneck, T)``: the decoder reads one frame."""
+        rates = F.softplus(self.decoder(spec.squeeze(1).transpose(1, 2)))  # (B, T, N)
         return rates.transpose(1, 2).unsqueeze(2)
 
 

@@ -76,7 +76,7 @@ class DNet(NetworkReceptiveField):
         self.init_config = {**self.init_config, "init_tau": init_tau, "decay_input": self.decay_input}
 
     @property
-    def memory_frames(self) -> int:
+    def core_memory_frames(self) -> int:
         return self.T + decay_kernel_size(self.init_tau) - 1
 
     def _hidden_units(self, kernel: nn.Module | None) -> nn.Sequential:
@@ -129,7 +129,7 @@ class ConvNet2D(AudioEncodingModel):
         }
 
     @property
-    def memory_frames(self) -> int:
+    def core_memory_frames(self) -> int:
         return self.T + 1
 
 

@@ -49,6 +49,7 @@ class ModelInfoDialog(QDialog):
         self.kind_box: QComboBox | None = None
         self.audio_fs_edit: QLineEdit | None = None
         self.dt_ms_edit: QLineEdit | None = None
+        self.prefilter_edit: QLineEdit | None = None
 
         explanation = QLabel(f"{one_line(error)}\n\nFill in what the files do not record; the guesses come from "
                              "the shapes of the stored tensors.")
@@ -77,6 +78,12 @@ class ModelInfoDialog(QDialog):
             self.dt_ms_edit = QLineEdit(_number_text(self.missing.get("dt_ms")))
             self.dt_ms_edit.setPlaceholderText("frame period in ms, e.g. 5")
             form.addRow("Bin width (ms)", self.dt_ms_edit)
+        if "prefilter_kernel_size" in self.missing:
+            self.prefilter_edit = QLineEdit(_number_text(self.missing.get("prefilter_kernel_size")))
+            self.prefilter_edit.setPlaceholderText("frames, e.g. 651")
+            self.prefilter_edit.setToolTip("The length of the prefilter's adaptation kernel in frames; deepSTRF's "
+                                           "make_prefiltering gives 651 with its default lowest band (500 Hz)")
+            form.addRow(f"{self.missing.get('prefilter', 'Prefilter')} kernel (frames)", self.prefilter_edit)
         modes = self.missing.get("modes")
         notes = QLabel(
             "Modes assumed for the identified front-end: "
@@ -122,6 +129,12 @@ class ModelInfoDialog(QDialog):
                     f"{dt_ms:g} ms at {audio_fs:g} Hz is {exact:g} samples per frame: the hop must be a whole number "
                     f"of samples (e.g. {whole * 1000.0 / audio_fs:g} ms for {whole} samples)."
                 )
+        if self.prefilter_edit is not None:
+            frames = self._positive(self.prefilter_edit, "The prefilter's kernel length")
+            if not frames.is_integer() or frames < 2:
+                raise ValueError(f"The prefilter's kernel length must be a whole number of frames, at least 2 "
+                                 f"(got {frames:g}).")
+            answers["prefilter_kernel_size"] = int(frames)
         if self.kind_box is not None:
             kind = self.kind_box.currentText()
             if kind == self.missing.get("kind"):
