@@ -15,7 +15,7 @@ from . import __version__
 from .backend.errors import StrfviewerError
 from .backend.frontends import KINDS
 from .backend.jsonfile import parse_json
-from .backend.model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS
+from .backend.model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS, described_arguments
 
 log = logging.getLogger("strfviewer")
 
@@ -99,8 +99,8 @@ def _run_fit(args: argparse.Namespace) -> int:
     frontend_kwargs = _named_values(args.frontend_arg, "--frontend-arg")
     model_kwargs = _named_values(args.model_arg, "--model-arg")
     if model_kwargs and args.model != "icnet" and args.model not in NETWORK_ARGUMENTS:
-        raise ConfigurationError("--model-arg applies to --model icnet, nrf and dnet only; drop it or choose one "
-                                 "of them")
+        raise ConfigurationError(f"--model-arg applies to --model icnet, {', '.join(NETWORK_ARGUMENTS)} only; "
+                                 "drop it or choose one of them")
     icnet_kwargs = model_kwargs if args.model == "icnet" else {}
     network_kwargs = model_kwargs if args.model in NETWORK_ARGUMENTS else {}
     cfg = FitConfig(
@@ -164,17 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
                      "<frontend>-<time> in strfviewer's models folder of the user data directory, never in the "
                      "response set)")
     fit.add_argument("--model", default="linear", choices=list(MODEL_KINDS),
-                     help="linear, ln (linear-nonlinear), nrf (network receptive field), dnet or icnet")
+                     help="linear, ln (linear-nonlinear), nrf (network receptive field), dnet, convnet2d, statenet "
+                          "(a recurrent network), transformer or icnet")
     fit.add_argument("--frontend", default="mel", help="front-end kind (mel, gammatone, sincnet, leaf)")
     fit.add_argument("--frontend-arg", action="append", default=[], metavar="NAME=VALUE",
                      help="front-end argument, e.g. compression=pcen (repeatable; values parsed as JSON)")
     fit.add_argument("--model-arg", action="append", default=[], metavar="NAME=VALUE",
-                     help="model constructor argument for icnet (e.g. encoder_channels=32), nrf (n_hidden) or dnet "
-                          "(n_hidden, init_tau, decay_input); repeatable; values parsed as JSON")
+                     help="model constructor argument for icnet (e.g. encoder_channels=32), "
+                          f"{described_arguments()}; repeatable; values parsed as JSON")
     fit.add_argument("--spectrogram-input", action="store_true",
                      help="fit a spectrogram-input model on the front-end's fixed output")
     fit.add_argument("--audio-fs", type=int, default=48000, help="resample the stimuli to this rate (Hz)")
-    fit.add_argument("--window", type=int, default=9, help="STRF length in bins")
+    fit.add_argument("--window", type=int, default=9, help="STRF length in bins (linear, ln, nrf, dnet)")
     fit.add_argument("--neurons", default="all", help="'all', 'valid' or indices such as 0-9,12")
     fit.add_argument("--train", help="training stimulus indices (default: the response set's split)")
     fit.add_argument("--val", help="validation stimulus indices")

@@ -112,12 +112,14 @@ def test_cancel_stops_and_writes_nothing(simulated_set, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-@pytest.mark.parametrize("kind,cls,arguments", [("nrf", "NetworkReceptiveField", {"n_hidden": 6}),
-                                                 ("dnet", "DNet", {"n_hidden": 6, "init_tau": 2.5})])
+@pytest.mark.parametrize("kind,cls,arguments", [
+    ("nrf", "NetworkReceptiveField", {"n_hidden": 6}), ("dnet", "DNet", {"n_hidden": 6, "init_tau": 2.5}),
+    ("convnet2d", "ConvNet2D", {"n_hidden": 8, "c_hidden": 4, "kernel_size": [5, 4]})])
 def test_hidden_unit_models_fit_on_cached_features_and_reload(simulated_set, tmp_path, kind, cls, arguments):
     rs = load_response_set(simulated_set)
-    result = fit(rs, _config(model=kind, network_kwargs=arguments), out=tmp_path / kind)
-    assert type(result.model).__name__ == cls and result.model.H == 6
+    slow = {"max_epochs": 60, "patience": 20} if kind == "convnet2d" else {}  # three layers learn more slowly
+    result = fit(rs, _config(model=kind, network_kwargs=arguments, **slow), out=tmp_path / kind)
+    assert type(result.model).__name__ == cls and arguments["n_hidden"] == result.model.H
     assert result.test_metrics["cc_norm_mean"] > 0.5  # linear neurons: six hidden units can follow them
     loaded = load_model(result.folder)
     assert loaded.model_class == cls
@@ -131,7 +133,7 @@ def test_hidden_unit_models_fit_on_cached_features_and_reload(simulated_set, tmp
 @pytest.mark.parametrize(
     "kwargs,fragment",
     [({"model": "rnn"}, "model must be one of"),
-     ({"model": "linear", "network_kwargs": {"n_hidden": 4}}, "apply to nrf and dnet only"),
+     ({"model": "linear", "network_kwargs": {"n_hidden": 4}}, "apply to nrf, dnet, convnet2d"),
      ({"model": "nrf", "network_kwargs": {"init_tau": 3.0}}, "nrf takes only n_hidden"),
      ({"loss": "l1"}, "loss must be one of"),
      ({"lr": 0.0}, "lr must be > 0"), ({"train": [0], "val": [0]}, "in the training split and another")],
@@ -171,5 +173,5 @@ def test_fit_command_line_builds_a_dnet_with_its_arguments(simulated_set, tmp_pa
     refused = subprocess.run([*cmd[:6], str(tmp_path / "never"), "--model", "linear", "--model-arg", "n_hidden=3",
                               "--quiet"],
                              capture_output=True, text=True)
-    assert refused.returncode == 2 and "--model-arg applies to --model icnet, nrf and dnet only" in refused.stderr
+    assert refused.returncode == 2 and "--model-arg applies to --model icnet, nrf, dnet" in refused.stderr
     assert not (tmp_path / "never").exists()

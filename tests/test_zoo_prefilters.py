@@ -132,7 +132,7 @@ def test_strfviewer_records_the_prefilter_so_its_folders_load_without_a_question
 
 def test_a_bad_kernel_size_answer_is_refused_by_name(tmp_path):
     folder = _deepstrf_folder(tmp_path, Linear(BANDS, 4, prefiltering=_random("icadaptation", 3)), "m")
-    with pytest.raises(CheckpointError, match="prefilter cannot be built.*kernel_size must be a whole number"):
+    with pytest.raises(CheckpointError, match=r"prefilter cannot be built.*kernel_size must be a whole number"):
         load_model(folder, prefilter_kernel_size=1)
 
 

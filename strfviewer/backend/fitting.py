@@ -27,8 +27,8 @@ from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
 from .model_folders import OutputFolder
-from .model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS
-from .models import DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
+from .model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS, WINDOWED_KINDS
+from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
 
 LOSSES = ("mse", "poisson")
 
@@ -57,7 +57,7 @@ class FitConfig:
     seed: int = 0
     device: str = "cpu"
     icnet_kwargs: dict[str, Any] = field(default_factory=dict)
-    network_kwargs: dict[str, Any] = field(default_factory=dict)  # the NRF's and DNet's (n_hidden, init_tau, ...)
+    network_kwargs: dict[str, Any] = field(default_factory=dict)  # a network's (n_hidden, init_tau, rnn_type...)
 
     def validate(self) -> None:
         """Raise ConfigurationError naming the first setting that is out of range."""
@@ -70,7 +70,8 @@ class FitConfig:
             (self.temporal_window_size >= 1, f"temporal_window_size must be >= 1 (got {self.temporal_window_size})"),
             (not (self.model == "icnet" and self.spectrogram_input), "ICNet takes audio; drop spectrogram input"),
             (not self.network_kwargs or self.model in NETWORK_ARGUMENTS,
-             f"model arguments such as {', '.join(self.network_kwargs)} apply to nrf and dnet only"),
+             f"model arguments such as {', '.join(self.network_kwargs)} apply to {', '.join(NETWORK_ARGUMENTS)} "
+             "only"),
             (set(self.network_kwargs) <= set(NETWORK_ARGUMENTS.get(self.model, ())),
              f"{self.model} takes only {', '.join(NETWORK_ARGUMENTS.get(self.model, ())) or 'no arguments'} "
              f"(got {', '.join(sorted(self.network_kwargs))})"),
@@ -131,6 +132,10 @@ def _build_frontend(cfg: FitConfig, dt_ms: float) -> Frontend:
     return make_wav2spec(cfg.frontend, audio_fs=cfg.audio_fs, dt_ms=dt_ms, **cfg.frontend_kwargs)
 
 
+_NETWORK_CLASSES: dict[str, type[nn.Module]] = {"nrf": NetworkReceptiveField, "dnet": DNet,
+                                                 "convnet2d": ConvNet2D}
+
+
 def build_model(cfg: FitConfig, n_neurons: int, dt_ms: float) -> nn.Module:
     """A fresh model for ``cfg`` (seeded by the caller)."""
     if cfg.model == "icnet":
@@ -141,9 +146,13 @@ def build_model(cfg: FitConfig, n_neurons: int, dt_ms: float) -> nn.Module:
     frontend = _build_frontend(cfg, dt_ms)
     wav2spec = None if cfg.spectrogram_input else frontend
     if cfg.model in NETWORK_ARGUMENTS:
-        cls = NetworkReceptiveField if cfg.model == "nrf" else DNet
-        return cls(frontend.out_channels, cfg.temporal_window_size, out_neurons=n_neurons, wav2spec=wav2spec,
-                   **cfg.network_kwargs)
+        cls = _NETWORK_CLASSES[cfg.model]
+        window = {"temporal_window_size": cfg.temporal_window_size} if cfg.model in WINDOWED_KINDS else {}
+        try:
+            return cls(frontend.out_channels, **window, out_neurons=n_neurons, wav2spec=wav2spec,
+                       **cfg.network_kwargs)
+        except TypeError as exc:
+            raise ConfigurationError(f"fit: {cfg.model} does not take these arguments: {exc}") from exc
     cls = Linear if cfg.model == "linear" else LinearNonlinear
     return cls(frontend.out_channels, cfg.temporal_window_size, n_neurons, wav2spec=wav2spec)
 
