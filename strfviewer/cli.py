@@ -14,8 +14,8 @@ from typing import Any
 from . import __version__
 from .backend.errors import StrfviewerError
 from .backend.frontends import KINDS
-from .backend.jsonfile import parse_json
 from .backend.model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS, described_arguments
+from .backend.named_values import parse_named_values
 
 log = logging.getLogger("strfviewer")
 
@@ -57,28 +57,6 @@ def _index_list(text: str) -> list[int]:
     return out
 
 
-def _value(text: str) -> Any:
-    """A NAME=VALUE option's value: parsed as JSON when it is JSON (numbers, booleans, null, lists), else the
-    text itself (``compression=pcen``)."""
-    try:
-        return parse_json(text)
-    except (ValueError, RecursionError):
-        return text
-
-
-def _named_values(items: list[str], option: str) -> dict[str, Any]:
-    """['a=1', 'b="x"'] -> {'a': 1, 'b': 'x'}; values are parsed as JSON when they are JSON."""
-    from .backend.errors import ConfigurationError
-
-    values: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigurationError(f"{option} expects NAME=VALUE (got {item!r})")
-        values[name] = _value(value)
-    return values
-
-
 def _run_fit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -96,8 +74,8 @@ def _run_fit(args: argparse.Namespace) -> int:
         neurons = rs.valid_neurons()
     else:
         neurons = _index_list(args.neurons)
-    frontend_kwargs = _named_values(args.frontend_arg, "--frontend-arg")
-    model_kwargs = _named_values(args.model_arg, "--model-arg")
+    frontend_kwargs = parse_named_values(args.frontend_arg, "--frontend-arg")
+    model_kwargs = parse_named_values(args.model_arg, "--model-arg")
     if model_kwargs and args.model != "icnet" and args.model not in NETWORK_ARGUMENTS:
         raise ConfigurationError(f"--model-arg applies to --model icnet, {', '.join(NETWORK_ARGUMENTS)} only; "
                                  "drop it or choose one of them")

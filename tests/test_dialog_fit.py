@@ -142,6 +142,22 @@ def test_a_dnet_is_fitted_from_the_dialog_and_opens(session, qtbot):
     assert loaded.model_class == "DNet" and loaded.model.H == 20
 
 
+def test_model_arguments_reach_the_network_and_a_wrong_one_is_explained(session, qtbot):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner, epochs=1)
+    assert not dialog.arguments_edit.isEnabled()  # Linear takes none
+    dialog.model_box.setCurrentText("NRF")
+    assert dialog.arguments_edit.isEnabled() and "n_hidden=" in dialog.arguments_edit.placeholderText()
+    dialog.arguments_edit.setText("n_hidden=3 init_tau=2.5")
+    dialog.fit_button.click()
+    assert "nrf takes only n_hidden" in dialog.message.text() and state.models == []
+    dialog.arguments_edit.setText("n_hidden=3")
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=120000):
+        dialog.fit_button.click()
+    assert state.models[-1].model.H == 3 and settings().value("fit/model_arguments") == "n_hidden=3"
+
+
 def test_cancel_during_a_fit_leaves_no_model_folder(session, qtbot):
     state, runner = session
     state.add_frontend("mel", MEL)

@@ -45,13 +45,15 @@ from PySide6.QtWidgets import (
 from ...backend.errors import one_line
 from ...backend.fitting import FittedModel
 from ...backend.model_folders import OutputFolder
+from ...backend.model_kinds import NETWORK_ARGUMENTS
 from ..settings import settings
 from ..state import FrontendSlot, SessionState
 
 logger = logging.getLogger(__name__)
 
 JOB_KEY = "fit"
-MODEL_CHOICES = {"Linear": "linear", "LN": "ln", "NRF": "nrf", "DNet": "dnet"}
+MODEL_CHOICES = {"Linear": "linear", "LN": "ln", "NRF": "nrf", "DNet": "dnet", "ConvNet2D": "convnet2d",
+                 "StateNet": "statenet", "Transformer": "transformer"}
 NEURON_CHOICES = ("valid", "all")
 _MAX_COUNT = 1_000_000
 
@@ -188,7 +190,15 @@ class FitDialog(QDialog):
         self.model_box.setCurrentText(str(store.value("fit/model", "Linear")))
         self.model_box.setToolTip("Linear: STRF then BatchNorm. LN: the same followed by a per-neuron softplus. "
                                   "NRF: 20 hidden STRF units (tanh), read out linearly. DNet: the same with "
-                                  "sigmoid units that each integrate their past (a learnable decay).")
+                                  "sigmoid units that each integrate their past (a learnable decay). ConvNet2D: "
+                                  "three spectro-temporal convolutions. StateNet: a per-frame spectral encoder "
+                                  "and a recurrent network (GRU by default). Transformer: causal self-attention "
+                                  "over frequency patches of each frame.")
+        self.arguments_edit = QLineEdit(str(store.value("fit/model_arguments", "")))
+        self.arguments_edit.setToolTip("The network's constructor arguments as NAME=VALUE, separated by spaces; "
+                                       "the others keep deepSTRF's defaults")
+        self.model_box.currentTextChanged.connect(self._show_model_arguments)
+        self._show_model_arguments()
         self.epochs_box = QSpinBox()
         self.epochs_box.setRange(1, _MAX_COUNT)
         self.epochs_box.setValue(int(store.value("fit/max_epochs", 100)))
@@ -248,6 +258,7 @@ class FitDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Model", self.model_box)
+        form.addRow("Model arguments", self.arguments_edit)
         form.addRow("Max epochs", self.epochs_box)
         form.addRow("Patience", self.patience_box)
         form.addRow("Learning rate", self.lr_box)
@@ -387,6 +398,20 @@ class FitDialog(QDialog):
     def _model_kind(self) -> str:
         return MODEL_CHOICES[self.model_box.currentText()]
 
+    def _show_model_arguments(self) -> None:
+        """Only networks take arguments: the field names the chosen kind's, and is off for the others."""
+        names = NETWORK_ARGUMENTS.get(self._model_kind(), ())
+        self.arguments_edit.setEnabled(bool(names))
+        self.arguments_edit.setPlaceholderText(" ".join(f"{n}=…" for n in names) if names else "none for this model")
+
+    def _model_arguments(self) -> dict[str, Any]:
+        """The field's NAME=VALUE items (ConfigurationError for a malformed one); none for a kind without any."""
+        from ...backend.named_values import parse_named_values, split_named_values
+
+        if self._model_kind() not in NETWORK_ARGUMENTS:
+            return {}
+        return parse_named_values(split_named_values(self.arguments_edit.text()), "Model arguments")
+
     def fit_config(self, slot: FrontendSlot) -> Any:
         """The backend ``FitConfig`` for ``slot`` with the dialog's options (validated)."""
         from ...backend.data.responses import hop_for
@@ -405,6 +430,7 @@ class FitDialog(QDialog):
             audio_fs=self.audio_fs_box.value(), neurons=neurons,
             n_bins=self.bins_box.value() if self.bins_check.isChecked() else None,
             lr=self.lr_box.value(), max_epochs=self.epochs_box.value(), patience=self.patience_box.value(),
+            network_kwargs=self._model_arguments(),
         )
         config.validate()
         return config
@@ -439,7 +465,8 @@ class FitDialog(QDialog):
         store = settings()
         for key, value in (("model", self.model_box.currentText()), ("max_epochs", self.epochs_box.value()),
                            ("patience", self.patience_box.value()), ("lr", self.lr_box.value()),
-                           ("neurons", self.neurons_box.currentText())):
+                           ("neurons", self.neurons_box.currentText()),
+                           ("model_arguments", self.arguments_edit.text())):
             store.setValue(f"fit/{key}", value)
         text = self.folder_edit.text().strip()
         if self._folder_edited and text:  # the user's choice of place becomes the next default's parent
