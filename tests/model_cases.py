@@ -2,8 +2,8 @@
 
 A new kind joins the bank by adding a case here; test_model_causality then checks that it never looks into
 the future (bitwise), that the causality view's Jacobian of it is the exact one, and that it streams.
-Two deliberately broken models (a centred STRF and a Transformer without its attention mask) show that the
-checks see a leak, and where.
+Two deliberately broken models (a centred STRF, below, and a Transformer built with ``mask_future=False``)
+show that the checks see a leak, and where.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from strfviewer.backend.frontends import make_wav2spec
-from strfviewer.backend.models import ConvNet2D, DNet, Linear, LinearNonlinear, NetworkReceptiveField
+from strfviewer.backend.models import ConvNet2D, DNet, Linear, LinearNonlinear, NetworkReceptiveField, Transformer
 from strfviewer.backend.models.prefilters import make_prefiltering
 from strfviewer.backend.models.readouts import ParametricSTRF
 
@@ -84,5 +84,13 @@ MODEL_CASES = [
     ModelCase("convnet2d", lambda: randomised(ConvNet2D(BANDS, (3, 3), 4, 6, NEURONS, wav2spec=mel()))),
     ModelCase("convnet2d-adaptrans", lambda: randomised(ConvNet2D(
         BANDS, (3, 2), 3, 5, NEURONS, wav2spec=mel(), prefiltering=prefilter("adaptrans", 4)))),
+    ModelCase("transformer", lambda: randomised(Transformer(BANDS, embedding_dim=8, out_neurons=NEURONS,
+                                                            wav2spec=mel()))),
+    ModelCase("transformer-window-patches", lambda: randomised(Transformer(
+        BANDS, freq_patch_size=4, time_patch_size=3, context_window=5, embedding_dim=4, n_heads=2, n_layers=2,
+        out_neurons=NEURONS, wav2spec=mel()))),
+    ModelCase("transformer-pcen-icadaptation", lambda: randomised(Transformer(
+        BANDS, freq_patch_size=6, context_window=3, embedding_dim=4, out_neurons=NEURONS, wav2spec=pcen(),
+        prefiltering=prefilter("icadaptation", 3)))),
 ]
 CASE_IDS = [case.name for case in MODEL_CASES]

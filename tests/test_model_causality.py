@@ -10,6 +10,8 @@ import torch
 from model_cases import BANDS, CASE_IDS, HOP, MODEL_CASES, NEURONS, CentredLinear, mel, randomised
 
 from strfviewer.backend.analysis.causality import frame_jacobian
+from strfviewer.backend.errors import ConfigurationError
+from strfviewer.backend.models import Transformer
 from strfviewer.backend.streaming import Streamer
 
 FRAMES = 24
@@ -77,3 +79,15 @@ def test_a_centred_strf_leaks_exactly_as_far_as_it_looks_ahead():
         last_frame = np.flatnonzero(jac[t] > 1e-7 * jac[t].max()).max() // HOP  # the frame its last sample is in
         assert last_frame == min(t + lookahead, FRAMES - 1), f"frame {t}"
         assert (result.leak_abs[t] > 0) == (t < FRAMES - 1)
+
+
+def test_a_transformer_without_its_mask_leaks_to_the_end_of_the_audio():
+    model = randomised(Transformer(BANDS, embedding_dim=8, out_neurons=NEURONS, wav2spec=mel(), mask_future=False))
+    result = frame_jacobian(model, _audio(4), neuron=1)
+    assert result.method == "whole signal" and not result.leak_is_exactly_zero
+    jac = np.abs(result.jacobian)
+    for t in range(FRAMES):
+        assert np.flatnonzero(jac[t] > 1e-7 * jac[t].max()).max() // HOP == FRAMES - 1, f"frame {t}"
+        assert (result.leak_abs[t] > 0) == (t < FRAMES - 1)
+    with pytest.raises(ConfigurationError, match="not masked"):
+        Streamer(model)

@@ -38,7 +38,7 @@ from .errors import (
 from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jsonfile import JsonFault, JsonProblem, read_json_object
-from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
+from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField, Transformer
 from .models.prefilters import DEFAULT_KERNEL_SIZE, AdapTrans, ICAdaptation, prefilter_kind
 from .models.readouts import ParametricSTRF, SeparableSTRF, activation_from_state, separable_sequential
 from .session import fsync_folder
@@ -51,7 +51,7 @@ MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
 BLOCK = "strfviewer"
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear": LinearNonlinear,
                                              "NetworkReceptiveField": NetworkReceptiveField, "DNet": DNet,
-                                             "ConvNet2D": ConvNet2D,
+                                             "ConvNet2D": ConvNet2D, "Transformer": Transformer,
                                              "ICNet": ICNet}
 _HIDDEN_UNIT_MODELS = ("NetworkReceptiveField", "DNet")  # causal STRFs in core.0, a per-frame linear readout
 # Bounds on what metadata.json may ask of a front-end, checked before it is built: beyond them a hostile or
@@ -96,11 +96,15 @@ def _frontend_block(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def _prefilter_block(model: nn.Module) -> dict[str, Any]:
-    """The prefilter's kind and kernel length: deepSTRF's files keep neither (only its per-band tensors)."""
+def _module_blocks(model: nn.Module) -> dict[str, Any]:
+    """What deepSTRF's files do not keep of a model's modules: the prefilter's kind and kernel length, and an
+    attention left unmasked on purpose (a demonstration of a leak)."""
     prefilter = getattr(model, "prefiltering", None)
     kind = prefilter_kind(prefilter) if prefilter is not None else None
-    return {} if kind is None else {"prefilter": {"kind": kind, "kernel_size": prefilter.kernel_size}}
+    blocks: dict[str, Any] = {} if kind is None else {"prefilter": {"kind": kind, "kernel_size": prefilter.kernel_size}}
+    if getattr(model, "mask_future", True) is False:
+        blocks["attention_mask"] = False
+    return blocks
 
 
 def save_model(model: nn.Module, folder: str | Path, *, info: dict[str, Any] | None = None,
@@ -115,7 +119,7 @@ def save_model(model: nn.Module, folder: str | Path, *, info: dict[str, Any] | N
     if class_name not in MODEL_CLASSES:
         raise CheckpointError(f"cannot save a {class_name}; supported models: {', '.join(MODEL_CLASSES)}")
     config = {**model.init_config, "_model_class": class_name}
-    block = {"version": 1, **_frontend_block(model), **_prefilter_block(model), **(info or {})}
+    block = {"version": 1, **_frontend_block(model), **_module_blocks(model), **(info or {})}
     metadata = {BLOCK: block}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     text = card if card is not None else _model_card(class_name, config, block)
@@ -299,6 +303,8 @@ def _guess_class(state: dict[str, torch.Tensor]) -> str | None:
         return "ICNet"
     if "core.1.weight" in state and "readout.fc.0.weight" in state:
         return "ConvNet2D"
+    if "patchify.weight" in state:
+        return "Transformer"
     if any(k.startswith("core.0.kernel.") for k in state) and "readout.fc.weight" in state:
         return "DNet" if "core.3.d" in state else "NetworkReceptiveField"
     if any(k.startswith("readout.strf.kernel.") for k in state):
@@ -503,7 +509,8 @@ def _build_prefilter(found: tuple[str, int] | None, kernel_size: int | None) -> 
 
 
 def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch.Tensor],
-                 frontend: Frontend | None, prefilter: nn.Module | None, path: Path) -> nn.Module:
+                 frontend: Frontend | None, prefilter: nn.Module | None, path: Path, block: dict[str, Any],
+                 notes: list[str]) -> nn.Module:
     if class_name == "ICNet":
         allowed = {"audio_fs", "out_neurons", "dt_ms", "n_filters", "sincnet_kernel_size", "encoder_channels",
                    "encoder_kernel_size", "n_encoder_layers", "bottleneck_channels", "encoder_strides"}
@@ -511,6 +518,8 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
     unsupported = [k for k in ("prefiltering", "kernel") if config.get(k) is not None]
     if class_name == "ConvNet2D" and not unsupported:
         return _convnet(config, state, frontend, prefilter, path)
+    if class_name == "Transformer":
+        return _transformer(config, state, frontend, prefilter, path, block, notes)
     prefix = "core.0.kernel." if class_name in _HIDDEN_UNIT_MODELS else "readout.strf.kernel."
     kernel, outputs, bands, lags = _kernel_from_state(state, prefix, config, path)
     if unsupported or kernel is _NO_KERNEL:
@@ -557,6 +566,38 @@ def _convnet(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: F
         ("n_frequency_bands", (bands, "readout.fc.0.weight"))])
     activation = activation_from_state(state, stored["out_neurons"])
     return ConvNet2D(**stored, output_activation=activation, prefiltering=prefilter, wav2spec=frontend)
+
+
+def _transformer(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: Frontend | None,
+                 prefilter: nn.Module | None, path: Path, block: dict[str, Any], notes: list[str]) -> nn.Module:
+    """A Transformer sized by its tensors; the head count and the context window are in no tensor, so they come
+    from config.json (deepSTRF's defaults, said in a note, when there is none)."""
+    patches, readout = state.get("patchify.weight"), state.get("readout.fc.weight")
+    if patches is None or patches.dim() != 4 or readout is None or readout.dim() != 2:
+        raise CheckpointError(f"{path}: a Transformer needs patchify.weight (embedding, inputs, bands, frames) and "
+                              "readout.fc.weight (neurons, token size); the weights file lacks them or holds other "
+                              "shapes")
+    embedding, _, k_f, k_t = (int(n) for n in patches.shape)
+    patch_count = int(readout.shape[1]) // max(embedding, 1)
+    bands = k_f * patch_count
+    layers = {k.split(".")[2] for k in state if k.startswith("tsfm.layers.")}
+    given_patch = config.get("freq_patch_size")
+    stored = _agreed_sizes(path, config, state, [
+        ("n_frequency_bands", (bands, "readout.fc.weight")), ("time_patch_size", (k_t, "patchify.weight")),
+        ("embedding_dim", (embedding, "patchify.weight")), ("n_layers", (len(layers), "tsfm.layers.*")),
+        ("out_neurons", (int(readout.shape[0]), "readout.fc.weight")),
+        ("freq_patch_size", (None if given_patch is None and k_f == bands else k_f, "patchify.weight"))])
+    for name, default in (("n_heads", 1), ("context_window", None)):
+        if name not in config:
+            notes.append(f"config.json does not give the Transformer's {name}; deepSTRF's default ({default}) is "
+                         "assumed")
+    masked = block.get("attention_mask", True) is not False
+    if not masked:
+        notes.append("this Transformer's attention is deliberately not masked: it sees the future (a model built "
+                     "to show what a leak looks like)")
+    return Transformer(**stored, n_heads=config.get("n_heads", 1), context_window=config.get("context_window"),
+                       output_activation=activation_from_state(state, stored["out_neurons"]),
+                       prefiltering=prefilter, wav2spec=frontend, mask_future=masked)
 
 
 def _agreed_sizes(path: Path, config: dict[str, Any], state: dict[str, torch.Tensor],
@@ -695,7 +736,7 @@ def load_model(
         notes.append("the output activation is a module without parameters that config.json does not name "
                      "(identity, sigmoid, ReLU…); identity is assumed, so the rates may differ from the model's")
     try:
-        model = _build_model(class_name, config, state, built_frontend, prefilter, path)
+        model = _build_model(class_name, config, state, built_frontend, prefilter, path, block, notes)
     except (ConfigurationError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(
             f"{path}: config.json does not describe a valid {class_name}: {one_line(exc)}. Fix config.json or "

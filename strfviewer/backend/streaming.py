@@ -28,25 +28,29 @@ from .frontends import Frontend
 from .frontends.icnet import CausalConvBlock, ICNetEncoder
 from .frontends.modules import frontend_of, is_model
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
-from .models import AudioEncodingModel, ConvNet2D, ICNet, NetworkReceptiveField
+from .models import AudioEncodingModel, ConvNet2D, ICNet, NetworkReceptiveField, Transformer
 from .models.prefilters import prefilter_frames, prefilter_kind
 from .models.readouts import STRFReadout
 
 
 class _History:
-    """The most recent ``keep`` steps of a ``(B, C, T)`` signal, or all of it until there are that many.
+    """The most recent ``keep`` steps of a ``(B, C, T)`` signal (every step when ``keep`` is None), or all of it
+    until there are that many.
 
     ``channels`` given: starts as ``keep`` zeros, the zero padding a convolution layer sees offline.
     """
 
-    def __init__(self, keep: int, channels: int | None = None) -> None:
+    def __init__(self, keep: int | None, channels: int | None = None) -> None:
         self.keep = keep
-        self.buffer: torch.Tensor | None = None if channels is None else torch.zeros(1, channels, keep)
+        self.buffer: torch.Tensor | None = None if channels is None else torch.zeros(1, channels, keep or 0)
 
     def extend(self, x: torch.Tensor) -> torch.Tensor:
         """History followed by ``x``; remembers the last ``keep`` steps of it."""
         full = x if self.buffer is None else torch.cat([self.buffer, x], dim=-1)
-        self.buffer = full[..., -self.keep :] if self.keep > 0 else full[..., :0]
+        if self.keep is None:
+            self.buffer = full
+        else:
+            self.buffer = full[..., full.shape[-1] - self.keep:] if self.keep > 0 else full[..., :0]
         return full
 
 
@@ -205,6 +209,29 @@ class _ConvNetStream:
         return self.model.readout(features[..., -n:])[:, :, 0]
 
 
+class _TransformerStream:
+    """The Transformer: tokens of the new frames at their absolute positions (with the last ``K_T - 1``
+    frames for the patches), then each layer over its cached inputs and the new ones: ``context_window - 1``
+    of them, or all of them without a window (the cost then grows with the stream)."""
+
+    def __init__(self, model: Transformer) -> None:
+        self.model = model
+        self.past = _History(model.K_T - 1)
+        self.past.buffer = torch.zeros(1, model.C_in, model.F, model.K_T - 1)  # the zero pad offline applies
+        self.caches = [_History(model.cache_frames) for _ in range(model.n_layers)]
+        self.position = 0
+
+    def push(self, frames: torch.Tensor) -> torch.Tensor:
+        n = frames.shape[-1]
+        hidden = self.model.tokens(frames, self.position, self.past.buffer)
+        self.past.extend(frames)
+        for index, cache in enumerate(self.caches):
+            inputs = cache.extend(hidden.transpose(1, 2)).transpose(1, 2)  # (1, keys, D)
+            hidden = self.model.layer_forward(index, inputs, n)
+        self.position += n
+        return self.model.read_out(hidden)[:, :, 0]
+
+
 class _ICNetDecoderStream:
     def __init__(self, model: ICNet) -> None:
         self.model = model
@@ -224,7 +251,13 @@ def _model_streams(model: AudioEncodingModel) -> list:
     template = type(model).from_spectrogram is AudioEncodingModel.from_spectrogram
     unfiltered = isinstance(model.prefiltering, nn.Identity)
     prefilter = _Unfiltered() if unfiltered else _PrefilterStream(model.prefiltering)
-    if template and (unfiltered or prefilter_kind(model.prefiltering) is not None):
+    known_prefilter = unfiltered or prefilter_kind(model.prefiltering) is not None
+    if isinstance(model, Transformer) and known_prefilter:
+        if not model.mask_future:
+            raise ConfigurationError("this Transformer cannot be streamed: its attention is not masked, so each "
+                                     "output depends on audio that has not arrived yet. Run it offline.")
+        return [prefilter, _TransformerStream(model)]
+    if template and known_prefilter:
         if isinstance(model, ConvNet2D):
             return [prefilter, _ConvNetStream(model)]
         if isinstance(model, NetworkReceptiveField):

@@ -98,7 +98,7 @@ def declared_reach(module: nn.Module) -> int | None:
         return None
     if frontend is module:
         return frontend.fir_reach
-    if not isinstance(module, AudioEncodingModel):
+    if not isinstance(module, AudioEncodingModel) or module.counts_positions:
         return None
     remembered = module.memory_frames  # beyond the STRF for a prefilter or DNet's decay; None for a recurrence
     return None if remembered is None else frontend.fir_reach + (int(remembered) - 1) * frontend.hop

@@ -1,10 +1,12 @@
-"""Encoding models: the four-slot template, Linear, LinearNonlinear, the NRF, DNet, ConvNet2D and ICNet."""
+"""Encoding models: the four-slot template, Linear, LinearNonlinear, the NRF, DNet, ConvNet2D, the Transformer,
+StateNet and ICNet."""
 
 from .base import AudioEncodingModel
 from .icnet import ICNet
 from .linear import Linear, LinearNonlinear
 from .networks import ConvNet2D, DNet, NetworkReceptiveField
 from .readouts import CausalSTRFConv, ParametricSoftplus, STRFReadout
+from .transformer import Transformer
 
 __all__ = [
     "AudioEncodingModel",
@@ -17,4 +19,5 @@ __all__ = [
     "NetworkReceptiveField",
     "ParametricSoftplus",
     "STRFReadout",
+    "Transformer",
 ]

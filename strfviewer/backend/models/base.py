@@ -54,6 +54,10 @@ def unset_modules(**modules: object) -> dict[str, None]:
 class AudioEncodingModel(nn.Module):
     """Base of the encoding models; subclasses set ``readout`` (and may set ``core``)."""
 
+    # True when an output depends on its frame's position counted from the start of the input (the
+    # Transformer's sinusoidal encoding): then no window of recent audio alone reproduces it.
+    counts_positions = False
+
     def __init__(
         self,
         n_frequency_bands: int,
