@@ -179,8 +179,8 @@ def test_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):
         (lambda root: (root.mkdir(), save_file({"x": torch.zeros(1)}, str(root / "model.safetensors")),
                        (root / "config.json").write_text("{oops")), "not valid JSON"),
         (lambda root: (root.mkdir(), save_file({"x": torch.zeros(1)}, str(root / "model.safetensors")),
-                       (root / "config.json").write_text('{"_model_class": "StateNet"}')),
-         "'StateNet' is not supported"),
+                       (root / "config.json").write_text('{"_model_class": "LMUNet"}')),
+         "'LMUNet' is not supported"),
     ],
     ids=["missing", "empty-folder", "corrupt-weights", "bad-config", "unsupported-class"],
 )

@@ -114,12 +114,16 @@ def test_cancel_stops_and_writes_nothing(simulated_set, tmp_path):
 
 @pytest.mark.parametrize("kind,cls,arguments", [
     ("nrf", "NetworkReceptiveField", {"n_hidden": 6}), ("dnet", "DNet", {"n_hidden": 6, "init_tau": 2.5}),
-    ("convnet2d", "ConvNet2D", {"n_hidden": 8, "c_hidden": 4, "kernel_size": [5, 4]})])
+    ("convnet2d", "ConvNet2D", {"n_hidden": 8, "c_hidden": 4, "kernel_size": [5, 4]}),
+    ("transformer", "Transformer", {"embedding_dim": 8, "freq_patch_size": 4, "time_patch_size": 4,
+                                    "context_window": 6}),
+    ("statenet", "StateNet", {"kernel_size": 4, "stride": 2, "hidden_channels": 3, "rnn_type": "GRU"})])
 def test_hidden_unit_models_fit_on_cached_features_and_reload(simulated_set, tmp_path, kind, cls, arguments):
     rs = load_response_set(simulated_set)
     slow = {"max_epochs": 60, "patience": 20} if kind == "convnet2d" else {}  # three layers learn more slowly
     result = fit(rs, _config(model=kind, network_kwargs=arguments, **slow), out=tmp_path / kind)
-    assert type(result.model).__name__ == cls and arguments["n_hidden"] == result.model.H
+    assert type(result.model).__name__ == cls
+    assert all(result.model.init_config[name] == value for name, value in arguments.items())
     assert result.test_metrics["cc_norm_mean"] > 0.5  # linear neurons: six hidden units can follow them
     loaded = load_model(result.folder)
     assert loaded.model_class == cls

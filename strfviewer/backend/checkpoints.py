@@ -38,7 +38,16 @@ from .errors import (
 from .frontends import Frontend, make_wav2spec
 from .frontends.modules import frontend_of
 from .jsonfile import JsonFault, JsonProblem, read_json_object
-from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField, Transformer
+from .models import (
+    ConvNet2D,
+    DNet,
+    ICNet,
+    Linear,
+    LinearNonlinear,
+    NetworkReceptiveField,
+    StateNet,
+    Transformer,
+)
 from .models.prefilters import DEFAULT_KERNEL_SIZE, AdapTrans, ICAdaptation, prefilter_kind
 from .models.readouts import ParametricSTRF, SeparableSTRF, activation_from_state, separable_sequential
 from .session import fsync_folder
@@ -52,7 +61,7 @@ BLOCK = "strfviewer"
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"Linear": Linear, "LinearNonlinear": LinearNonlinear,
                                              "NetworkReceptiveField": NetworkReceptiveField, "DNet": DNet,
                                              "ConvNet2D": ConvNet2D, "Transformer": Transformer,
-                                             "ICNet": ICNet}
+                                             "StateNet": StateNet, "ICNet": ICNet}
 _HIDDEN_UNIT_MODELS = ("NetworkReceptiveField", "DNet")  # causal STRFs in core.0, a per-frame linear readout
 # Bounds on what metadata.json may ask of a front-end, checked before it is built: beyond them a hostile or
 # damaged file would allocate gigabytes (the filters are audio_fs x milliseconds taps long, per channel).
@@ -305,6 +314,8 @@ def _guess_class(state: dict[str, torch.Tensor]) -> str | None:
         return "ConvNet2D"
     if "patchify.weight" in state:
         return "Transformer"
+    if any(k.startswith("encoder_layers.") for k in state) and any(k.startswith("rnn.") for k in state):
+        return "StateNet"
     if any(k.startswith("core.0.kernel.") for k in state) and "readout.fc.weight" in state:
         return "DNet" if "core.3.d" in state else "NetworkReceptiveField"
     if any(k.startswith("readout.strf.kernel.") for k in state):
@@ -520,6 +531,8 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
         return _convnet(config, state, frontend, prefilter, path)
     if class_name == "Transformer":
         return _transformer(config, state, frontend, prefilter, path, block, notes)
+    if class_name == "StateNet":
+        return _statenet(config, state, frontend, prefilter, path, notes)
     prefix = "core.0.kernel." if class_name in _HIDDEN_UNIT_MODELS else "readout.strf.kernel."
     kernel, outputs, bands, lags = _kernel_from_state(state, prefix, config, path)
     if unsupported or kernel is _NO_KERNEL:
@@ -542,10 +555,20 @@ def _build_model(class_name: str, config: dict[str, Any], state: dict[str, torch
     kwargs.update(_agreed_sizes(path, config, state, sizes))
     if kernel is not None:
         kwargs["kernel"] = kernel
-    activation = activation_from_state(state, kwargs["out_neurons"])
+    activation = _output_activation(state, config, kwargs["out_neurons"])
     if activation is not None:
         kwargs["output_activation"] = activation
     return MODEL_CLASSES[class_name](**kwargs)
+
+
+def _output_activation(state: dict[str, torch.Tensor], config: dict[str, Any], out_neurons: int) -> nn.Module | None:
+    """The output activation the tensors hold; None (the class default) when config.json says the default
+    was used; otherwise a parameterless module config.json does not name, taken as the identity (said in a
+    note), so that a model whose default is a parametric softplus still loads."""
+    activation = activation_from_state(state, out_neurons)
+    if activation is not None or "output_activation" in config:
+        return activation
+    return nn.Identity()
 
 
 def _convnet(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: Frontend | None,
@@ -564,7 +587,7 @@ def _convnet(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: F
         ("n_hidden", (int(hidden.shape[0]), "readout.fc.0.weight")),
         ("out_neurons", (int(out.shape[0]), "readout.fc.2.weight")),
         ("n_frequency_bands", (bands, "readout.fc.0.weight"))])
-    activation = activation_from_state(state, stored["out_neurons"])
+    activation = _output_activation(state, config, stored["out_neurons"])
     return ConvNet2D(**stored, output_activation=activation, prefiltering=prefilter, wav2spec=frontend)
 
 
@@ -596,8 +619,74 @@ def _transformer(config: dict[str, Any], state: dict[str, torch.Tensor], fronten
         notes.append("this Transformer's attention is deliberately not masked: it sees the future (a model built "
                      "to show what a leak looks like)")
     return Transformer(**stored, n_heads=config.get("n_heads", 1), context_window=config.get("context_window"),
-                       output_activation=activation_from_state(state, stored["out_neurons"]),
+                       output_activation=_output_activation(state, config, stored["out_neurons"]),
                        prefiltering=prefilter, wav2spec=frontend, mask_future=masked)
+
+
+def _backbone_in_state(state: dict[str, torch.Tensor], hidden: int) -> str | None:
+    """The StateNet backbone its ``rnn.*`` tensors belong to (GRU, LSTM and RNN by their gate rows)."""
+    if "rnn.cell.e_x" in state:
+        return "LMU"
+    if "rnn.A_log" in state:
+        return "Mamba"
+    if any(k.startswith("rnn.layer.") for k in state):
+        return "S4"
+    weight = state.get("rnn.weight_ih_l0")
+    if weight is None or weight.dim() != 2 or hidden < 1:
+        return None
+    return {3: "GRU", 4: "LSTM", 1: "RNN"}.get(int(weight.shape[0]) // hidden)
+
+
+def _statenet(config: dict[str, Any], state: dict[str, torch.Tensor], frontend: Frontend | None,
+              prefilter: nn.Module | None, path: Path, notes: list[str]) -> nn.Module:
+    """A StateNet whose encoder form, backbone and sizes are read off its tensors where they show; the stride
+    (and, without config.json, the band count) come from config.json or the front-end."""
+    c_in = int(getattr(prefilter, "out_channels", 1)) if prefilter is not None else 1
+    readout = state.get("readout.fc.weight")
+    if readout is None or readout.dim() != 2:
+        raise CheckpointError(f"{path}: a StateNet needs readout.fc.weight (neurons, hidden size); the weights file "
+                              "lacks it or holds another shape")
+    hidden = int(readout.shape[1])
+    sizes: list[tuple[str, Size]] = [("out_neurons", (int(readout.shape[0]), "readout.fc.weight"))]
+    local, dense, conv = (state.get(k) for k in ("encoder_layers.0.weights", "encoder_layers.1.weight",
+                                                 "encoder_layers.0.weight"))
+    if local is not None and local.dim() == 3:
+        connectivity, key, channels = "LC", "encoder_layers.0.weights", int(local.shape[0])
+        sizes.append(("kernel_size", (int(local.shape[1]) // c_in, key)))
+    elif conv is not None and conv.dim() == 3:
+        connectivity, key, channels = "CONV", "encoder_layers.0.weight", int(conv.shape[0])
+        sizes.append(("kernel_size", (int(conv.shape[2]), key)))
+    elif dense is not None and dense.dim() == 2 and "encoder_layers.3.ln.weight" in state:
+        connectivity, key = "FC", "encoder_layers.1.weight"
+        channels = int(state["encoder_layers.3.ln.weight"].shape[0])
+        sizes.append(("n_frequency_bands", (int(dense.shape[1]) // c_in, key)))
+    else:
+        listed = ", ".join(k for k in state if k.startswith("encoder_layers."))[:300]
+        raise CheckpointError(f"{path}: the StateNet's encoder tensors ({listed or 'none'}) are of no encoder "
+                              "strfviewer knows (LC: encoder_layers.0.weights; FC: encoder_layers.1.weight; CONV: "
+                              "encoder_layers.0.weight)")
+    sizes += [("hidden_channels", (channels, key)), ("connectivity", (connectivity, key))]
+    stored = _agreed_sizes(path, config, state, sizes)
+    inferred = _backbone_in_state(state, hidden)
+    rnn_type = config.get("rnn_type", inferred)
+    if rnn_type is None:
+        raise CheckpointError(f"{path}: the StateNet's rnn.* tensors are of no backbone strfviewer knows; set "
+                              "rnn_type in config.json (GRU, LSTM, RNN or LMU)")
+    kwargs: dict[str, Any] = {"stride": config.get("stride", 3), "rnn_type": rnn_type,
+                              "temporal_window_size": config.get("temporal_window_size", 1)}
+    kwargs["kernel_size"] = stored.pop("kernel_size", config.get("kernel_size", 7))
+    if "n_frequency_bands" not in stored:
+        bands = config.get("n_frequency_bands")
+        if bands is None and frontend is not None:
+            bands = frontend.out_channels
+        if bands is None:
+            positions = hidden // max(channels, 1)
+            bands = (positions - 1) * kwargs["stride"] + kwargs["kernel_size"]
+            notes.append(f"config.json does not give the StateNet's band count or stride: {bands} bands "
+                         f"(stride {kwargs['stride']}) are assumed from its {positions} encoder positions")
+        stored["n_frequency_bands"] = bands
+    return StateNet(**stored, **kwargs, output_activation=_output_activation(state, config, stored["out_neurons"]),
+                    prefiltering=prefilter, wav2spec=frontend)
 
 
 def _agreed_sizes(path: Path, config: dict[str, Any], state: dict[str, torch.Tensor],

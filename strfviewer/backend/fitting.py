@@ -28,7 +28,7 @@ from .frontends.modules import frontend_of
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
 from .model_folders import OutputFolder
 from .model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS, WINDOWED_KINDS
-from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField
+from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField, StateNet, Transformer
 
 LOSSES = ("mse", "poisson")
 
@@ -133,7 +133,8 @@ def _build_frontend(cfg: FitConfig, dt_ms: float) -> Frontend:
 
 
 _NETWORK_CLASSES: dict[str, type[nn.Module]] = {"nrf": NetworkReceptiveField, "dnet": DNet,
-                                                 "convnet2d": ConvNet2D}
+                                                 "convnet2d": ConvNet2D, "transformer": Transformer,
+                                                 "statenet": StateNet}
 
 
 def build_model(cfg: FitConfig, n_neurons: int, dt_ms: float) -> nn.Module:

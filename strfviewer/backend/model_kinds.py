@@ -7,7 +7,8 @@ NETWORK_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "dnet": ("n_hidden", "init_tau", "decay_input"),
     "convnet2d": ("kernel_size", "c_hidden", "n_hidden"),
     "statenet": ("kernel_size", "stride", "hidden_channels", "connectivity", "rnn_type"),
-    "transformer": ("freq_patch_size", "time_patch_size", "context_window", "embedding_dim", "n_heads", "n_layers"),
+    "transformer": ("freq_patch_size", "time_patch_size", "context_window", "embedding_dim", "n_heads", "n_layers",
+                    "mask_future"),  # mask_future=false: a deliberately leaking model, to show what a leak looks like
 }
 # The kinds whose STRF length is the fit's temporal window (``--window``); the others size their own memory.
 WINDOWED_KINDS: tuple[str, ...] = ("linear", "ln", "nrf", "dnet")

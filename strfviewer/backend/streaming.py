@@ -9,6 +9,8 @@ A :class:`Streamer` wraps a front-end or an encoding model. Each stage keeps jus
 * The ICNet encoder keeps, per layer, the inputs its next output still needs (``kernel - stride`` of them at
   the layer's own rate), so each chunk costs its own length, never the 17,000-sample receptive field.
 * STRF readouts keep the last ``temporal_window_size - 1`` frames; ICNet's decoder needs no state.
+* Prefilters keep their last ``K - 1`` frames; StateNet carries its recurrent state; the Transformer keeps
+  each layer's last ``context_window - 1`` inputs (all of them without a window) and counts positions.
 
 Chunks must be whole numbers of frames (``hop`` samples); outputs are ``(channels or neurons, frames)``.
 """
@@ -28,7 +30,7 @@ from .frontends import Frontend
 from .frontends.icnet import CausalConvBlock, ICNetEncoder
 from .frontends.modules import frontend_of, is_model
 from .jobs import CancelFlag, ProgressCallback, check_cancel, report
-from .models import AudioEncodingModel, ConvNet2D, ICNet, NetworkReceptiveField, Transformer
+from .models import AudioEncodingModel, ConvNet2D, ICNet, NetworkReceptiveField, StateNet, Transformer
 from .models.prefilters import prefilter_frames, prefilter_kind
 from .models.readouts import STRFReadout
 
@@ -50,7 +52,7 @@ class _History:
         if self.keep is None:
             self.buffer = full
         else:
-            self.buffer = full[..., full.shape[-1] - self.keep:] if self.keep > 0 else full[..., :0]
+            self.buffer = full[..., max(0, full.shape[-1] - self.keep):]
         return full
 
 
@@ -232,6 +234,19 @@ class _TransformerStream:
         return self.model.read_out(hidden)[:, :, 0]
 
 
+class _StateNetStream:
+    """StateNet: each new frame through the stateless spectral encoder, the recurrent state carried from
+    chunk to chunk (zeros at the start, as offline), then the per-frame readout."""
+
+    def __init__(self, model: StateNet) -> None:
+        self.model = model
+        self.state = None
+
+    def push(self, frames: torch.Tensor) -> torch.Tensor:
+        hidden, self.state = self.model.step(self.model.encode(frames), self.state)
+        return self.model.read(hidden)[:, :, 0]
+
+
 class _ICNetDecoderStream:
     def __init__(self, model: ICNet) -> None:
         self.model = model
@@ -257,6 +272,8 @@ def _model_streams(model: AudioEncodingModel) -> list:
             raise ConfigurationError("this Transformer cannot be streamed: its attention is not masked, so each "
                                      "output depends on audio that has not arrived yet. Run it offline.")
         return [prefilter, _TransformerStream(model)]
+    if isinstance(model, StateNet) and known_prefilter:
+        return [prefilter, _StateNetStream(model)]
     if template and known_prefilter:
         if isinstance(model, ConvNet2D):
             return [prefilter, _ConvNetStream(model)]
@@ -266,8 +283,8 @@ def _model_streams(model: AudioEncodingModel) -> list:
             return [prefilter, _STRFReadoutStream(model.readout)]
     raise ConfigurationError(
         f"{type(model).__name__} cannot be streamed: strfviewer streams Linear, LinearNonlinear, NRF, DNet, "
-        "ConvNet2D and ICNet models (a front-end, then their readout). Run it offline on the whole recording "
-        "instead."
+        "ConvNet2D, Transformer, StateNet and ICNet models (a front-end, a known prefilter, then their readout). "
+        "Run it offline on the whole recording instead."
     )
 
 

@@ -101,7 +101,7 @@ def _resampling_ratio(source_rate: float, target_rate: int, notes: list[str]) ->
     below_one = exact if exact < 1 else 1 / exact
     bounded = below_one.limit_denominator(_MAX_RATIO_TERM)
     if bounded == 0:
-        raise AudioLoadError(f"cannot resample {source_rate:.10g} Hz to {target_rate} Hz: the ratio is too extreme.")
+        raise AudioLoadError(f"cannot resample {source_rate:.10g} Hz to {target_rate} Hz: the ratio is too extreme")
     ratio = bounded if exact < 1 else 1 / bounded
     notes.append(f"resampling ratio {exact.numerator}/{exact.denominator} approximated as "
                  f"{ratio.numerator}/{ratio.denominator} (relative rate error {abs(float(ratio / exact) - 1):.1e})")
@@ -280,7 +280,10 @@ def load_audio(
         notes.append(f"mixed {channels} channels to mono")
     wave = torch.from_numpy(samples)
     if rate != target:
-        orig, new = _resampling_ratio(rate, target, notes)
+        try:
+            orig, new = _resampling_ratio(rate, target, notes)
+        except AudioLoadError as exc:
+            raise AudioLoadError(f"{path}: {exc}. Its header's rate is probably damaged; re-export the file.") from None
         wave = AF.resample(wave, orig_freq=orig, new_freq=new)
         notes.append(f"resampled {rate:.10g} Hz -> {target} Hz")
     if hop is not None:

@@ -6,6 +6,7 @@ from .icnet import ICNet
 from .linear import Linear, LinearNonlinear
 from .networks import ConvNet2D, DNet, NetworkReceptiveField
 from .readouts import CausalSTRFConv, ParametricSoftplus, STRFReadout
+from .statenet import StateNet
 from .transformer import Transformer
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "NetworkReceptiveField",
     "ParametricSoftplus",
     "STRFReadout",
+    "StateNet",
     "Transformer",
 ]
