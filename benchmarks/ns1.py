@@ -4,6 +4,9 @@ All 119 neurons; train 0-13, val 14-16, test 17-19; audio resampled to 48 kHz; t
 smoothed with the 5-tap Hann window [0, .5, 1, .5, 0]; Linear readout with T = 9; MSE; AdamW lr 1e-3
 (LEAF 3e-3); at most 100 epochs, patience 30, best validation epoch restored.
 
+Zoo rows (``--frontend statenet-gru``, ``transformer``, ``linear-spectrogram``) fit that model on a fixed mel
+spectrogram with deepSTRF's recipe for it (StateNet: at most 80 epochs, patience 15).
+
 Run: ``.venv/bin/python benchmarks/ns1.py [--frontend KIND ...] [--device cpu|cuda] [--max-epochs N]``.
 Prints a markdown table.
 """
@@ -29,14 +32,23 @@ ROWS = {
                             "f_max": 22627.0}, 1e-3),
     "leaf": ("leaf", {}, 3e-3),
 }
+# Zoo rows: the model on a fixed mel spectrogram (as deepSTRF's StateNet checkpoint, fitted on NS1's own
+# spectrogram), with deepSTRF's recipe for it: (model, model arguments, lr, max epochs, patience).
+ZOO_ROWS = {
+    "statenet-gru": ("statenet", {"rnn_type": "GRU"}, 1e-3, 80, 15),
+    "transformer": ("transformer", {}, 1e-3, 100, 30),
+    "linear-spectrogram": ("linear", {}, 1e-3, 100, 30),  # the baseline of the zoo rows, fitted the same way
+}
 PUBLISHED = {"mel": "0.573", "gammatone-log": "~0.46", "gammatone-pcen": "~0.54 (reversed bank)",
-             "sincnet": "0.340", "leaf": "0.708", "icnet": "0.659"}
+             "sincnet": "0.340", "leaf": "0.708", "icnet": "0.659", "statenet-gru": "0.770 (NS1 spectrogram)",
+             "transformer": "none published", "linear-spectrogram": "0.548-0.552 (NS1 spectrogram)"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frontend", action="append", choices=[*ROWS, "icnet"],
-                        help="row(s) to run (default: all CPU rows)")
+    parser.add_argument("--frontend", action="append", choices=[*ROWS, "icnet", *ZOO_ROWS],
+                        help="row(s) to run (default: the front-end rows on CPU); the zoo rows "
+                             f"({', '.join(ZOO_ROWS)}) fit each model on a fixed mel spectrogram")
     parser.add_argument("--data", type=Path, default=NS1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-epochs", type=int, default=100)
@@ -53,7 +65,12 @@ def main() -> None:
         if row == "icnet" and not args.device.startswith("cuda"):
             print("| icnet | not run: needs --device cuda (about 5 M parameters; hours on this CPU) | | | | | 0.659 |")
             continue
-        if row == "icnet":
+        if row in ZOO_ROWS:
+            model, kwargs, lr, epochs, patience = ZOO_ROWS[row]
+            cfg = FitConfig(model=model, network_kwargs=kwargs, frontend="mel", spectrogram_input=True, lr=lr,
+                            n_bins=999, device=args.device, max_epochs=min(epochs, args.max_epochs),
+                            patience=min(patience, args.patience))
+        elif row == "icnet":
             cfg = FitConfig(model="icnet", loss="poisson", lr=4e-4, n_bins=999, device=args.device,
                             max_epochs=args.max_epochs, patience=args.patience)
         else:
