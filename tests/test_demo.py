@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from strfviewer.backend.checkpoints import load_model
 from strfviewer.backend.data.responses import load_response_set
@@ -48,14 +49,17 @@ def test_the_response_set_is_simulated_nerve_fibres_and_cortex_like_units():
 def test_every_model_is_small_loads_and_carries_its_test_metrics():
     session = load_session(demo_session())
     assert len(session.models) >= 5
-    classes = set()
+    classes, leaking = set(), []
     for folder in session.models:
         assert sum(p.stat().st_size for p in folder.iterdir()) < 5e6, folder
         loaded = load_model(folder)
         classes.add(loaded.model_class)
         metadata = json.loads((folder / "metadata.json").read_text())["strfviewer"]
         assert np.isfinite(metadata["metrics"]["test"]["cc_norm_mean"])
-    assert classes == {"Linear", "ICNet"}
+        if getattr(loaded.model, "mask_future", True) is False:
+            leaking.append(folder.name)
+    assert classes == {"Linear", "ICNet", "StateNet", "Transformer"}
+    assert leaking == ["transformer-unmasked-mel"]  # the one broken model, for showing what a leak looks like
     kinds = {json.loads((f / "metadata.json").read_text())["strfviewer"]["wav2spec"]["kind"]
              for f in session.models if (f / "metadata.json").exists()}
     assert {"mel", "gammatone", "sincnet", "leaf"} <= kinds
@@ -89,3 +93,14 @@ def test_demo_opens_everything_and_shows_finite_scores_for_every_model(demo_wind
     assert min(values["cc_norm"] for values in shown.values()) > 0.5
     assert view.stimulus() == session.selected_audio
     assert len(view.legend_texts()) == 1 + len(session.models)
+
+
+def test_the_demo_s_broken_model_shows_its_leak_and_the_good_ones_none():
+    from strfviewer.backend.analysis.causality import frame_jacobian
+
+    session = load_session(demo_session())
+    audio = torch.randn(48000 // 2, generator=torch.Generator().manual_seed(0)) * 0.1
+    for folder in session.models:
+        if folder.name.startswith(("statenet", "transformer")):
+            result = frame_jacobian(load_model(folder).model, audio, neuron=0)
+            assert result.leak_is_exactly_zero == (folder.name != "transformer-unmasked-mel"), folder.name

@@ -91,3 +91,16 @@ def test_a_transformer_without_its_mask_leaks_to_the_end_of_the_audio():
         assert (result.leak_abs[t] > 0) == (t < FRAMES - 1)
     with pytest.raises(ConfigurationError, match="not masked"):
         Streamer(model)
+
+
+def test_a_windowed_transformer_s_receptive_field_is_measured_from_its_rows():
+    window = 4
+    model = randomised(Transformer(BANDS, embedding_dim=8, context_window=window, out_neurons=NEURONS,
+                                   wav2spec=mel()))
+    result = frame_jacobian(model, _audio(5), neuron=0)
+    assert result.method == "whole signal" and result.leak_is_exactly_zero
+    # window frames of tokens, each token a mel frame of 10 ms (two hops): the first sample read is that
+    # frame's window start, so window + 1 hops back from the frame's end, less the Hann window's zero tap.
+    assert window * HOP < result.receptive_field <= (window + 1) * HOP
+    unbounded = randomised(Transformer(BANDS, embedding_dim=8, out_neurons=NEURONS, wav2spec=mel()))
+    assert frame_jacobian(unbounded, _audio(5), neuron=0).receptive_field is None

@@ -104,6 +104,14 @@ def declared_reach(module: nn.Module) -> int | None:
     return None if remembered is None else frontend.fir_reach + (int(remembered) - 1) * frontend.hop
 
 
+def _bounded_memory(module: nn.Module) -> bool:
+    """True for a model whose outputs read a bounded past although no window of audio reproduces them (the
+    Transformer with a context window counts positions): its receptive field is measured from its rows."""
+    frontend = frontend_of(module)
+    return (isinstance(module, AudioEncodingModel) and frontend is not None and not frontend.recursive
+            and module.memory_frames is not None)
+
+
 def _recursion_split(module: nn.Module) -> RecursionSplit | None:
     """The front-end's split, with the tail extended by the model when the module is a template model."""
     frontend = frontend_of(module)
@@ -236,7 +244,7 @@ def frame_jacobian(
             jac, method = _whole_signal(module, x, hop, args, progress, cancel, rows_ready=rows_ready), WHOLE_SIGNAL
     finally:
         module.train(was_training)
-    leak_abs, leak_rel, rf = _leak_and_reach(jac, hop, recursive=reach is None)
+    leak_abs, leak_rel, rf = _leak_and_reach(jac, hop, recursive=reach is None and not _bounded_memory(module))
     return CausalityResult(jac, hop, leak_abs, leak_rel, rf, method, time.perf_counter() - start)
 
 
