@@ -104,3 +104,14 @@ def test_a_windowed_transformer_s_receptive_field_is_measured_from_its_rows():
     assert window * HOP < result.receptive_field <= (window + 1) * HOP
     unbounded = randomised(Transformer(BANDS, embedding_dim=8, out_neurons=NEURONS, wav2spec=mel()))
     assert frame_jacobian(unbounded, _audio(5), neuron=0).receptive_field is None
+
+
+def test_gradient_strfs_say_when_the_model_remembers_more_than_they_show():
+    from strfviewer.backend.analysis.strf import UNBOUNDED_STRF_FRAMES, gradient_strf
+
+    cases = {case.name: case for case in MODEL_CASES}
+    recurrent = gradient_strf(cases["statenet-lc-gru"].build())
+    assert recurrent.whole_past and recurrent.weights.shape[-1] == UNBOUNDED_STRF_FRAMES
+    assert np.abs(recurrent.weights[..., 0]).max() > 0  # the first lag shown still has gradient: more past exists
+    windowed = gradient_strf(cases["dnet"].build())
+    assert not windowed.whole_past and windowed.weights.shape[-1] == cases["dnet"].build().memory_frames

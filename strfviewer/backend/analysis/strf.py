@@ -33,6 +33,7 @@ class Strf:
     lags: np.ndarray
     dt_ms: float | None
     frequencies_hz: np.ndarray | None
+    whole_past: bool = False  # the model remembers further back than these lags (a recurrence): a window is shown
 
     @property
     def lags_ms(self) -> np.ndarray | None:
@@ -90,7 +91,7 @@ def gradient_strf(model: nn.Module, n_lags: int | None = None) -> Strf:
     lags, dt_ms, freqs = _axes(model, n_lags)
     with torch.no_grad():
         baseline = model.from_spectrogram(torch.zeros_like(x[:1]))[0, :, 0, -1]
-    return Strf(grad.cpu().numpy(), baseline.cpu().numpy(), lags, dt_ms, freqs)
+    return Strf(grad.cpu().numpy(), baseline.cpu().numpy(), lags, dt_ms, freqs, whole_past=remembered is None)
 
 
 def waveform_gradient_map(

@@ -401,6 +401,8 @@ class StrfView(QWidget):
         if strf.weights.shape[-1] == 1 and method == GRADIENT_METHOD:
             note += (" · one lag: the decoder reads one latent frame (its encoder already spans the past); rows are "
                      "latent channels, not frequencies")
+        if strf.whole_past:
+            note += f" · the model remembers its whole past; the last {strf.weights.shape[-1]} lags are shown"
         self.method_label.setText(f"{method}{note}")
         self._build_thumbnails()
         self._draw_neuron()
