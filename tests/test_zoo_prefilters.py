@@ -147,3 +147,15 @@ def test_a_prefiltered_model_on_audio_streams_exactly(cls):
     chunks = [streamer.push(part) for part in audio.split(3 * frontend.hop)]
     streamed = np.concatenate(chunks, axis=1)
     assert np.abs(streamed - offline).max() <= 1e-5 * np.abs(offline).max()
+
+
+def test_a_deepstrf_convnet2d_with_an_adaptrans_prefilter_loads_strict(tmp_path):
+    from strfviewer.backend.models import ConvNet2D
+
+    model = ConvNet2D(BANDS, (2, 3), 3, 4, 2, prefiltering=_random("adaptrans", 5)).eval()
+    folder = _deepstrf_folder(tmp_path, model, "c")
+    loaded = load_model(folder, prefilter_kernel_size=5)
+    assert loaded.model.C_in == 2 and loaded.model.memory_frames == 3 * 2 + 1 + 4
+    x = torch.randn(1, 1, BANDS, FRAMES)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), model(x), rtol=1e-6, atol=1e-7)
