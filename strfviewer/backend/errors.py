@@ -50,6 +50,10 @@ class MissingModelInfoError(CheckpointError):
         self.missing = missing
 
 
+class LiveInputError(StrfviewerError):
+    """A microphone cannot be opened or stopped delivering (no PortAudio, no such device, unplugged)."""
+
+
 class SessionError(DataError):
     """A session file cannot be read or written."""
 

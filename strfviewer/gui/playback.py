@@ -323,6 +323,11 @@ class QtAudioPlayer(Player):
     def play(self) -> None:
         if not self._has_audio() or self._state == PLAYING:
             return
+        if self._device.isNull():  # Qt would quietly pick another device, or none: say there is none
+            message = "There is no audio output device; playback is unavailable."
+            logger.warning(message)
+            self.error.emit(message)
+            return
         if self._state == PAUSED and self._sink is not None:
             self._sink.resume()
         else:
