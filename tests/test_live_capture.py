@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -35,12 +36,13 @@ def _play(tmp_path, signal: np.ndarray, rate: int) -> subprocess.Popen:
     return subprocess.Popen(["paplay", "-d", SINK, str(path)])
 
 
-def _capture_while(capture: MicrophoneCapture, player: subprocess.Popen, stall_s: float = 0.0,
+def _capture_while(capture: MicrophoneCapture, play: Callable[[], subprocess.Popen], stall_s: float = 0.0,
                    tail_s: float = 0.5) -> np.ndarray:
-    """Everything captured while ``player`` plays (and ``tail_s`` after), each read checked to start where
-    the one before ended."""
+    """Everything captured while ``play()`` plays (started once the capture runs, and ``tail_s`` after), each
+    read checked to start where the one before ended."""
     blocks: list[np.ndarray] = []
     capture.start()
+    player = play()
     try:
         deadline = None
         while deadline is None or time.monotonic() < deadline:
@@ -76,7 +78,7 @@ def test_a_played_signal_comes_back_whole_across_a_stalled_reader(tmp_path):
     rate = 48000
     signal = _chirp(rate)
     capture = MicrophoneCapture(None, rate)
-    captured = _capture_while(capture, _play(tmp_path, signal, rate), stall_s=0.3)
+    captured = _capture_while(capture, lambda: _play(tmp_path, signal, rate), stall_s=0.3)
     assert capture.ring.dropped == 0 and capture.ring.overflows == 0 and capture.error is None
     correlation, gain = _located(captured, signal)
     assert correlation > 0.999 and abs(gain - 1) < 0.01

@@ -40,6 +40,7 @@ from . import windowing
 from .controller import SessionController, recent_files
 from .jobrunner import JobRunner
 from .live import LiveEngine
+from .microphone import MicrophoneBar
 from .playback import Player, make_player
 from .reporter import ErrorReporter
 from .settings import settings
@@ -169,6 +170,11 @@ class MainWindow(QMainWindow):
         self.live_box.setToolTip("Compute frames with the streaming engine as the sound plays")
         self.live_box.toggled.connect(self.state.set_live)
         bar.addWidget(self.live_box)
+        bar.addSeparator()
+        self.microphone = MicrophoneBar(self)
+        self.microphone.recorded.connect(self.controller.open_audio)
+        self.microphone.failed.connect(lambda message: self.reporter.report(f"Microphone: {message}"))
+        bar.addWidget(self.microphone)
         bar.addSeparator()
         bar.addWidget(QLabel("Colormap "))
         self.colormap_box = QComboBox()
@@ -560,6 +566,7 @@ class MainWindow(QMainWindow):
             return
         self._save_settings()
         self.player.stop()
+        self.microphone.stop()  # what was recorded is written before the window goes
         live_stopped = self.live.shutdown(SHUTDOWN_WAIT_MS)
         jobs_stopped = self.runner.shutdown(SHUTDOWN_WAIT_MS)
         self.work_abandoned = not (live_stopped and jobs_stopped)
