@@ -103,6 +103,14 @@ def context_frames(module: nn.Module) -> int:
     return frames
 
 
+def window_start(module: nn.Module, first: int) -> tuple[int, bool]:
+    """(the frame to start streaming from so that frame ``first`` on is right, whether they are then exact):
+    the context the module needs before ``first``, and a recursive front-end's warm-up."""
+    warmup = warmup_frames(_frontend_of(module))
+    start = max(0, first - context_frames(module) - warmup)
+    return start, warmup == 0 or start == 0
+
+
 def total_frames(n_samples: int, hop: int) -> int:
     """Frames of a recording of ``n_samples`` (the last partial frame zero-padded, as offline)."""
     return -(-n_samples // hop)
@@ -129,9 +137,7 @@ def compute_window(
     first, last = max(0, int(first)), min(n_total, int(last))
     if last <= first:
         raise ConfigurationError(f"compute_window: empty window [{first}, {last}) of a {n_total}-frame recording.")
-    warmup = warmup_frames(frontend)
-    start = max(0, first - context_frames(module) - warmup)
-    exact = warmup == 0 or start == 0
+    start, exact = window_start(module, first)
     streamer = Streamer(module)
     chunk = max(1, round(chunk_s * fs / hop)) * hop
     begin, end = start * hop, last * hop

@@ -9,7 +9,10 @@ without it :func:`input_devices` lists nothing and :func:`live_input_unavailable
 
 from __future__ import annotations
 
+import bisect
 import threading
+import time as clock
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,9 @@ from ..errors import ConfigurationError, LiveInputError, one_line
 from .ring import SampleRing
 
 BLOCK_S = 0.01  # 10 ms callbacks: the latency floor, and cheap enough on any machine
+ARRIVALS_KEPT = 2000  # callbacks remembered for latency: 20 s of 10 ms blocks
+_PORTAUDIO = threading.Lock()  # a rescan restarts PortAudio: no stream may open meanwhile
+_OPEN_STREAMS: set[int] = set()  # ids of the captures with a stream open (no rescan while there are any)
 RING_S = 10.0  # seconds the ring holds: how long the GUI may stall before a sample is dropped
 
 
@@ -59,13 +65,20 @@ def live_input_unavailable() -> str | None:
     return None if devices else "no audio input device is connected (PortAudio lists none)"
 
 
-def input_devices(strict: bool = False) -> list[InputDevice]:
-    """The inputs, the default first; [] when there are none or PortAudio is missing (``strict``: raise)."""
+def input_devices(strict: bool = False, rescan: bool = False) -> list[InputDevice]:
+    """The inputs, the default first; [] when there are none or PortAudio is missing (``strict``: raise).
+
+    PortAudio lists the devices it found when it started; ``rescan`` restarts it first so that inputs
+    plugged in or removed since are seen (sounddevice's documented way). Only call it with no stream open."""
     try:
         sd = _sounddevice()
-        listed = sd.query_devices()
-        apis = sd.query_hostapis()
-        default_input = sd.default.device[0]
+        with _PORTAUDIO:
+            if rescan and not _OPEN_STREAMS:  # a restart would stop them
+                sd._terminate()
+                sd._initialize()
+            listed = sd.query_devices()
+            apis = sd.query_hostapis()
+            default_input = sd.default.device[0]
     except LiveInputError:
         if strict:
             raise
@@ -94,6 +107,8 @@ class MicrophoneCapture:
         self.block = max(1, round(rate * block_s))
         self.ring = SampleRing(max(self.block * 4, round(rate * ring_s)))
         self.error: str | None = None
+        # (samples written after a callback, monotonic seconds of that callback): when each sample arrived.
+        self.arrivals: deque[tuple[int, float]] = deque(maxlen=ARRIVALS_KEPT)
         self._stream: Any = None
         self._stopping = threading.Event()
 
@@ -102,10 +117,12 @@ class MicrophoneCapture:
         sd = _sounddevice()
         self._stopping.clear()
         try:
-            self._stream = sd.InputStream(device=self.device, channels=1, samplerate=self.rate, dtype="float32",
-                                          blocksize=self.block, latency="low", callback=self._callback,
-                                          finished_callback=self._finished)
-            self._stream.start()
+            with _PORTAUDIO:
+                self._stream = sd.InputStream(device=self.device, channels=1, samplerate=self.rate,
+                                              dtype="float32", blocksize=self.block, latency="low",
+                                              callback=self._callback, finished_callback=self._finished)
+                self._stream.start()
+                _OPEN_STREAMS.add(id(self))
         except Exception as exc:  # PortAudioError, ValueError for an unknown device, ...
             self._stream = None
             which = "the default input" if self.device is None else f"input device {self.device}"
@@ -114,6 +131,27 @@ class MicrophoneCapture:
 
     def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         self.ring.write(indata[:, 0], overflowed=bool(status.input_overflow))
+        self.arrivals.append((self.ring.written, clock.monotonic()))
+
+    def arrival_time(self, sample: int) -> float | None:
+        """When sample ``sample`` (counted from the start) reached strfviewer, in ``time.monotonic`` seconds:
+        the time of the callback that delivered it, less the samples after it in that block (a block is
+        handed over once its last sample is in). None when it has not arrived or is no longer remembered.
+
+        This is the start of the capture-to-pixel latency the app measures; what the device and the sound
+        server add before the callback is :attr:`input_latency_s`."""
+        arrivals = list(self.arrivals)
+        at = bisect.bisect_right(arrivals, sample, key=lambda arrival: arrival[0])
+        if at == len(arrivals) or (at == 0 and len(arrivals) == self.arrivals.maxlen):  # not yet, or forgotten
+            return None
+        written, when = arrivals[at]
+        return when - (written - 1 - sample) / self.rate
+
+    @property
+    def input_latency_s(self) -> float | None:
+        """PortAudio's estimate of the delay before a sample reaches the callback (device and server)."""
+        stream = self._stream
+        return None if stream is None else float(stream.latency)
 
     def _finished(self) -> None:
         if not self._stopping.is_set():
@@ -131,6 +169,8 @@ class MicrophoneCapture:
         """Stop and close the stream (idempotent); what the ring holds can still be read."""
         self._stopping.set()
         stream, self._stream = self._stream, None
+        with _PORTAUDIO:
+            _OPEN_STREAMS.discard(id(self))
         if stream is not None:
             try:
                 stream.stop()
