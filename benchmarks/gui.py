@@ -137,7 +137,7 @@ def stalls(seconds: float) -> tuple[float, float, float, float]:
     wait(lambda: False, 0.1)
     window.player.play()
     wait(lambda: bool(finished), 30)
-    wait(lambda: all(p._live_frames == p.frames.shape[1] for p in window.panes.values()), 30)
+    wait(lambda: all((p._live is None or p._live.complete) for p in window.panes.values()), 30)
     live_stall = meter.stop()
     live_complete = all(np.isfinite(p.frames).all() for p in window.panes.values())
     window.close()

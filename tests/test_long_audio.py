@@ -158,14 +158,6 @@ def test_the_overview_of_a_long_sound_is_an_envelope(long_window):
     assert t[-1] > 170.0  # it spans the whole sound
 
 
-def test_live_mode_is_off_for_a_long_sound(long_window, qtbot):
-    win = long_window
-    win.state.set_live(True)
-    win._player_state("playing")
-    assert not win.live.running
-    assert "Live mode is off" in win.statusBar().currentMessage()
-
-
 def test_a_short_sound_is_still_computed_whole(long_window, qtbot):
     win = long_window
     win.state.set_audio(AudioDocument(None, vocalization_like(FS, 2.0).astype(np.float32), FS))

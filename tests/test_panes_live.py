@@ -42,7 +42,8 @@ def _play_into_the_sound_and_pause(win, qtbot, seconds: float = 0.15) -> None:
     """Play until the live panes have frames past ``seconds``, then pause (Space)."""
     win.player.toggle()
     qtbot.waitUntil(lambda: win.state.cursor_s > seconds and all(
-        p.status.text() == "live" and p._live_frames > 0 for p in win.panes.values()), timeout=10000)
+        p.status.text() == "live" and p._live is not None and p._live.end > 0 for p in win.panes.values()),
+        timeout=10000)
     win.player.toggle()
     assert win.player.state() == "paused"
 
@@ -51,7 +52,7 @@ def _play_to_the_end(win, qtbot) -> None:
     with qtbot.waitSignal(win.player.finished, timeout=10000):
         win.player.toggle()
     for pane in win.panes.values():
-        qtbot.waitUntil(lambda p=pane: p.status.text() == "live" and p._live_frames == p.frames.shape[1],
+        qtbot.waitUntil(lambda p=pane: p.status.text() == "live" and (p._live is None or p._live.complete),
                         timeout=10000)
 
 
@@ -89,7 +90,7 @@ def test_live_after_a_sound_switch_draws_the_new_sound_in_every_pane(window, qtb
     for slot in slots:
         _assert_offline(window, slot)
     rates = window.rates_pane
-    qtbot.waitUntil(lambda: rates._live_frames == rates.rates.shape[1], timeout=10000)
+    qtbot.waitUntil(lambda: (rates._live is None or rates._live.complete), timeout=10000)
     expected = run_in_chunks(window.state.model.model, window.state.audio.samples)
     np.testing.assert_allclose(rates.rates, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
     assert window.reporter.last is None
@@ -189,3 +190,34 @@ def test_frames_of_another_channel_count_are_dropped():
     assert not buffer.any()
     assert write_frames(buffer, 8, np.ones((40, 4), dtype=np.float32)) == 10
     assert buffer[:, 8:].all() and not buffer[:, :8].any()
+
+
+def test_a_long_sound_plays_live_from_the_cursor_with_the_offline_frames(window, qtbot, tmp_path):
+    """Longer than a minute: live mode streams from the cursor (warmed up on what comes before), the panes
+    scroll with playback and hold the live window's seconds, and their frames are the offline ones."""
+    from strfviewer.backend.windows import compute_window
+
+    path = tmp_path / "long.wav"
+    rng = np.random.default_rng(4)
+    soundfile.write(path, (0.1 * rng.standard_normal(FS * 65)).astype(np.float32), FS)
+    _open(window, qtbot, path)
+    slot = window.state.add_frontend("gammatone", {"compression": "pcen", "n_filters": 16})
+    pane = window.panes[slot.id]
+    window.live_window_box.setValue(3)
+    window.state.set_cursor(40.0)
+    window.live_box.setChecked(True)
+    window.player.toggle()
+    qtbot.waitUntil(lambda: window.state.cursor_s > 40.5 and pane._live is not None and pane._live.seconds > 0.4,
+                    timeout=10000)
+    window.player.toggle()
+    hop = pane.hop
+    assert pane._live.start == 40 * FS // hop and pane.status.text() == "live"
+    start, stop = window.state.view_range
+    assert stop == pytest.approx(window.state.cursor_s, abs=0.1) and stop - start == pytest.approx(3.0)
+    qtbot.waitUntil(lambda: pane._live.end * hop >= window.player.position() * FS - hop, timeout=10000)
+    from strfviewer.backend.frontends import make_wav2spec
+
+    frontend = make_wav2spec(slot.kind, audio_fs=FS, dt_ms=slot.dt_ms, **slot.args)
+    first, live = pane.first_frame, pane.frames.copy()
+    expected = compute_window(frontend, window.state.audio.samples, first, first + live.shape[1]).frames
+    np.testing.assert_allclose(live, expected, rtol=0, atol=1e-5 * np.abs(expected).max())

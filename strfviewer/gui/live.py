@@ -2,7 +2,9 @@
 
 The GUI tells the engine how far playback has got; a worker thread pushes the new audio through one
 :class:`~strfviewer.backend.streaming.Streamer` per front-end and sends the new frames back. Frames are
-therefore computed in step with what is heard, and equal the offline result.
+therefore computed in step with what is heard, and equal the offline result. A live input (the microphone)
+is an endless stream: the GUI feeds it what was captured, and panes keep the last seconds of it
+(:class:`ScrollingFrames`), as they do for a long sound streamed from the cursor.
 
 Each :meth:`LiveEngine.start` begins a new stream with its own generation number, and :meth:`LiveEngine.stop`
 ends the current one; whatever the worker still sends for an older stream (frames of the previous sound, or
@@ -12,6 +14,8 @@ of a front-end whose channel count has changed since) is dropped, never drawn.
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -37,17 +41,103 @@ def write_frames(buffer: np.ndarray, first: int, frames: np.ndarray) -> int:
     return stop
 
 
-class _Worker(QObject):
-    # Each signal starts with the generation of the stream it belongs to.
-    prepared = Signal(int, int, dict)  # slot id, {"n_frames", "hop", "audio_fs", "centres", "channels"}
-    frames = Signal(int, int, int, object)  # slot id, first frame, (channels, n) array
-    failed = Signal(int, str)
+class ScrollingFrames:
+    """The most recent frames of an endless stream (the microphone, a long sound from the cursor): ``view``
+    holds frames ``first`` to ``end`` (absolute indexes) in order, at least the last ``capacity`` of them
+    and at most twice that.
+
+    Frames go into a buffer twice the capacity, shifted down only when it is full, so keeping a long stream
+    costs one copy per ``capacity`` frames, not one per block."""
+
+    def __init__(self, channels: int, capacity: int, first: int = 0) -> None:
+        self.capacity = max(1, capacity)
+        self._buffer = np.full((channels, 2 * self.capacity), np.nan, dtype=np.float32)
+        self.first = self.end = first
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._buffer[:, : self.end - self.first]
+
+    def write(self, first: int, frames: np.ndarray) -> bool:
+        """Keep ``frames`` (channels x n) starting at absolute frame ``first``; False (dropped) for frames of
+        another channel count or that do not follow on from what is held."""
+        if frames.ndim != 2 or frames.shape[0] != self._buffer.shape[0] or first != self.end:
+            log.debug("dropped %s scrolling frames at %d (holding up to %d)", frames.shape, first, self.end)
+            return False
+        n = frames.shape[1]
+        if n >= self.capacity:
+            self._buffer[:, : self.capacity] = frames[:, n - self.capacity:]
+            self.end += n
+            self.first = self.end - self.capacity
+            return True
+        held = self.end - self.first
+        if held + n > self._buffer.shape[1]:
+            keep = self.capacity - n
+            self._buffer[:, :keep] = self._buffer[:, held - keep: held]
+            self.first, held = self.end - keep, keep
+        self._buffer[:, held: held + n] = frames
+        self.end += n
+        return True
+
+
+class _Stream:
+    """One module streamed from frame ``start`` on; frames before ``first`` only warm it up and are not sent."""
+
+    def __init__(self, streamer: Any, start: int, first: int) -> None:
+        self.streamer, self.first = streamer, first
+        self.position = start * streamer.hop  # the next sample to push
+        self.skip = first - start
+
+    def push(self, chunk: np.ndarray) -> tuple[int, np.ndarray]:
+        """(absolute index of the first frame sent, the frames) for the next ``chunk`` (whole frames)."""
+        out = self.streamer.push(chunk)
+        self.position += chunk.shape[0]
+        dropped = min(self.skip, out.shape[1])
+        self.skip -= dropped
+        return self.position // self.streamer.hop - (out.shape[1] - dropped), out[:, dropped:]
+
+
+class _Inbox:
+    """Captured samples on their way from the GUI thread to the worker. The worker takes all that waits at
+    once, so a worker behind real time catches up with bigger chunks instead of a growing queue of small
+    ones (which would make the latency grow without bound)."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[tuple[int, np.ndarray]] = []
+        self._woken = False
+
+    def put(self, generation: int, samples: np.ndarray) -> bool:
+        """Leave ``samples``; True when the worker must be woken (it is not already)."""
+        with self._lock:
+            self._items.append((generation, samples))
+            wake, self._woken = not self._woken, True
+            return wake
+
+    def take(self, generation: int) -> np.ndarray | None:
+        """Everything waiting for stream ``generation``, joined (None if nothing); older streams' samples are
+        discarded, newer ones' kept for when their stream is configured."""
+        with self._lock:
+            mine = [samples for g, samples in self._items if g == generation]
+            self._items = [(g, samples) for g, samples in self._items if g > generation]
+            self._woken = False  # newer streams take theirs when they are configured
+        return np.concatenate(mine) if mine else None
+
+
+class _Worker(QObject):
+    # Each signal starts with the generation of the stream it belongs to.
+    prepared = Signal(int, int, dict)  # stream id, {"n_frames", "first", "hop", "audio_fs", "centres", "channels"}
+    frames = Signal(int, int, int, object)  # stream id, first frame, (channels, n) array
+    failed = Signal(int, str)
+
+    def __init__(self, inbox: _Inbox) -> None:
         super().__init__()
-        self.streamers: dict[int, Any] = {}
-        self.samples = np.zeros(0, dtype=np.float32)
-        self.generation = 0  # of the streamers held
+        self.inbox = inbox
+        self.streams: dict[int, _Stream] = {}
+        self.samples = np.zeros(0, dtype=np.float32)  # of a sound; of an input, those not yet pushed everywhere
+        self.offset = 0  # absolute index of samples[0]
+        self.endless = False  # an input: samples arrive by ``append``; a sound: all of them are here
+        self.generation = 0  # of the streams held
         self.latest = 0  # the engine's current generation (set from the GUI thread): older work is skipped
 
     @Slot(object)
@@ -55,53 +145,88 @@ class _Worker(QObject):
         from ..backend.errors import StrfviewerError
         from ..backend.frontends import make_wav2spec
         from ..backend.streaming import Streamer
+        from ..backend.windows import window_start
 
-        self.streamers = {}
-        self.samples = np.zeros(0, dtype=np.float32)
+        self.streams = {}
         self.generation = generation = request["generation"]
         if generation != self.latest:
             return  # stopped or replaced before it began
         samples = request["samples"]
+        self.endless = samples is None
+        self.samples = np.zeros(0, dtype=np.float32) if samples is None else samples
+        from_sample = request.get("from_sample", 0)
+        self.offset = from_sample if self.endless else 0  # an input's samples arrive from ``from_sample`` on
         try:
-            streamers = {}
-            for slot_id, kind, args, dt_ms in request["slots"]:
-                frontend = make_wav2spec(kind, audio_fs=request["audio_fs"], dt_ms=dt_ms, **args)
-                streamers[slot_id] = (Streamer(frontend), frontend.centre_frequencies())
-            for stream_id, model in request.get("models", []):
-                streamers[stream_id] = (Streamer(model), None)
+            modules = [(slot_id, make_wav2spec(kind, audio_fs=request["audio_fs"], dt_ms=dt_ms, **args), True)
+                       for slot_id, kind, args, dt_ms in request["slots"]]
+            modules += [(stream_id, model, False) for stream_id, model in request.get("models", [])]
+            streams = {}
+            for stream_id, module, is_frontend in modules:
+                streamer = Streamer(module)
+                if self.endless:  # what came before is gone: the stream starts from silence
+                    first = start = -(-from_sample // streamer.hop)
+                else:
+                    first = from_sample // streamer.hop
+                    start, _ = window_start(module, first)
+                streams[stream_id] = (_Stream(streamer, start, first), module.centre_frequencies()
+                                      if is_frontend else None)
         except StrfviewerError as exc:
             self.failed.emit(generation, str(exc))
             return
-        self.samples = samples
-        for stream_id, (streamer, centres) in streamers.items():
-            self.streamers[stream_id] = streamer
-            n_frames = -(-samples.shape[0] // streamer.hop)
-            self.prepared.emit(generation, stream_id, {"n_frames": n_frames, "hop": streamer.hop,
-                                                       "audio_fs": streamer.audio_fs, "centres": centres,
-                                                       "channels": streamer.n_outputs})
+        for stream_id, (stream, centres) in streams.items():
+            self.streams[stream_id] = stream
+            streamer = stream.streamer
+            n_frames = None if self.endless else -(-self.samples.shape[0] // streamer.hop)
+            self.prepared.emit(generation, stream_id, {"n_frames": n_frames, "first": stream.first,
+                                                       "hop": streamer.hop, "audio_fs": streamer.audio_fs,
+                                                       "centres": centres, "channels": streamer.n_outputs})
+        if self.endless:
+            self.drain()  # samples that arrived while the stream was being prepared
+
+    def _current(self, generation: int) -> bool:
+        return generation == self.generation == self.latest
 
     @Slot(int, int)
     def advance(self, generation: int, target_sample: int) -> None:
-        """Push the audio up to ``target_sample`` (whole frames; the last partial frame zero-padded at the end)."""
-        if generation != self.generation or generation != self.latest:
+        """Push a sound's audio up to ``target_sample`` (whole frames; at the end, the last partial frame
+        zero-padded)."""
+        if not self._current(generation) or self.endless:
             return
         total = self.samples.shape[0]
-        for slot_id, streamer in self.streamers.items():
-            if self.latest != generation:
-                return  # stopped meanwhile: the rest would be dropped anyway
-            hop = streamer.hop
-            done = streamer.samples_pushed
-            stop = total + (-total) % hop if target_sample >= total else (min(target_sample, total) // hop) * hop
-            if stop <= done:
-                continue
-            chunk = self.samples[done:stop]
-            if chunk.shape[0] < stop - done:
-                chunk = np.concatenate([chunk, np.zeros(stop - done - chunk.shape[0], dtype=np.float32)])
-            self.frames.emit(generation, slot_id, done // hop, streamer.push(chunk))
+        for stream_id, stream in self.streams.items():
+            hop = stream.streamer.hop
+            stop = total + (-total) % hop if target_sample >= total else (target_sample // hop) * hop
+            self._push(generation, stream_id, stream, stop)
+
+    @Slot()
+    def drain(self) -> None:
+        """Push every whole frame of what the live input delivered since the last drain."""
+        samples = self.inbox.take(self.generation)
+        if samples is None or not self._current(self.generation) or not self.endless:
+            return
+        self.samples = np.concatenate([self.samples, samples])
+        end = self.offset + self.samples.shape[0]
+        for stream_id, stream in self.streams.items():
+            self._push(self.generation, stream_id, stream, (end // stream.streamer.hop) * stream.streamer.hop)
+        pushed = min((stream.position for stream in self.streams.values()), default=end)
+        self.samples = self.samples[pushed - self.offset:]
+        self.offset = pushed
+
+    def _push(self, generation: int, stream_id: int, stream: _Stream, stop: int) -> None:
+        if stop <= stream.position or self.latest != generation:
+            return  # nothing new, or stopped meanwhile (the rest would be dropped anyway)
+        begin = stream.position - self.offset
+        chunk = self.samples[begin: stop - self.offset]
+        if chunk.shape[0] < stop - stream.position:
+            chunk = np.concatenate([chunk, np.zeros(stop - stream.position - chunk.shape[0], dtype=np.float32)])
+        first, frames = stream.push(chunk)
+        if frames.shape[1]:
+            self.frames.emit(generation, stream_id, first, frames)
 
 
 class LiveEngine(QObject):
-    """Owns the worker thread; ``start`` prepares streamers for the active front-ends, ``advance`` feeds them.
+    """Owns the worker thread. ``start`` opens a stream of a sound that ``advance`` feeds as it plays;
+    ``start_input`` opens an endless one (the microphone) that ``feed`` appends to.
 
     ``prepared``, ``frames`` and ``failed`` carry only what belongs to the current stream.
     """
@@ -111,6 +236,7 @@ class LiveEngine(QObject):
     failed = Signal(str)
     _configure = Signal(object)
     _advance = Signal(int, int)
+    _wake = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -119,10 +245,12 @@ class LiveEngine(QObject):
         # Kept alive until shutdown has stopped it: a running QThread destroyed by the garbage collector
         # (an engine dropped without shutdown) aborts the process.
         _THREADS.add(self._thread)
-        self._worker = _Worker()
+        self._inbox = _Inbox()
+        self._worker = _Worker(self._inbox)
         self._worker.moveToThread(self._thread)
         self._configure.connect(self._worker.configure)
         self._advance.connect(self._worker.advance)
+        self._wake.connect(self._worker.drain)
         self._worker.prepared.connect(self._relay_prepared)
         self._worker.frames.connect(self._relay_frames)
         self._worker.failed.connect(self._relay_failed)
@@ -136,12 +264,26 @@ class LiveEngine(QObject):
         return self.generation
 
     def start(self, samples: np.ndarray, audio_fs: int, slots: list[tuple[int, str, dict, float]],
-              models: list[tuple[int, Any]] = ()) -> None:
-        """A new stream from the start of ``samples`` for front-end ``slots`` (id, kind, args, dt_ms) and waveform
-        ``models`` (id, module); the previous stream, if any, ends."""
+              models: list[tuple[int, Any]] = (), from_s: float = 0.0) -> None:
+        """A new stream of ``samples`` for front-end ``slots`` (id, kind, args, dt_ms) and waveform ``models``
+        (id, module), sending frames from ``from_s`` seconds on (warmed up on what comes before, as a window
+        of a long sound is); the previous stream, if any, ends."""
         self.running = True
         self._configure.emit({"generation": self._begin(), "samples": samples, "audio_fs": audio_fs,
-                              "slots": slots, "models": list(models)})
+                              "slots": slots, "models": list(models), "from_sample": int(from_s * audio_fs)})
+
+    def start_input(self, audio_fs: int, slots: list[tuple[int, str, dict, float]],
+                    models: list[tuple[int, Any]] = (), from_sample: int = 0) -> None:
+        """A new endless stream (a live input at ``audio_fs``): :meth:`feed` hands it the samples from
+        ``from_sample`` on (reopened mid-input, its frames start from silence at the next whole frame)."""
+        self.running = True
+        self._configure.emit({"generation": self._begin(), "samples": None, "audio_fs": audio_fs,
+                              "slots": slots, "models": list(models), "from_sample": from_sample})
+
+    def feed(self, samples: np.ndarray) -> None:
+        """The live input's next samples (float32, mono, at the stream's rate)."""
+        if self.running and self._inbox.put(self.generation, samples):
+            self._wake.emit()
 
     def advance(self, seconds: float, audio_fs: int) -> None:
         if self.running:
@@ -179,3 +321,48 @@ class LiveEngine(QObject):
             _THREADS.discard(self._thread)
             return True
         return False
+
+
+class PaneFrames:
+    """What a pane draws while a live stream fills it: all the sound's frames, blank (NaN) until they arrive,
+    or for a scrolling stream the last ``window_s`` seconds (and up to as many again)."""
+
+    def __init__(self, stream: Any, window_s: float) -> None:
+        self.hop, self.audio_fs = stream.hop, stream.audio_fs
+        self.scroll: ScrollingFrames | None = None
+        self.whole: np.ndarray | None = None
+        if stream.scrolling or stream.n_frames is None:
+            capacity = math.ceil(window_s * stream.audio_fs / stream.hop) + 1
+            self.scroll = ScrollingFrames(stream.channels, capacity, stream.first)
+        else:
+            self.whole = np.full((stream.channels, stream.n_frames), np.nan, dtype=np.float32)
+        self.start = self.end = stream.first  # absolute indexes of the first frame and after the last received
+
+    @property
+    def frames(self) -> np.ndarray:
+        return self.whole if self.scroll is None else self.scroll.view
+
+    @property
+    def first(self) -> int:
+        """Absolute index of ``frames``' first column."""
+        return 0 if self.scroll is None else self.scroll.first
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of frames received."""
+        return (self.end - self.start) * self.hop / self.audio_fs
+
+    @property
+    def complete(self) -> bool:
+        """Every frame of the sound arrived (never, for a scrolling stream)."""
+        return self.whole is not None and self.end >= self.whole.shape[1]
+
+    def write(self, first: int, frames: np.ndarray) -> bool:
+        """Keep the frames that arrived; False when they do not belong here (and were dropped)."""
+        if self.scroll is not None:
+            kept = self.scroll.write(first, frames)
+            self.end = self.scroll.end
+            return kept
+        stop = write_frames(self.whole, first, frames)
+        self.end = max(self.end, stop)
+        return stop > 0

@@ -12,6 +12,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -40,7 +42,7 @@ from . import windowing
 from .controller import SessionController, recent_files
 from .jobrunner import JobRunner
 from .live import LiveEngine
-from .microphone import MicrophoneBar
+from .microphone import DEFAULT_RATE, MicrophoneBar
 from .playback import Player, make_player
 from .reporter import ErrorReporter
 from .settings import settings
@@ -78,6 +80,8 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.player = player if player is not None else make_player(self)
         self.live = LiveEngine(self)
+        self._live_scrolling = False  # the open stream scrolls (a live input, a long sound from the cursor)
+        self._live_input: tuple[int, int] | None = None  # while the microphone feeds the panes: (rate, samples)
         self.controller = SessionController(self.state, self.runner, reporter, self._ask_model_info, self)
         self.panes: dict[int, SpectrogramPane] = {}
         self.rates_pane: RatesPane | None = None
@@ -170,10 +174,23 @@ class MainWindow(QMainWindow):
         self.live_box.setToolTip("Compute frames with the streaming engine as the sound plays")
         self.live_box.toggled.connect(self.state.set_live)
         bar.addWidget(self.live_box)
+        self.live_window_box = QSpinBox()
+        self.live_window_box.setRange(2, 120)
+        self.live_window_box.setSuffix(" s")
+        self.live_window_box.setValue(round(self.state.live_window_s))
+        self.live_window_box.setToolTip("How many seconds the panes show while they follow the microphone, or a "
+                                        "long sound played live from the cursor")
+        self.live_window_box.valueChanged.connect(self.state.set_live_window)
+        bar.addWidget(self.live_window_box)
         bar.addSeparator()
         self.microphone = MicrophoneBar(self)
+        self.microphone.stream_rate = self._live_input_rate
         self.microphone.recorded.connect(self.controller.open_audio)
         self.microphone.failed.connect(lambda message: self.reporter.report(f"Microphone: {message}"))
+        self.microphone.started.connect(self._live_input_started)
+        self.microphone.captured.connect(self._live_input_captured)
+        self.microphone.stopped.connect(self._live_input_stopped)
+        self.state.liveLatencyMeasured.connect(self.microphone.note_latency)
         bar.addWidget(self.microphone)
         bar.addSeparator()
         bar.addWidget(QLabel("Colormap "))
@@ -410,9 +427,13 @@ class MainWindow(QMainWindow):
     # Playback and live mode
     def _player_moved(self, seconds: float) -> None:
         self.state.set_cursor(seconds)
+        if self.live.running and self._live_scrolling:
+            self.state.follow_live(seconds)
 
     def _cursor_changed(self, seconds: float) -> None:
         self.position_label.setText(f"  {seconds:.3f} s")
+        if self.state.live_input_s is not None:
+            return  # the cursor marks the newest captured sample: nothing to play or stream from the sound
         if self.player.state() != "playing" and abs(self.player.position() - seconds) > 1e-3:
             self.player.seek(seconds)
         if self.state.audio is not None:
@@ -433,21 +454,66 @@ class MainWindow(QMainWindow):
         audio = self.state.audio
         if audio is None:
             return
-        if windowing.is_long(audio.duration_s):  # panes compute the visible window of long sounds instead
-            self.statusBar().showMessage(
-                f"Live mode is off for sounds longer than {windowing.LONG_SOUND_S:g} s: the panes compute the "
-                "visible window (and a margin) as you scroll.", 8000)
-            return
+        if self.state.live_input_s is not None:
+            return  # the microphone feeds the panes
+        # A long sound streams from the cursor (warmed up on what comes before, as a window is), and the
+        # panes scroll with it, keeping the live window's seconds.
+        self._live_scrolling = windowing.is_long(audio.duration_s)
+        from_s = self.player.position() if self._live_scrolling else 0.0
+        slots, models = self._live_modules(audio.audio_fs)
+        self.live.start(audio.samples, audio.audio_fs, slots, models, from_s=from_s)
+        self.live.advance(self.player.position(), audio.audio_fs)
+        if self._live_scrolling:
+            self.state.follow_live(self.player.position())
+
+    def _live_modules(self, audio_fs: int) -> tuple[list, list]:
+        """The live engine's front-end slots (id, kind, args, dt_ms) and the model to stream at ``audio_fs``
+        (the most recent one, when it takes that rate)."""
         slots = [(s.id, s.kind, dict(s.args), s.dt_ms) for s in self.state.frontends]
         loaded = self.state.model
-        streams_model = loaded is not None and audio_mismatch(loaded.model, audio.audio_fs) is None
-        models = [(MODEL_STREAM, loaded.model)] if streams_model else []
-        self.live.start(audio.samples, audio.audio_fs, slots, models)
-        self.live.advance(self.player.position(), audio.audio_fs)
+        streams_model = loaded is not None and audio_mismatch(loaded.model, audio_fs) is None
+        return slots, [(MODEL_STREAM, loaded.model)] if streams_model else []
+
+    # The microphone, live
+    def _live_input_rate(self) -> int:
+        """The rate the panes want the microphone at: the open model's, else the open sound's, else 48 kHz."""
+        loaded = self.state.model
+        if loaded is not None:
+            return int(loaded.frontend.audio_fs)
+        return self.state.audio.audio_fs if self.state.audio is not None else DEFAULT_RATE
+
+    def _live_input_started(self, rate: int, timeline: object) -> None:
+        """Recording began: playback stops and every pane follows the microphone, scrolling."""
+        self.player.pause()
+        self.live.stop()
+        self._live_input = (rate, 0)
+        self.state.start_live_input(timeline)
+        self._live_input_open()
+
+    def _live_input_open(self) -> None:
+        rate, samples = self._live_input
+        slots, models = self._live_modules(rate)
+        self._live_scrolling = True
+        self.live.start_input(rate, slots, models, from_sample=samples)
+
+    def _live_input_captured(self, samples: np.ndarray, seconds: float) -> None:
+        rate, count = self._live_input
+        self._live_input = (rate, count + samples.shape[0])
+        self.live.feed(samples)
+        self.state.advance_live_input(seconds)
+        self.state.set_cursor(seconds)
+
+    def _live_input_stopped(self) -> None:
+        self.live.stop()
+        self._live_input = None
+        self.state.stop_live_input()
 
     def _live_invalidated(self, *_args) -> None:
         """The sound, a front-end or the model changed: the open stream computes what is no longer shown, so it
         ends (its late frames are dropped); while playing in live mode a new one starts at once."""
+        if self._live_input is not None:
+            self._live_input_open()  # the microphone goes on, through what is now open
+            return
         if not self.live.running:
             return
         self.live.stop()
@@ -469,7 +535,8 @@ class MainWindow(QMainWindow):
 
     def _live_prepared(self, stream_id: int, info: dict[str, Any]) -> None:
         self.state.start_live_stream(stream_id, LiveStream(info["n_frames"], info["hop"], info["audio_fs"],
-                                                           info["channels"], info["centres"]))
+                                                           info["channels"], info["centres"], info["first"],
+                                                           scrolling=self._live_scrolling))
 
     # Jobs
     def _job_progress(self, job, done: int, total: int, message: str) -> None:
@@ -550,6 +617,7 @@ class MainWindow(QMainWindow):
         if colormap in COLORMAPS:
             self.colormap_box.setCurrentText(colormap)
         self.live_box.setChecked(store.value("live", False, type=bool))
+        self.live_window_box.setValue(store.value("live_window_s", round(self.state.live_window_s), type=int))
         self._fill_recent_menu()
 
     def _save_settings(self) -> None:
@@ -558,6 +626,7 @@ class MainWindow(QMainWindow):
         store.setValue("window_state", self.saveState())
         store.setValue("colormap", self.colormap_box.currentText())
         store.setValue("live", self.live_box.isChecked())
+        store.setValue("live_window_s", self.live_window_box.value())
         store.sync()  # on disk now: the process may end without running destructors (see app.finish)
 
     def closeEvent(self, event) -> None:

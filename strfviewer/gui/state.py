@@ -19,6 +19,7 @@ from ..backend.analysis.frame_cache import FrameCache
 from . import windowing
 
 MODEL_STREAM = -1  # the live stream of the model's rates (front-end slots, streamed too, have positive ids)
+DEFAULT_LIVE_WINDOW_S = 10.0
 DEFAULT_DISPLAY: dict[str, Any] = {"colormap": "viridis", "auto_levels": True, "levels": None}
 _slot_ids = itertools.count(1)
 RANGE_ARGUMENTS = ("f_min", "f_max", "kernel_ms")  # the arguments a front-end's frequency-range note is about
@@ -39,14 +40,18 @@ class FrontendSlot:
 
 @dataclass(frozen=True)
 class LiveStream:
-    """A live stream just opened: ``n_frames`` frames of ``channels`` each will arrive, ``hop`` samples apart;
-    ``centres`` (Hz) label a front-end's channels (None for latent channels and for a model's neurons)."""
+    """A live stream just opened: frames of ``channels`` each will arrive, ``hop`` samples apart, from frame
+    ``first`` on, up to ``n_frames`` (None: endless, a live input); ``centres`` (Hz) label a front-end's
+    channels (None for latent channels and for a model's neurons). ``scrolling``: panes keep only the last
+    :attr:`SessionState.live_window_s` of it (a live input, a long sound streamed from the cursor)."""
 
-    n_frames: int
+    n_frames: int | None
     hop: int
     audio_fs: int
     channels: int
     centres: np.ndarray | None = None
+    first: int = 0
+    scrolling: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +86,8 @@ class SessionState(QObject):
     liveChanged = Signal(bool)
     liveStreamStarted = Signal(int, object)  # stream id (a slot id, or MODEL_STREAM), LiveStream
     liveFramesArrived = Signal(int, int, object)  # stream id, first frame, (channels or neurons, n) array
+    liveInputChanged = Signal(bool)  # a live input (the microphone) started or stopped feeding the panes
+    liveLatencyMeasured = Signal(float)  # seconds from a sample's capture to the paint of its frame
     displayChanged = Signal()
     frontViewChanged = Signal(str)  # the tab in front, by name (sessions remember it; views do not redraw)
     modelChanged = Signal()  # a model was added or removed (``models``)
@@ -98,6 +105,9 @@ class SessionState(QObject):
         self.view_range: tuple[float, float] = (0.0, 1.0)
         self.cursor_s = 0.0
         self.live = False
+        self.live_window_s = DEFAULT_LIVE_WINDOW_S  # what scrolling live panes keep and show
+        self.live_input_s: float | None = None  # seconds captured, while a live input feeds the panes
+        self.live_timeline: Any = None  # the live input's backend timeline: when each sample was captured
         self.display: dict[str, Any] = dict(DEFAULT_DISPLAY)
         self.front_view = "spectrograms"
         self.models: list[Any] = []  # backend LoadedModel objects, in the order they were opened
@@ -162,7 +172,10 @@ class SessionState(QObject):
 
     # Time
     def set_view_range(self, start: float, stop: float) -> None:
-        limit = self.audio.duration_s if self.audio is not None else max(stop, 1.0)
+        if self.live_input_s is not None:
+            limit = max(self.live_input_s, self.live_window_s)
+        else:
+            limit = self.audio.duration_s if self.audio is not None else max(stop, 1.0)
         start, stop = max(0.0, min(start, stop)), min(limit, max(start, stop))
         if stop - start <= 0:
             return
@@ -186,6 +199,34 @@ class SessionState(QObject):
 
     def add_live_frames(self, stream_id: int, first: int, frames: np.ndarray) -> None:
         self.liveFramesArrived.emit(stream_id, first, frames)
+
+    def follow_live(self, seconds: float) -> None:
+        """Scroll the view to the last :attr:`live_window_s` up to ``seconds`` (the newest sample)."""
+        width = self.live_window_s
+        self.set_view_range(max(0.0, seconds - width), max(width, seconds))
+
+    def start_live_input(self, timeline: Any) -> None:
+        """A live input starts feeding the panes: the time axis becomes its seconds, from 0."""
+        self.live_input_s, self.live_timeline = 0.0, timeline
+        self.liveInputChanged.emit(True)
+        self.follow_live(0.0)
+
+    def advance_live_input(self, seconds: float) -> None:
+        if self.live_input_s is not None:
+            self.live_input_s = seconds
+            self.follow_live(seconds)
+
+    def stop_live_input(self) -> None:
+        if self.live_input_s is not None:
+            self.live_input_s = self.live_timeline = None
+            self.liveInputChanged.emit(False)
+
+    def set_live_window(self, seconds: float) -> None:
+        """How many seconds scrolling live panes show (at least one)."""
+        self.live_window_s = max(1.0, float(seconds))
+
+    def report_live_latency(self, seconds: float) -> None:
+        self.liveLatencyMeasured.emit(seconds)
 
     # Display
     def set_front_view(self, name: str) -> None:

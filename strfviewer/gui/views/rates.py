@@ -14,11 +14,12 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from ...backend.analysis.frames import FrameWindow, frames_for_span
 from ...backend.frontends.modules import audio_mismatch
 from ..export import ExportButton
-from ..live import write_frames
+from ..live import PaneFrames
 from ..state import MODEL_STREAM, LiveStream, SessionState
 from ..windowing import ViewWindow
 from .colorbar import attach_colorbar, set_colorbar_label
 from .common import PLOT_MIN_HEIGHT, ElidedLabel, window_header
+from .liveimage import LatencyImage
 from .timeaxis import TimeLinkedPlot, align_on_time_axis
 
 _JOB_KEY = "predicted-rates"
@@ -40,7 +41,8 @@ class RatesPane(QWidget):
         self.rates: np.ndarray | None = None
         self.hop, self.audio_fs = 1, 1
         self.first_frame = 0  # index of self.rates' first column on the sound's frame axis
-        self._live_frames = 0
+        self._live: PaneFrames | None = None  # while a live stream fills the pane
+        self._live_high: float | None = None  # the colour scale's top, kept through a scrolling stream
         self.window = ViewWindow(state, self)
         self.window.recomputeNeeded.connect(self.recompute)
         self.title = QLabel()
@@ -58,7 +60,7 @@ class RatesPane(QWidget):
         self.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.plot.setLabel("bottom", "time", units="s")
         self.plot.setLabel("left", "neuron")
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = LatencyImage(state, axisOrder="row-major")
         self.plot.addItem(self.image)
         self.colorbar = attach_colorbar(self.plot, self.image, "spikes / bin", pg.colormap.get("inferno"))
         align_on_time_axis(state, self.plot)
@@ -77,6 +79,7 @@ class RatesPane(QWidget):
         state.liveStreamStarted.connect(self._live_stream_started)
         state.liveFramesArrived.connect(self._live_frames_arrived)
         state.liveChanged.connect(self._live_changed)
+        state.liveInputChanged.connect(self._live_input_changed)
         self.recompute()
 
     def recompute(self) -> None:
@@ -104,36 +107,49 @@ class RatesPane(QWidget):
         self.rates, self.first_frame = result.frames, result.first
         self.window.computed_as(result.span)
         self.note.setText(result.note)
-        self._live_frames = self.rates.shape[1]
+        self._live = self._live_high = None
         self.status.setText("")
         self._draw()
 
     def _live_stream_started(self, stream_id: int, stream: LiveStream) -> None:
         """The model's live stream opened: blank the image for the rates it sends (cancelling an offline
-        computation of them)."""
+        computation of them). A scrolling stream keeps the colour scale of the rates shown before."""
         if stream_id != MODEL_STREAM:
             return
         self.runner.cancel(_JOB_KEY)
+        had_rates = self.rates is not None and np.isfinite(self.rates).any()
+        self._live_high = self._top_level() if stream.scrolling and had_rates else None
         self.hop, self.audio_fs = stream.hop, stream.audio_fs
-        self.rates = np.full((stream.channels, stream.n_frames), np.nan, dtype=np.float32)
-        self.first_frame = 0
+        self._live = PaneFrames(stream, self.state.live_window_s)
+        self.rates, self.first_frame = self._live.frames, self._live.first
         self.window.live_started()
         self.note.setText("")
-        self._live_frames = 0
         self.status.setText("live")
         self._draw()
 
     def _live_changed(self, live: bool) -> None:
         """Live mode ended before the sound did: compute the rates it left blank."""
-        if not live and self.window.paused and self.rates is not None and self._live_frames < self.rates.shape[1]:
+        if not live and self.window.paused and self._live is not None and not self._live.complete:
+            self.recompute()
+
+    def _live_input_changed(self, running: bool) -> None:
+        """The microphone stopped: show the open sound's rates again (until the recording opens)."""
+        if not running and self._live is not None:
             self.recompute()
 
     def _live_frames_arrived(self, stream_id: int, first: int, rates: np.ndarray) -> None:
-        if stream_id != MODEL_STREAM or self.rates is None:
+        if stream_id != MODEL_STREAM or self._live is None or not self._live.write(first, rates):
             return
-        self._live_frames = max(self._live_frames, write_frames(self.rates, first, rates))
+        self.rates, self.first_frame = self._live.frames, self._live.first
+        if self._live.scroll is not None and self._live_high is None and self._live.seconds >= 1.0:
+            self._live_high = self._top_level()  # fixed from the first second on
         if not self._redraw.isActive():
             self._redraw.start()
+
+    def _top_level(self) -> float:
+        """The colour scale's top: the 99.5th percentile of the rates shown (the bottom is 0)."""
+        finite = self.rates[np.isfinite(self.rates)]
+        return max(float(np.percentile(finite, 99.5)) if finite.size else 1.0, 1e-6)
 
     def _draw(self) -> None:
         if self.rates is None or self.rates.size == 0:
@@ -142,9 +158,10 @@ class RatesPane(QWidget):
         self.image.setImage(self.rates, autoLevels=False)
         seconds = self.hop / self.audio_fs
         self.image.setRect(QRectF(self.first_frame * seconds, 0, frames * seconds, neurons))
-        finite = self.rates[np.isfinite(self.rates)]
-        high = float(np.percentile(finite, 99.5)) if finite.size else 1.0
-        self.colorbar.setLevels((0.0, max(high, 1e-6)))  # the bar sets the image's levels too
+        if self._live is not None:
+            self.image.mark(self._live.end * self.hop)
+        high = self._live_high if self._live_high is not None else self._top_level()
+        self.colorbar.setLevels((0.0, high))  # the bar sets the image's levels too
         set_colorbar_label(self.colorbar, rate_unit(self.hop, self.audio_fs))
         self.plot.setYRange(0, neurons, padding=0)
         self._show_neuron(self.state.selected_neuron)

@@ -27,11 +27,12 @@ from PySide6.QtWidgets import (
 from ...backend.analysis.frames import FrameWindow, percentile_levels
 from ...backend.errors import StrfviewerError
 from ..export import ExportButton
-from ..live import write_frames
+from ..live import PaneFrames
 from ..state import LiveStream, SessionState
 from ..windowing import ViewWindow
 from .colorbar import LEFT_AXIS_WIDTH, attach_colorbar, resolve_colormap, set_colorbar_label
 from .common import PLOT_MIN_HEIGHT, ElidedLabel, frequency_ticks, value_unit, window_header
+from .liveimage import LatencyImage
 from .paramform import INVALID_COLOR, ParamForm
 from .timeaxis import TimeLinkedPlot, align_on_time_axis
 
@@ -50,7 +51,8 @@ class SpectrogramPane(QWidget):
         self.audio_fs = 1
         self.centres: np.ndarray | None = None
         self.first_frame = 0  # index of self.frames' first column on the sound's frame axis
-        self._live_frames = 0
+        self._live: PaneFrames | None = None  # while a live stream fills the pane
+        self._live_levels: tuple[float, float] | None = None  # kept through a scrolling stream
         self._closed_minimum: int | None = None  # the pane's minimum height with the form closed
         self._job_key = f"spectrogram:{slot_id}"
         self.window = ViewWindow(state, self)
@@ -106,7 +108,7 @@ class SpectrogramPane(QWidget):
         self.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.plot.setLabel("bottom", "time", units="s")
         self.plot.setLabel("left", "channel")
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = LatencyImage(state, axisOrder="row-major")
         self.plot.addItem(self.image)
         self.colorbar = attach_colorbar(self.plot, self.image, value_unit(slot.kind, slot.args),
                                         resolve_colormap(state.display.get("colormap")))
@@ -140,6 +142,7 @@ class SpectrogramPane(QWidget):
         state.liveStreamStarted.connect(self._live_stream_started)
         state.liveFramesArrived.connect(self._live_frames_arrived)
         state.liveChanged.connect(self._live_changed)
+        state.liveInputChanged.connect(self._live_input_changed)
         self._update_title()
         self.recompute()
 
@@ -221,7 +224,7 @@ class SpectrogramPane(QWidget):
         self.note.setText(result.note)
         self.status.setText("")
         set_colorbar_label(self.colorbar, result.unit)
-        self._live_frames = self.frames.shape[1]
+        self._live = self._live_levels = None
         self._set_axes()
         self._draw()
         self._show_channel(self.state.selected_channel)
@@ -243,38 +246,45 @@ class SpectrogramPane(QWidget):
     # Live mode
     def _live_stream_started(self, stream_id: int, stream: LiveStream) -> None:
         """This pane's live stream opened: blank the image; its frames then arrive as the sound plays (an
-        offline computation still running would replace them: it is cancelled)."""
+        offline computation still running would replace them: it is cancelled). A scrolling stream keeps the
+        colour scale the pane had, so colours mean what they meant for the sound shown before."""
         if stream_id != self.slot_id:
             return
         self.runner.cancel(self._job_key)
+        had_frames = self.frames is not None and np.isfinite(self.frames).any()
+        self._live_levels = self.current_levels() if stream.scrolling and had_frames else None
         self.hop, self.audio_fs, self.centres = stream.hop, stream.audio_fs, stream.centres
-        self.frames = np.full((stream.channels, stream.n_frames), np.nan, dtype=np.float32)
-        self.first_frame = 0
+        self._live = PaneFrames(stream, self.state.live_window_s)
+        self.frames, self.first_frame = self._live.frames, self._live.first
         self.window.live_started()
         self.note.setText("")
-        self._live_frames = 0
         self.status.setText("live")
         self._set_axes()
         self._draw()
 
     def _live_frames_arrived(self, stream_id: int, first: int, frames: np.ndarray) -> None:
-        if stream_id != self.slot_id or self.frames is None:
+        if stream_id != self.slot_id or self._live is None or not self._live.write(first, frames):
             return
-        self._live_frames = max(self._live_frames, write_frames(self.frames, first, frames))
+        self.frames, self.first_frame = self._live.frames, self._live.first
+        if self._live.scroll is not None and self._live_levels is None and self._live.seconds >= 1.0:
+            self._live_levels = percentile_levels([self.frames])  # fixed from the first second on
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
     def _live_changed(self, live: bool) -> None:
         """Live mode ended before the sound did: compute the frames it left blank (the frame cache usually
-        holds them from before the stream)."""
-        if not live and self.window.paused and self.frames is not None and self._live_frames < self.frames.shape[1]:
+        holds them from before the stream), or, after a scrolling stream, the view's window."""
+        if not live and self.window.paused and self._live is not None and not self._live.complete:
+            self.recompute()
+
+    def _live_input_changed(self, running: bool) -> None:
+        """The microphone stopped: show the open sound again (the recording, once it opens, replaces it)."""
+        if not running and self._live is not None:
             self.recompute()
 
     # Drawing
     def _set_axes(self) -> None:
-        channels, n_frames = self.frames.shape
-        seconds = self.hop / self.audio_fs
-        self._rect = QRectF(self.first_frame * seconds, 0, n_frames * seconds, channels)
+        channels = self.frames.shape[0]
         self.plot.getAxis("left").setTicks([frequency_ticks(self.centres, channels)])
         self.plot.setYRange(0, channels, padding=0)
 
@@ -282,7 +292,11 @@ class SpectrogramPane(QWidget):
         if self.frames is None or self.frames.size == 0:
             return
         self.image.setImage(self.frames, autoLevels=False)
-        self.image.setRect(self._rect)  # after setImage: the rect scales the current image's pixels
+        channels, n_frames = self.frames.shape
+        seconds = self.hop / self.audio_fs
+        self.image.setRect(QRectF(self.first_frame * seconds, 0, n_frames * seconds, channels))  # after setImage
+        if self._live is not None:
+            self.image.mark(self._live.end * self.hop)
         self._apply_levels()
         self.framesShown.emit(self.slot_id)
 
@@ -294,6 +308,8 @@ class SpectrogramPane(QWidget):
     def current_levels(self) -> tuple[float, float]:
         if not self.auto_levels.isChecked():
             return self.level_low.value(), self.level_high.value()
+        if self._live_levels is not None:
+            return self._live_levels
         return percentile_levels([] if self.frames is None else [self.frames])
 
     def _apply_levels(self) -> None:
