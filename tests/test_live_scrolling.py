@@ -88,3 +88,17 @@ def test_a_rescan_shows_an_input_plugged_in_while_the_app_runs(make_window, qtbo
     monkeypatch.setattr(capture, "input_devices", lambda strict=False, rescan=False: [])
     qtbot.waitUntil(lambda: bar.device_box.count() == 0, timeout=5000)
     assert not bar.record_button.isEnabled() and bar.record_button.toolTip() == "no audio input device is connected"
+
+
+def test_the_time_axis_follows_the_live_input_and_returns_to_the_sound_when_it_stops(qtbot):
+    from strfviewer.gui.state import AudioDocument, SessionState
+
+    state = SessionState()
+    state.set_audio(AudioDocument(None, np.zeros(16000 * 3, np.float32), 16000))
+    state.set_live_window(4.0)
+    state.start_live_input(timeline=None)
+    assert state.view_range == (0.0, 4.0)  # the window fills from the left first
+    state.advance_live_input(25.0)
+    assert state.view_range == (21.0, 25.0)  # beyond the open sound's 3 s: the input's seconds
+    state.stop_live_input()
+    assert state.live_input_s is None and state.view_range == (0.0, 3.0)

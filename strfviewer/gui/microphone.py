@@ -56,6 +56,8 @@ class _DeviceScanner(QObject):
         try:
             devices = input_devices(rescan=rescan)
             self.listed.emit(devices, None if devices else live_input_unavailable())
+        except RuntimeError:  # the window closed meanwhile: nobody is listening any more
+            log.debug("device scan finished after its window closed")
         finally:
             self._busy.release()
 

@@ -217,8 +217,12 @@ class SessionState(QObject):
             self.follow_live(seconds)
 
     def stop_live_input(self) -> None:
+        """The live input stopped: the time axis is the open sound's again (the recording, once it opens,
+        replaces it)."""
         if self.live_input_s is not None:
             self.live_input_s = self.live_timeline = None
+            if self.audio is not None:
+                self.set_view_range(*windowing.initial_view(self.audio.duration_s))
             self.liveInputChanged.emit(False)
 
     def set_live_window(self, seconds: float) -> None:
