@@ -55,3 +55,13 @@ def test_saving_where_nothing_can_be_written_says_so(tmp_path):
 def test_a_recording_needs_a_rate():
     with pytest.raises(ConfigurationError, match="rate"):
         Recording(0)
+
+
+@pytest.mark.parametrize("suffix, error", [(".flac", 2 ** -23), (".wav", 0.0)])
+def test_a_saved_recording_keeps_each_format_s_full_precision(tmp_path, suffix, error):
+    recording = Recording(RATE, spill_dir=tmp_path)
+    signal = _signal(RATE)
+    recording.append(signal)
+    path = recording.save(tmp_path / f"take{suffix}")
+    saved, rate = soundfile.read(path, dtype="float32")
+    assert rate == RATE and np.abs(saved - signal).max() <= error  # 16-bit FLAC would be 2 ** -16 off

@@ -22,6 +22,10 @@ from ..errors import AudioLoadError, ConfigurationError
 MEMORY_LIMIT_S = 600.0  # ten minutes in memory (110 MB at 48 kHz) before spilling to disk
 
 
+# Saved as exactly as each format allows: float WAV; 24-bit FLAC (its deepest; soundfile's default is 16-bit).
+SAVE_SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24"}
+
+
 class Recording:
     """Mono float32 samples at ``rate`` Hz, appended block by block."""
 
@@ -78,9 +82,9 @@ class Recording:
     def save(self, path: str | Path) -> Path:
         """Write the whole recording to ``path`` (its suffix chooses the format: .wav, .flac, ...)."""
         target = Path(path)
+        subtype = SAVE_SUBTYPES.get(target.suffix.lower())  # None: the format's own default
         try:
-            soundfile.write(str(target), self.samples(), self.rate, subtype="FLOAT" if target.suffix.lower() == ".wav"
-                            else None)
+            soundfile.write(str(target), self.samples(), self.rate, subtype=subtype)
         except (OSError, RuntimeError, ValueError) as exc:  # soundfile raises LibsndfileError, a RuntimeError
             raise AudioLoadError(f"could not save the recording to {target}: {exc}; choose another place or "
                                  "format (.wav or .flac)") from None
