@@ -36,9 +36,10 @@ def _model(tmp_path: Path) -> Path:
     return save_model(LinearNonlinear(10, 5, 4, wav2spec=frontend).eval(), tmp_path / "ln-model")
 
 
-def _play(tmp_path: Path, seconds: float) -> subprocess.Popen:
+def _play(tmp_path: Path, seconds: float, gain: float = 0.5) -> subprocess.Popen:
     played = tmp_path / "call.wav"
-    soundfile.write(played, 0.5 * vocalization_like(48000, seconds, seed=5), 48000, subtype="FLOAT")
+    sound = vocalization_like(48000, seconds, seed=5)
+    soundfile.write(played, gain * sound / np.abs(sound).max(), 48000, subtype="FLOAT")
     return subprocess.Popen(["paplay", "-d", SINK, str(played)])
 
 
@@ -54,7 +55,7 @@ def test_live_panes_equal_the_offline_frames_of_what_the_microphone_captured(mak
     bar.record_button.click()
     assert bar.capture is not None and bar.resampler.source_rate == bar.capture.rate
     assert state.live_input_s is not None
-    player = _play(tmp_path, 1.0)
+    player = _play(tmp_path, 1.0, gain=1.5)  # beyond full scale: the float path lets it through
     qtbot.wait(300)
     time.sleep(0.6)  # the GUI thread stalls: capture goes on in PortAudio's thread
     qtbot.waitUntil(lambda: player.poll() is not None, timeout=10000)
@@ -91,6 +92,8 @@ def test_live_panes_equal_the_offline_frames_of_what_the_microphone_captured(mak
     bar.record_button.click()
     qtbot.waitUntil(lambda: state.audio is not None and state.audio.path is not None, timeout=10000)
     assert state.live_input_s is None and state.audio.audio_fs == MODEL_FS
+    saved = state.audio.samples[: recorded.shape[0]]  # clipped to full scale before the panes saw it, as saved
+    assert np.abs(recorded).max() == 1.0 and np.abs(saved - recorded).max() < 2e-7  # 24-bit FLAC
 
 
 @needs_microphone
@@ -114,6 +117,9 @@ def test_the_panes_scroll_with_the_microphone_keeping_the_live_window(make_windo
     assert 2.0 <= shown <= 4.0 + 0.05  # the window's seconds and at most as many again, not all of it
     assert pane.first_frame * pane.hop / pane.audio_fs <= start  # the view is covered
     assert pane.status.text() == "live"
+    qtbot.wait(150)  # the overview redraws its trace at most ten times a second
+    traced_t, traced = window.overview.curve.getData()
+    assert traced_t[-1] == pytest.approx(seconds, abs=0.2) and traced.max() > 0.05  # the recording, not the sound
     bar.record_button.click()
     qtbot.waitUntil(lambda: state.audio is not None and state.audio.path is not None, timeout=10000)
     assert state.view_range == (0.0, state.audio.duration_s)

@@ -96,7 +96,7 @@ def test_the_time_axis_follows_the_live_input_and_returns_to_the_sound_when_it_s
     state = SessionState()
     state.set_audio(AudioDocument(None, np.zeros(16000 * 3, np.float32), 16000))
     state.set_live_window(4.0)
-    state.start_live_input(timeline=None)
+    state.start_live_input(timeline=None, rate=16000)
     assert state.view_range == (0.0, 4.0)  # the window fills from the left first
     state.advance_live_input(25.0)
     assert state.view_range == (21.0, 25.0)  # beyond the open sound's 3 s: the input's seconds

@@ -487,7 +487,7 @@ class MainWindow(QMainWindow):
         self.player.pause()
         self.live.stop()
         self._live_input = (rate, 0)
-        self.state.start_live_input(timeline)
+        self.state.start_live_input(timeline, rate)
         self._live_input_open()
 
     def _live_input_open(self) -> None:
@@ -500,7 +500,7 @@ class MainWindow(QMainWindow):
         rate, count = self._live_input
         self._live_input = (rate, count + samples.shape[0])
         self.live.feed(samples)
-        self.state.advance_live_input(seconds)
+        self.state.advance_live_input(seconds, samples)
         self.state.set_cursor(seconds)
 
     def _live_input_stopped(self) -> None:

@@ -205,6 +205,12 @@ class MicrophoneBar(QWidget):
         self._timer.start()
         self.started.emit(rate, InputTimeline(capture, rate, resampler.delay_s))
 
+    @staticmethod
+    def _converted(resampler, samples: np.ndarray) -> np.ndarray:
+        """Captured samples at the views' rate, within full scale: a float device path (or the resampler's
+        ringing) can exceed 1.0, which the FLAC file would clip, so the live panes see what the file holds."""
+        return np.clip(resampler.push(samples), -1.0, 1.0)
+
     def note_latency(self, seconds: float) -> None:
         """A capture-to-pixel latency measured by a live pane."""
         now = time.monotonic()
@@ -215,7 +221,7 @@ class MicrophoneBar(QWidget):
         on a failed device."""
         if self.capture is None:
             return
-        samples = self.resampler.push(self.capture.read()[1])
+        samples = self._converted(self.resampler, self.capture.read()[1])
         self.recording.append(samples)
         if samples.size:
             self.captured.emit(samples, self.recording.seconds)
@@ -244,7 +250,7 @@ class MicrophoneBar(QWidget):
         if capture is None:
             return None
         capture.stop()
-        recording.append(resampler.push(capture.read()[1]))
+        recording.append(self._converted(resampler, capture.read()[1]))
         self.stopped.emit()
         if len(recording) == 0:
             return None

@@ -87,6 +87,7 @@ class SessionState(QObject):
     liveStreamStarted = Signal(int, object)  # stream id (a slot id, or MODEL_STREAM), LiveStream
     liveFramesArrived = Signal(int, int, object)  # stream id, first frame, (channels or neurons, n) array
     liveInputChanged = Signal(bool)  # a live input (the microphone) started or stopped feeding the panes
+    liveInputAdvanced = Signal(float, object)  # seconds captured so far, the samples just captured
     liveLatencyMeasured = Signal(float)  # seconds from a sample's capture to the paint of its frame
     displayChanged = Signal()
     frontViewChanged = Signal(str)  # the tab in front, by name (sessions remember it; views do not redraw)
@@ -108,6 +109,7 @@ class SessionState(QObject):
         self.live_window_s = DEFAULT_LIVE_WINDOW_S  # what scrolling live panes keep and show
         self.live_input_s: float | None = None  # seconds captured, while a live input feeds the panes
         self.live_timeline: Any = None  # the live input's backend timeline: when each sample was captured
+        self.live_input_rate = 0  # the live input's rate (Hz), while there is one
         self.display: dict[str, Any] = dict(DEFAULT_DISPLAY)
         self.front_view = "spectrograms"
         self.models: list[Any] = []  # backend LoadedModel objects, in the order they were opened
@@ -205,16 +207,19 @@ class SessionState(QObject):
         width = self.live_window_s
         self.set_view_range(max(0.0, seconds - width), max(width, seconds))
 
-    def start_live_input(self, timeline: Any) -> None:
-        """A live input starts feeding the panes: the time axis becomes its seconds, from 0."""
-        self.live_input_s, self.live_timeline = 0.0, timeline
+    def start_live_input(self, timeline: Any, rate: int) -> None:
+        """A live input at ``rate`` Hz starts feeding the panes: the time axis becomes its seconds, from 0."""
+        self.live_input_s, self.live_timeline, self.live_input_rate = 0.0, timeline, rate
         self.liveInputChanged.emit(True)
         self.follow_live(0.0)
 
-    def advance_live_input(self, seconds: float) -> None:
+    def advance_live_input(self, seconds: float, samples: np.ndarray | None = None) -> None:
+        """The live input has ``seconds`` captured, ending with ``samples`` (at the live panes' rate)."""
         if self.live_input_s is not None:
             self.live_input_s = seconds
             self.follow_live(seconds)
+            if samples is not None:
+                self.liveInputAdvanced.emit(seconds, samples)
 
     def stop_live_input(self) -> None:
         """The live input stopped: the time axis is the open sound's again (the recording, once it opens,

@@ -1,14 +1,21 @@
-"""The waveform overview: the whole sound, with a draggable region that sets the detail panes' range."""
+"""The waveform overview: the whole sound, with a draggable region that sets the detail panes' range.
+
+While the microphone records, it traces the recording so far instead (the time axis is the recording's).
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ...backend.overview import envelope
+from ...backend.overview import GrowingEnvelope, envelope
 from ..state import SessionState
 from .colorbar import reserve_colorbar_space
 from .timeaxis import align_on_time_axis, playback_cursor
+
+LIVE_REDRAW_MS = 100  # the recording's trace is redrawn at most this often
 
 
 class WaveformOverview(QWidget):
@@ -38,6 +45,38 @@ class WaveformOverview(QWidget):
         state.audioChanged.connect(self._audio_changed)
         state.viewRangeChanged.connect(self._range_from_state)
         state.cursorChanged.connect(self.cursor.setValue)
+        state.liveInputChanged.connect(self._live_input_changed)
+        state.liveInputAdvanced.connect(self._live_input_advanced)
+        self.live_trace: GrowingEnvelope | None = None
+        self._live_redraw = QTimer(self, singleShot=True, interval=LIVE_REDRAW_MS)
+        self._live_redraw.timeout.connect(self._draw_live)
+
+    def _live_input_changed(self, running: bool) -> None:
+        """Recording: trace the recording from nothing; stopped: the open sound again (the recording replaces
+        it once it opens)."""
+        self.live_trace = None
+        if running:
+            self.curve.setData([], [])
+            self.region.setBounds((0, None))
+            self._draw_live()
+        elif self.state.audio is not None:
+            self._audio_changed()
+
+    def _live_input_advanced(self, seconds: float, samples: np.ndarray) -> None:
+        if self.live_trace is None:
+            self.live_trace = GrowingEnvelope(self.state.live_input_rate)
+        self.live_trace.append(samples)
+        if not self._live_redraw.isActive():
+            self._live_redraw.start()
+
+    def _draw_live(self) -> None:
+        seconds = self.state.live_input_s
+        if seconds is None:
+            return
+        if self.live_trace is not None:
+            self.curve.setData(*self.live_trace.trace())
+        self.plot.setXRange(0, max(seconds, self.state.live_window_s), padding=0)
+        self._range_from_state(*self.state.view_range)
 
     def _audio_changed(self) -> None:
         audio = self.state.audio
