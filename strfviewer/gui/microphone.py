@@ -18,13 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 10  # how often the GUI takes what the microphone delivered: part of the live views' latency
 RESCAN_MS = 3000  # how often the device list is rescanned while not recording
+COLLECT_MS = 50  # how often a running scan is checked for its result
 DEFAULT_RATE = 48000  # the views' rate when nothing open asks for another
 
 
@@ -35,31 +36,36 @@ def recordings_home() -> Path:
     return models_home().parent / "recordings"
 
 
-class _DeviceScanner(QObject):
-    """Lists the inputs on a short-lived thread (PortAudio's rescan can take a while): ``listed`` carries
-    (devices, why none can be used or None)."""
+class _DeviceScanner:
+    """Lists the inputs on a short-lived thread (PortAudio's rescan can take a while). The thread touches no
+    Qt object: the GUI collects what it found with :meth:`result`."""
 
-    listed = Signal(object, object)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._result: tuple[list, str | None] | None = None
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._busy = threading.Lock()
-
-    def scan(self, rescan: bool) -> None:
-        if not self._busy.acquire(blocking=False):
-            return  # one scan at a time; the next timer tick tries again
-        threading.Thread(target=self._run, args=(rescan,), name="strfviewer-devices", daemon=True).start()
+    def scan(self, rescan: bool) -> bool:
+        """Start a scan; False when one is still running (the next tick tries again)."""
+        if self._thread is not None and self._thread.is_alive():
+            return False
+        self._thread = threading.Thread(target=self._run, args=(rescan,), name="strfviewer-devices", daemon=True)
+        self._thread.start()
+        return True
 
     def _run(self, rescan: bool) -> None:
         from ..backend.live.capture import input_devices, live_input_unavailable
 
-        try:
-            devices = input_devices(rescan=rescan)
-            self.listed.emit(devices, None if devices else live_input_unavailable())
-        except RuntimeError:  # the window closed meanwhile: nobody is listening any more
-            log.debug("device scan finished after its window closed")
-        finally:
-            self._busy.release()
+        devices = input_devices(rescan=rescan)
+        found = (devices, None if devices else live_input_unavailable())
+        with self._lock:
+            self._result = found
+
+    def result(self) -> tuple[list, str | None] | None:
+        """(devices, why none can be used or None) of the last finished scan, once; None before."""
+        with self._lock:
+            found, self._result = self._result, None
+        return found
 
 
 class MicrophoneBar(QWidget):
@@ -111,13 +117,25 @@ class MicrophoneBar(QWidget):
         self._timer.timeout.connect(self.poll)
         self.latencies: list[tuple[float, float]] = []  # (when, seconds) measured over the last two seconds
         self.unsaved = None  # a recording that could not be written, kept for another try
-        self._scanner = _DeviceScanner(self)
-        self._scanner.listed.connect(self._show_devices)
+        self._scanner = _DeviceScanner()
+        self._collect = QTimer(self)
+        self._collect.setInterval(COLLECT_MS)
+        self._collect.timeout.connect(self._collect_scan)
         self._rescan = QTimer(self)
         self._rescan.setInterval(RESCAN_MS)
-        self._rescan.timeout.connect(lambda: self.capture is None and self._scanner.scan(rescan=True))
-        QTimer.singleShot(0, lambda: self._scanner.scan(rescan=False))  # PortAudio starts after the window shows
+        self._rescan.timeout.connect(lambda: self.capture is None and self._scan(rescan=True))
+        QTimer.singleShot(0, lambda: self._scan(rescan=False))  # PortAudio starts after the window shows
         self._rescan.start()
+
+    def _scan(self, rescan: bool) -> None:
+        if self._scanner.scan(rescan) and not self._collect.isActive():
+            self._collect.start()
+
+    def _collect_scan(self) -> None:
+        found = self._scanner.result()
+        if found is not None:
+            self._collect.stop()
+            self._show_devices(*found)
 
     def refresh_devices(self, rescan: bool = False) -> None:
         """List the inputs now, on the calling thread (``rescan``: ask PortAudio to look for new ones)."""
