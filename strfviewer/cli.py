@@ -57,6 +57,17 @@ def _index_list(text: str) -> list[int]:
     return out
 
 
+def _number_list(text: str) -> list[float]:
+    """'0.01,1,100' -> numbers; ConfigurationError naming what is not a number."""
+    from .backend.errors import ConfigurationError
+
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigurationError(f"--lambdas takes comma-separated numbers such as 0.01,1,100 (got {text!r})") \
+            from None
+
+
 def _run_fit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -88,7 +99,9 @@ def _run_fit(args: argparse.Namespace) -> int:
         val=_index_list(args.val) if args.val else None, test=_index_list(args.test) if args.test else None,
         n_bins=args.bins, smooth=not args.no_smooth, loss=args.loss, lr=args.lr, weight_decay=args.weight_decay,
         max_epochs=args.max_epochs, patience=args.patience, seed=args.seed, device=args.device,
-        icnet_kwargs=icnet_kwargs, network_kwargs=network_kwargs,
+        icnet_kwargs=icnet_kwargs, network_kwargs=network_kwargs, method=args.method,
+        ridge_lambdas=_number_list(args.lambdas) if args.lambdas else None, ridge_folds=args.folds,
+        ridge_shared_lambda=args.shared_lambda, ridge_smoothness=args.smoothness,
     )
     cfg.validate()
     coverage = None if cfg.model == "icnet" else cf_coverage(rs, cfg.frontend, frontend_kwargs, neurons)
@@ -116,8 +129,14 @@ def _run_fit(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     test = result.test_metrics
-    summary = (f"best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.1f} s; "
-               f"val cc_norm {result.val_metrics['cc_norm_mean']:.3f}")
+    if result.diagnostics is not None:
+        chosen = result.diagnostics["chosen_lambda"]
+        summary = (f"ridge, {len(result.diagnostics['folds'])}-fold cross-validation, lambda {min(chosen):.3g} to "
+                   f"{max(chosen):.3g} (median {sorted(chosen)[len(chosen) // 2]:.3g}), {result.seconds:.1f} s; "
+                   f"val cc_norm {result.val_metrics['cc_norm_mean']:.3f} (part of the cross-validation pool)")
+    else:
+        summary = (f"best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.1f} s; "
+                   f"val cc_norm {result.val_metrics['cc_norm_mean']:.3f}")
     if test:
         summary += f"; test cc_norm {test['cc_norm_mean']:.3f}, cc {test['cc_mean']:.3f}"
     sys.stdout.write(f"{summary}\nwrote {result.folder}\n")
@@ -167,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--patience", type=int, default=30)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    fit.add_argument("--method", default="gradient", choices=["gradient", "ridge"],
+                     help="gradient descent with early stopping, or (linear only) closed-form ridge with "
+                     "cross-validation over the training and validation stimuli")
+    fit.add_argument("--folds", type=int, default=5, help="ridge: cross-validation folds of whole stimuli")
+    fit.add_argument("--lambdas", help="ridge: comma-separated lambdas, relative to the mean eigenvalue of X'X "
+                     "(default: 15 from 1e-4 to 1e3)")
+    fit.add_argument("--shared-lambda", action="store_true", help="ridge: one lambda for all neurons")
+    fit.add_argument("--smoothness", type=float, default=0.0,
+                     help="ridge: weight of the first-difference penalty along lag and frequency (0: plain ridge)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_render_parser(sub)
     return parser

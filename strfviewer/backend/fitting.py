@@ -1,14 +1,16 @@
 """Fit encoding models to a response set: the training loop behind ``strfviewer fit`` and the GUI's fit dialog.
 
-The recipe follows deepSTRF's NS1 protocol: one stimulus per step, AdamW, MSE (or Poisson) against the
-PSTH of Hann-smoothed responses, early stopping on the mean validation cc_norm with the best epoch
+The gradient recipe follows deepSTRF's NS1 protocol: one stimulus per step, AdamW, MSE (or Poisson) against
+the PSTH of Hann-smoothed responses, early stopping on the mean validation cc_norm with the best epoch
 restored. A front-end without learnable parameters is run once per stimulus and its output cached, so
-epochs only train the readout.
+epochs only train the readout. ``method="ridge"`` fits a Linear model in closed form instead
+(:mod:`.ridge`), cross-validated over the training and validation stimuli, on the front-end as built.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics
+from . import metrics, ridge
 from .checkpoints import LoadedModel, load_model, save_model
 from .data.responses import ResponseSet, hop_for
 from .errors import ConfigurationError
@@ -31,6 +33,7 @@ from .model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS, WINDOWED_KINDS
 from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField, StateNet, Transformer
 
 LOSSES = ("mse", "poisson")
+METHODS = ("gradient", "ridge")
 
 
 @dataclass
@@ -58,12 +61,24 @@ class FitConfig:
     device: str = "cpu"
     icnet_kwargs: dict[str, Any] = field(default_factory=dict)
     network_kwargs: dict[str, Any] = field(default_factory=dict)  # a network's (n_hidden, init_tau, rnn_type...)
+    method: str = "gradient"
+    ridge_lambdas: list[float] | None = None  # relative grid (None: ridge.DEFAULT_LAMBDAS)
+    ridge_folds: int = ridge.DEFAULT_FOLDS
+    ridge_shared_lambda: bool = False
+    ridge_smoothness: float = 0.0
+
+    def ridge_config(self) -> ridge.RidgeConfig:
+        lambdas = tuple(self.ridge_lambdas) if self.ridge_lambdas else ridge.DEFAULT_LAMBDAS
+        return ridge.RidgeConfig(lambdas, self.ridge_folds, self.ridge_shared_lambda, self.ridge_smoothness)
 
     def validate(self) -> None:
         """Raise ConfigurationError naming the first setting that is out of range."""
         checks = [
             (self.model in MODEL_KINDS, f"model must be one of {', '.join(MODEL_KINDS)} (got {self.model!r})"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)} (got {self.loss!r})"),
+            (self.method in METHODS, f"method must be one of {', '.join(METHODS)} (got {self.method!r})"),
+            (self.method != "ridge" or self.model == "linear",
+             f"the ridge method fits Linear models only (got {self.model!r}); use --method gradient for it"),
             (self.lr > 0, f"lr must be > 0 (got {self.lr})"),
             (self.max_epochs >= 1, f"max_epochs must be >= 1 (got {self.max_epochs})"),
             (self.patience >= 1, f"patience must be >= 1 (got {self.patience})"),
@@ -79,6 +94,8 @@ class FitConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigurationError(f"fit: {message}")
+        if self.method == "ridge":
+            self.ridge_config().validate()
 
 
 @dataclass
@@ -94,6 +111,7 @@ class FitResult:
     val_metrics: dict[str, Any]
     seconds: float
     folder: Path | None = None
+    diagnostics: dict[str, Any] | None = None  # a ridge fit's lambda choices and tuning curves
 
 
 @dataclass
@@ -207,21 +225,10 @@ def predict_stimuli(model: nn.Module, items: list[_Stimulus], cached: bool) -> l
     return [o.cpu().numpy() for o in outs]
 
 
-def _stack(arrays: list[np.ndarray]) -> np.ndarray:
-    """Concatenate ``(1, N, R, T)`` arrays of different T along stimuli, NaN-padding T and R."""
-    n = arrays[0].shape[1]
-    reps = max(a.shape[2] for a in arrays)
-    bins = max(a.shape[3] for a in arrays)
-    out = np.full((len(arrays), n, reps, bins), np.nan, dtype=np.float64)
-    for i, a in enumerate(arrays):
-        out[i, :, : a.shape[2], : a.shape[3]] = a[0]
-    return out
-
-
 def score(predictions: list[np.ndarray], items: list[_Stimulus]) -> dict[str, Any]:
     """Per-neuron cc, cc_norm, cc_max over the given stimuli jointly, and their means over neurons."""
-    pred = _stack(predictions)
-    resp = _stack([it.responses for it in items])
+    pred = metrics.stack_stimuli(predictions)
+    resp = metrics.stack_stimuli([it.responses for it in items])
     per = {"cc": metrics.cc(pred, resp), "cc_norm": metrics.cc_norm(pred, resp), "cc_max": metrics.cc_max(resp)}
     summary: dict[str, Any] = {}
     for name, values in per.items():
@@ -247,6 +254,11 @@ def fit(
     neurons = list(cfg.neurons) if cfg.neurons is not None else list(range(len(rs.neurons)))
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
+    if cfg.method == "ridge":
+        result = _fit_ridge(rs, cfg, parts, neurons, device, progress, cancel, start)
+        if out is not None:
+            result.folder = save_model(result.model, out, info=_info(result, rs, neurons, parts))
+        return result
     model = build_model(cfg, len(neurons), rs.dt_ms).to(device)
     frontend = frontend_of(model)
     cached = cfg.spectrogram_input or (frontend is not None and _is_fixed(frontend) and cfg.model != "icnet")
@@ -256,7 +268,7 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     order = torch.Generator().manual_seed(cfg.seed)
-    val_responses = _stack([it.responses for it in data["val"]])  # fixed: stack once, not every epoch
+    val_responses = metrics.stack_stimuli([it.responses for it in data["val"]])  # fixed: stack once, not every epoch
     best_score, best_state, best_epoch, stale = -math.inf, copy.deepcopy(model.state_dict()), 0, 0
     history: list[dict[str, float]] = []
     epoch = 0
@@ -272,7 +284,7 @@ def fit(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        val_pred = _stack(predict_stimuli(model, data["val"], cached))
+        val_pred = metrics.stack_stimuli(predict_stimuli(model, data["val"], cached))
         val_cc_norm = float(np.nanmean(metrics.cc_norm(val_pred, val_responses)))
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_cc_norm": val_cc_norm})
         if np.isfinite(val_cc_norm) and val_cc_norm > best_score:
@@ -292,6 +304,53 @@ def fit(
     if out is not None:
         result.folder = save_model(result.model, out, info=_info(result, rs, neurons, parts))
     return result
+
+
+def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neurons: list[int],
+               device: torch.device, progress: ProgressCallback | None, cancel: CancelFlag | None,
+               start: float) -> FitResult:
+    """A Linear model in closed form on the front-end as built (learnable ones at their initial values): the
+    training and validation stimuli are the cross-validation pool, the test stimuli are only scored."""
+    model = build_model(cfg, len(neurons), rs.dt_ms).to(device)
+    report(progress, 0, 1, "loading stimuli")
+    data = {name: prepare_stimuli(rs, cfg, model, neurons, idx, True, device, cancel) for name, idx in parts.items()}
+    pool = data["train"] + data["val"]
+    stimuli = [ridge.RidgeStimulus(it.features[0, 0].double().cpu().numpy(), it.responses) for it in pool]
+    solved = ridge.fit_ridge(stimuli, cfg.temporal_window_size, cfg.ridge_config(), progress, cancel)
+    _set_linear_weights(model, solved.weights)
+    model = model.cpu().eval()
+    cached = [dataclasses.replace(it, features=it.features.cpu()) for it in pool]
+    val_metrics = score(predict_stimuli(model, cached[len(data["train"]):], True), data["val"])
+    test = [dataclasses.replace(it, features=it.features.cpu()) for it in data["test"]]
+    test_metrics = score(predict_stimuli(model, test, True), data["test"]) if test else {}
+    diagnostics = {
+        "method": "ridge",
+        "lambdas": solved.lambdas.tolist(),
+        "lambda_unit": "mean eigenvalue of the standardised (and smoothness-whitened) X'X of each fit",
+        "chosen_lambda": solved.chosen.tolist(),
+        "cv_cc_norm": [[None if not np.isfinite(v) else float(v) for v in row] for row in solved.cv_cc_norm],
+        "cv_cc_norm_pooled": [None if not np.isfinite(v) else float(v) for v in solved.pooled_curve],
+        "folds": [[pool[j].index for j in fold] for fold in solved.folds],
+        "unfit_neurons": [rs.neurons[neurons[n]].id for n in solved.unfit],
+        "shared_lambda": cfg.ridge_shared_lambda,
+        "smoothness": cfg.ridge_smoothness,
+        "solver": "float64 closed form on the CPU (one eigendecomposition per fold and missing-bin pattern)",
+    }
+    return FitResult(model, cfg, 0, 0, [], test_metrics, val_metrics, time.perf_counter() - start,
+                     diagnostics=diagnostics)
+
+
+def _set_linear_weights(model: nn.Module, weights: ridge.RidgeWeights) -> None:
+    """Write closed-form STRFs into a Linear model: kernel and bias, BatchNorm the identity."""
+    conv = model.readout.strf.kernel
+    bn = model.readout.bn
+    with torch.no_grad():
+        conv.weight.copy_(torch.as_tensor(weights.strfs[:, None], dtype=conv.weight.dtype))
+        conv.bias.copy_(torch.as_tensor(weights.intercepts, dtype=conv.bias.dtype))
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        bn.weight.fill_(math.sqrt(1.0 + bn.eps))  # (x - 0) / sqrt(1 + eps) * sqrt(1 + eps) = x
+        bn.bias.zero_()
 
 
 def fit_into_folder(
@@ -329,6 +388,9 @@ def _info(result: FitResult, rs: ResponseSet, neurons: list[int], parts: dict[st
             "history": result.history,
         },
     }
+    if result.diagnostics is not None:
+        info["training"]["optimizer"] = None
+        info["training"]["ridge"] = result.diagnostics
     if cfg.spectrogram_input:
         info["spectrogram"] = {"kind": cfg.frontend, "kwargs": cfg.frontend_kwargs, "audio_fs": cfg.audio_fs}
     return info

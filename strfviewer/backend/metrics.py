@@ -235,3 +235,13 @@ def smooth_hann5(counts: Any, axis: int = -1) -> np.ndarray:
     out = np.moveaxis(out, -1, axis)
     out[missing] = np.nan
     return out
+
+
+def stack_stimuli(arrays: list[np.ndarray]) -> np.ndarray:
+    """Join ``(1, N, R, T)`` arrays of different R and T along stimuli, NaN-padded: the layout the scores take
+    for several stimuli pooled."""
+    n = arrays[0].shape[1]
+    out = np.full((len(arrays), n, max(a.shape[2] for a in arrays), max(a.shape[3] for a in arrays)), np.nan)
+    for i, a in enumerate(arrays):
+        out[i, :, : a.shape[2], : a.shape[3]] = a[0]
+    return out

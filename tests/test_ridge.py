@@ -1,0 +1,181 @@
+"""Ridge STRFs: the closed form is the penalised least-squares solution, cross-validation picks the lambda the
+noise calls for and never sees a test stimulus, known STRFs are recovered from Poisson spikes, awkward data
+(silence, a constant band, missing bins, a neuron without data) gives finite weights, and the model folder
+written predicts what the solver found."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from strfviewer.backend import fitting, ridge
+from strfviewer.backend.checkpoints import load_model
+from strfviewer.backend.data.responses import load_response_set, save_response_set
+from strfviewer.backend.errors import ConfigurationError
+from strfviewer.backend.synth import vocalization_like
+
+BANDS, LAGS = 6, 4
+
+
+def _strfs(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth STRFs: a Gaussian blob in band and lag per neuron, of alternating sign."""
+    band, lag = np.meshgrid(np.arange(BANDS), np.arange(LAGS), indexing="ij")
+    out = []
+    for i in range(n):
+        centre_band, centre_lag = rng.uniform(1, BANDS - 2), rng.uniform(0.5, LAGS - 1.5)
+        out.append((-1) ** i * np.exp(-((band - centre_band) ** 2) / 2 - ((lag - centre_lag) ** 2) / 1.5))
+    return np.array(out)
+
+
+def _correlated(rng: np.random.Generator, bins: int) -> np.ndarray:
+    """Frames correlated across neighbouring bands and bins, as a spectrogram's are (where ridge matters)."""
+    noise = rng.standard_normal((BANDS + 4, bins + 8))
+    kernel_band, kernel_time = np.exp(-np.arange(-2, 3) ** 2 / 2.0), np.exp(-np.arange(-4, 5) ** 2 / 2.0)
+    smooth = np.apply_along_axis(lambda row: np.convolve(row, kernel_time, "valid"), 1, noise)
+    smooth = np.apply_along_axis(lambda col: np.convolve(col, kernel_band, "valid"), 0, smooth)
+    return smooth / smooth.std()
+
+
+def _simulated(rng: np.random.Generator, strfs: np.ndarray, gains: np.ndarray, n_stimuli: int = 8,
+               bins: int = 400, repeats: int = 6) -> list[ridge.RidgeStimulus]:
+    """Poisson spike counts of nearly linear neurons: rate = gain * max(0, 1 + 0.3 * drive / std(drive)), where
+    the drive is the STRF applied to the frames (rarely rectified)."""
+    truth = ridge.RidgeWeights(strfs, np.zeros(strfs.shape[0]))
+    stimuli = []
+    for _ in range(n_stimuli):
+        frames = _correlated(rng, bins)
+        drive = truth.predict(frames)
+        rate = gains[:, None] * np.maximum(0.0, 1.0 + 0.3 * drive / drive.std(axis=1, keepdims=True))
+        counts = rng.poisson(np.repeat(rate[:, None, :], repeats, axis=1))[None].astype(np.float64)
+        stimuli.append(ridge.RidgeStimulus(frames, counts))
+    return stimuli
+
+
+def _direct(stimuli, lam_relative: float, smoothness: float) -> np.ndarray:
+    """The penalised least-squares STRF of neuron 0, solved directly (no eigendecomposition)."""
+    x = np.concatenate([ridge.lagged(s.frames, LAGS) for s in stimuli])
+    y = np.concatenate([s.target for s in stimuli])[:, 0]
+    z = (x - x.mean(0)) / x.std(0)
+    penalty = ridge.smoothness_penalty(BANDS, LAGS, smoothness)
+    whitening = np.linalg.inv(np.linalg.cholesky(penalty)).T
+    unit = np.linalg.eigvalsh((z @ whitening).T @ (z @ whitening)).mean()
+    w = np.linalg.solve(z.T @ z + lam_relative * unit * penalty, z.T @ (y - y.mean()))
+    return (w / x.std(0)).reshape(BANDS, LAGS)
+
+
+@pytest.mark.parametrize("smoothness", [0.0, 3.0])
+def test_the_closed_form_is_the_direct_penalised_least_squares_solution(smoothness):
+    rng = np.random.default_rng(1)
+    stimuli = _simulated(rng, _strfs(2, rng), np.array([3.0, 3.0]), n_stimuli=3, bins=120)
+    solved = ridge.fit_ridge(stimuli, LAGS, ridge.RidgeConfig(lambdas=(0.3,), folds=3, smoothness=smoothness))
+    np.testing.assert_allclose(solved.weights.strfs[0], _direct(stimuli, 0.3, smoothness), rtol=1e-9, atol=1e-12)
+
+
+def test_with_a_vanishing_lambda_it_is_ordinary_least_squares():
+    rng = np.random.default_rng(2)
+    stimuli = _simulated(rng, _strfs(1, rng), np.array([4.0]), n_stimuli=2, bins=150)
+    solved = ridge.fit_ridge(stimuli, LAGS, ridge.RidgeConfig(lambdas=(1e-12,), folds=2))
+    x = np.concatenate([ridge.lagged(s.frames, LAGS) for s in stimuli])
+    y = np.concatenate([s.target for s in stimuli])[:, 0]
+    design = np.column_stack([x, np.ones(len(x))])
+    coefficients = np.linalg.lstsq(design, y, rcond=None)[0]
+    np.testing.assert_allclose(solved.weights.strfs[0].reshape(-1), coefficients[:-1], rtol=1e-6, atol=1e-9)
+    assert solved.weights.intercepts[0] == pytest.approx(coefficients[-1], rel=1e-6)
+
+
+def test_known_strfs_are_recovered_and_noisier_neurons_get_larger_lambdas():
+    rng = np.random.default_rng(3)
+    strfs = _strfs(6, rng)
+    gains = np.array([20.0, 20.0, 20.0, 0.2, 0.2, 0.2])  # few spikes: noisy PSTHs
+    solved = ridge.fit_ridge(_simulated(rng, strfs, gains), LAGS)
+    recovered = [np.corrcoef(solved.weights.strfs[i].ravel(), strfs[i].ravel())[0, 1] for i in range(6)]
+    assert min(recovered[:3]) > 0.9 and min(recovered[3:]) > 0.5, recovered  # 6 seeds: >= 0.95 and >= 0.57
+    assert np.median(solved.chosen[3:]) > np.median(solved.chosen[:3]), solved.chosen
+    assert np.all(np.isfinite(solved.cv_cc_norm[:, :3])) and solved.cv_cc_norm.shape == (len(solved.lambdas), 6)
+
+
+def test_a_shared_lambda_is_one_value_for_every_neuron():
+    rng = np.random.default_rng(4)
+    solved = ridge.fit_ridge(_simulated(rng, _strfs(3, rng), np.array([5.0, 1.0, 0.3])), LAGS,
+                             ridge.RidgeConfig(shared_lambda=True))
+    assert len(set(solved.chosen.tolist())) == 1
+    assert solved.chosen[0] == solved.lambdas[np.nanargmax(solved.pooled_curve)]
+
+
+def test_silence_a_constant_band_missing_bins_and_a_neuron_without_data_give_finite_weights():
+    rng = np.random.default_rng(5)
+    stimuli = _simulated(rng, _strfs(3, rng), np.array([5.0, 5.0, 5.0]), n_stimuli=4, bins=200)
+    stimuli[0].frames[:] = 0.0  # a silent stimulus
+    for s in stimuli:
+        s.frames[2] = 1.5  # a band that never changes
+    stimuli[1].responses[0, 1, :, 50:120] = np.nan  # neuron 1 misses bins
+    for s in stimuli:
+        s.responses[0, 2] = np.nan  # neuron 2 has no data at all
+    solved = ridge.fit_ridge(stimuli, LAGS)
+    assert np.all(np.isfinite(solved.weights.strfs)) and np.all(np.isfinite(solved.weights.intercepts))
+    # At lag 0 the constant band is the same as the intercept: no weight (other lags see the zeros before
+    # each stimulus starts, so they may carry some).
+    assert np.abs(solved.weights.strfs[:2, 2, LAGS - 1]).max() < 1e-9
+    assert solved.unfit == [2] and np.all(solved.weights.strfs[2] == 0.0)
+    assert np.isfinite(solved.cv_cc_norm[:, 1]).all()  # the neuron with gaps is scored on its valid bins
+
+
+def test_bad_settings_are_refused_with_a_message():
+    stimuli = _simulated(np.random.default_rng(6), _strfs(1, np.random.default_rng(6)), np.array([1.0]), 1, 50)
+    with pytest.raises(ConfigurationError, match="at least 2 training stimuli"):
+        ridge.fit_ridge(stimuli, LAGS)
+    with pytest.raises(ConfigurationError, match="positive"):
+        ridge.RidgeConfig(lambdas=(0.0,)).validate()
+    with pytest.raises(ConfigurationError, match="Linear models only"):
+        fitting.FitConfig(model="ln", method="ridge").validate()
+
+
+FS = 16000
+
+
+@pytest.fixture(scope="module")
+def response_folder(tmp_path_factory):
+    rng = np.random.default_rng(7)
+    counts = rng.poisson(2.0, size=(3, 7, 4, 60)).astype(np.int16)
+    return save_response_set(
+        tmp_path_factory.mktemp("responses") / "ridge", name="ridge test", dt_ms=5.0,
+        stimuli=[{"id": f"s{i}", "audio": vocalization_like(FS, 0.3, seed=i), "sample_rate_hz": FS}
+                 for i in range(7)],
+        neurons=[{"id": f"n{i}"} for i in range(3)], counts=counts,
+        splits={"train": [0, 1, 2, 3], "val": [4], "test": [5, 6]},
+    )
+
+
+def test_a_ridge_fit_writes_a_linear_model_that_predicts_what_the_solver_found(response_folder, tmp_path,
+                                                                                 monkeypatch):
+    seen = []
+    solve = ridge.fit_ridge
+
+    def spy(stimuli, lags, config=None, progress=None, cancel=None):
+        seen.extend(stimuli)
+        seen_fit.append(solve(stimuli, lags, config, progress, cancel))
+        return seen_fit[-1]
+
+    seen_fit: list = []
+    monkeypatch.setattr(ridge, "fit_ridge", spy)
+    rs = load_response_set(response_folder)
+    cfg = fitting.FitConfig(method="ridge", frontend="mel", frontend_kwargs={"n_mels": 8, "f_max": 7000.0},
+                            audio_fs=FS, temporal_window_size=3, ridge_folds=3)
+    result = fitting.fit(rs, cfg, out=tmp_path / "ridge-model")
+    # Cross-validation saw the training and validation stimuli only, each once; the test stimuli never.
+    assert len(seen) == 5
+    folds = result.diagnostics["folds"]
+    assert sorted(i for fold in folds for i in fold) == [0, 1, 2, 3, 4]
+    loaded = load_model(result.folder)
+    metadata = json.loads((result.folder / "metadata.json").read_text())
+    assert metadata["strfviewer"]["training"]["ridge"]["chosen_lambda"] == seen_fit[0].chosen.tolist()
+    assert metadata["strfviewer"]["training"]["method"] == "ridge"
+    stimulus = rs.load_stimulus_audio(5, FS).waveform.reshape(1, 1, -1)
+    with torch.no_grad():
+        rates = loaded.model(stimulus)[0, :, 0].numpy()
+        frames = loaded.model.wav2spec(stimulus)[0, 0].double().numpy()
+    np.testing.assert_allclose(rates, seen_fit[0].weights.predict(frames), rtol=1e-4, atol=1e-5)
+    assert result.test_metrics["cc_norm"] is not None and len(result.test_metrics["cc"]) == 3
