@@ -7,8 +7,13 @@ smoothed with the 5-tap Hann window [0, .5, 1, .5, 0]; Linear readout with T = 9
 Zoo rows (``--frontend statenet-gru``, ``transformer``, ``linear-spectrogram``) fit that model on a fixed mel
 spectrogram with deepSTRF's recipe for it (StateNet: at most 80 epochs, patience 15).
 
-Run: ``.venv/bin/python benchmarks/ns1.py [--frontend KIND ...] [--device cpu|cuda] [--max-epochs N]``.
-Prints a markdown table.
+``--method ridge`` (or ``both``, the two in the same run) fits the front-end rows' Linear models in closed
+form instead: 5-fold cross-validation over the 17 training and validation sounds, one lambda per neuron,
+refit on all 17 (``strfviewer fit --method ridge``). The table gives the wall time and, apart, the part of it
+spent loading sounds and computing the fixed front-end features, which both methods share.
+
+Run: ``.venv/bin/python benchmarks/ns1.py [--frontend KIND ...] [--method gradient|ridge|both]
+[--data FOLDER] [--device cpu|cuda] [--max-epochs N]``. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -53,36 +58,52 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-epochs", type=int, default=100)
     parser.add_argument("--patience", type=int, default=30)
+    parser.add_argument("--method", choices=["gradient", "ridge", "both"], default="gradient",
+                        help="how the front-end rows' Linear models are fitted")
+    parser.add_argument("--smoothness", type=float, default=0.0, help="ridge: lag/frequency smoothness weight")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rs = load_response_set(args.data)
     rows = args.frontend or list(ROWS)
     print(f"NS1 from {args.data}: {rs.shape[0]} neurons; device {args.device}; torch {torch.__version__}\n")
-    print("| front-end | test cc_norm (mean) | test cc_norm (median) | test cc (mean) | best epoch / run | "
-          "wall time (s) | published |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| front-end | method | test cc_norm (mean) | test cc_norm (median) | test cc (mean) | epochs or lambda | "
+          "wall time (s) | of which features (s) | fit alone (s) | published |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    methods = ["gradient", "ridge"] if args.method == "both" else [args.method]
     for row in rows:
         if row == "icnet" and not args.device.startswith("cuda"):
-            print("| icnet | not run: needs --device cuda (about 5 M parameters; hours on this CPU) | | | | | 0.659 |")
+            print("| icnet | gradient | not run: needs --device cuda (about 5 M parameters; hours on this CPU) "
+                  "| | | | | | | 0.659 |")
             continue
-        if row in ZOO_ROWS:
-            model, kwargs, lr, epochs, patience = ZOO_ROWS[row]
-            cfg = FitConfig(model=model, network_kwargs=kwargs, frontend="mel", spectrogram_input=True, lr=lr,
-                            n_bins=999, device=args.device, max_epochs=min(epochs, args.max_epochs),
-                            patience=min(patience, args.patience))
-        elif row == "icnet":
-            cfg = FitConfig(model="icnet", loss="poisson", lr=4e-4, n_bins=999, device=args.device,
-                            max_epochs=args.max_epochs, patience=args.patience)
-        else:
-            kind, kwargs, lr = ROWS[row]
-            cfg = FitConfig(model="linear", frontend=kind, frontend_kwargs=kwargs, lr=lr, n_bins=999,
-                            device=args.device, max_epochs=args.max_epochs, patience=args.patience)
-        start = time.perf_counter()
-        result = fit(rs, cfg)
-        wall = time.perf_counter() - start
-        test = result.test_metrics
-        print(f"| {row} | {test['cc_norm_mean']:.3f} | {test['cc_norm_median']:.3f} | {test['cc_mean']:.3f} | "
-              f"{result.best_epoch} / {result.epochs_run} | {wall:.0f} | {PUBLISHED[row]} |", flush=True)
+        for method in methods if row in ROWS else ["gradient"]:
+            cfg = _config(row, method, args)
+            start = time.perf_counter()
+            result = fit(rs, cfg)
+            wall = time.perf_counter() - start
+            test = result.test_metrics
+            if result.diagnostics is not None:
+                chosen = sorted(result.diagnostics["chosen_lambda"])
+                how = f"lambda median {chosen[len(chosen) // 2]:.3g}"
+            else:
+                how = f"{result.best_epoch} / {result.epochs_run}"
+            print(f"| {row} | {method} | {test['cc_norm_mean']:.3f} | {test['cc_norm_median']:.3f} | "
+                  f"{test['cc_mean']:.3f} | {how} | {wall:.1f} | {result.feature_seconds:.1f} | "
+                  f"{wall - result.feature_seconds:.1f} | {PUBLISHED[row]} |", flush=True)
+
+
+def _config(row: str, method: str, args: argparse.Namespace) -> FitConfig:
+    if row in ZOO_ROWS:
+        model, kwargs, lr, epochs, patience = ZOO_ROWS[row]
+        return FitConfig(model=model, network_kwargs=kwargs, frontend="mel", spectrogram_input=True, lr=lr,
+                         n_bins=999, device=args.device, max_epochs=min(epochs, args.max_epochs),
+                         patience=min(patience, args.patience))
+    if row == "icnet":
+        return FitConfig(model="icnet", loss="poisson", lr=4e-4, n_bins=999, device=args.device,
+                         max_epochs=args.max_epochs, patience=args.patience)
+    kind, kwargs, lr = ROWS[row]
+    return FitConfig(model="linear", frontend=kind, frontend_kwargs=kwargs, lr=lr, n_bins=999, device=args.device,
+                     max_epochs=args.max_epochs, patience=args.patience, method=method,
+                     ridge_smoothness=args.smoothness)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         icnet_kwargs=icnet_kwargs, network_kwargs=network_kwargs, method=args.method,
         ridge_lambdas=_number_list(args.lambdas) if args.lambdas else None, ridge_folds=args.folds,
         ridge_shared_lambda=args.shared_lambda, ridge_smoothness=args.smoothness,
+        significance_shifts=args.shifts,
     )
     cfg.validate()
     coverage = None if cfg.model == "icnet" else cf_coverage(rs, cfg.frontend, frontend_kwargs, neurons)
@@ -139,6 +140,12 @@ def _run_fit(args: argparse.Namespace) -> int:
                    f"val cc_norm {result.val_metrics['cc_norm_mean']:.3f}")
     if test:
         summary += f"; test cc_norm {test['cc_norm_mean']:.3f}, cc {test['cc_mean']:.3f}"
+        if "p_value" in test:
+            significant = sum(1 for p in test["p_value"] if p is not None and p < 0.05)
+            summary += (f"; {significant} of {len(test['p_value'])} neurons p < 0.05 "
+                        f"({test['significance_shifts']} circular shifts)")
+            if test["unreliable_cc_norm"]:
+                summary += f"; {len(test['unreliable_cc_norm'])} with cc_max too low for cc_norm to be trusted"
     sys.stdout.write(f"{summary}\nwrote {result.folder}\n")
     return 0
 
@@ -189,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--method", default="gradient", choices=["gradient", "ridge"],
                      help="gradient descent with early stopping, or (linear only) closed-form ridge with "
                      "cross-validation over the training and validation stimuli")
+    fit.add_argument("--shifts", type=int, default=1000,
+                     help="circular shifts for each neuron's test p-value (0: no significance test)")
     fit.add_argument("--folds", type=int, default=5, help="ridge: cross-validation folds of whole stimuli")
     fit.add_argument("--lambdas", help="ridge: comma-separated lambdas, relative to the mean eigenvalue of X'X "
                      "(default: 15 from 1e-4 to 1e3)")

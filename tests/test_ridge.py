@@ -179,3 +179,34 @@ def test_a_ridge_fit_writes_a_linear_model_that_predicts_what_the_solver_found(r
         frames = loaded.model.wav2spec(stimulus)[0, 0].double().numpy()
     np.testing.assert_allclose(rates, seen_fit[0].weights.predict(frames), rtol=1e-4, atol=1e-5)
     assert result.test_metrics["cc_norm"] is not None and len(result.test_metrics["cc"]) == 3
+
+
+def _smooth(x: np.ndarray) -> np.ndarray:
+    kernel = np.exp(-np.arange(-6, 7) ** 2 / 8.0)
+    return np.apply_along_axis(lambda v: np.convolve(v, kernel, "same"), -1, x)
+
+
+def test_the_shift_test_is_calibrated_on_null_neurons_and_finds_real_ones():
+    from strfviewer.backend import metrics
+
+    rng = np.random.default_rng(8)
+    drive = _smooth(rng.standard_normal((3, 400, 1, 200)))
+    unrelated = _smooth(rng.standard_normal((3, 400, 1, 200)))
+    silent_model = rng.poisson(np.ones((3, 400, 5, 200))).astype(float)
+    p_null = metrics.shift_p_values(unrelated, silent_model, n_shifts=200)
+    assert 0.02 <= np.mean(p_null < 0.05) <= 0.085  # about 5 % of 400 null neurons (measured: 3.75 %)
+    assert 0.14 <= np.mean(p_null < 0.2) <= 0.26
+    driven = rng.poisson(np.exp(0.5 * drive) * np.ones((1, 1, 5, 1))).astype(float)
+    p_real = metrics.shift_p_values(drive, driven, n_shifts=200)
+    assert np.mean(p_real < 0.05) > 0.95 and p_real.min() == pytest.approx(1 / 201)
+
+
+def test_a_fit_reports_p_values_and_flags_neurons_whose_cc_max_is_too_low(response_folder, tmp_path):
+    rs = load_response_set(response_folder)
+    cfg = fitting.FitConfig(method="ridge", frontend="mel", frontend_kwargs={"n_mels": 8, "f_max": 7000.0},
+                            audio_fs=FS, temporal_window_size=3, ridge_folds=3, significance_shifts=50)
+    test = fitting.fit(rs, cfg).test_metrics
+    assert len(test["p_value"]) == 3 and all(p is None or 1 / 51 <= p <= 1 for p in test["p_value"])
+    # Pure Poisson counts: no signal to find, so cc_max is low and every neuron is flagged.
+    assert test["unreliable_cc_norm"] == [i for i, c in enumerate(test["cc_max"]) if c is None or c < 0.3]
+    assert test["unreliable_cc_norm"] and test["significance_shifts"] == 50

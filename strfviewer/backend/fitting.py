@@ -66,6 +66,7 @@ class FitConfig:
     ridge_folds: int = ridge.DEFAULT_FOLDS
     ridge_shared_lambda: bool = False
     ridge_smoothness: float = 0.0
+    significance_shifts: int = 1000  # circular shifts for the test p-values (0: none)
 
     def ridge_config(self) -> ridge.RidgeConfig:
         lambdas = tuple(self.ridge_lambdas) if self.ridge_lambdas else ridge.DEFAULT_LAMBDAS
@@ -76,6 +77,7 @@ class FitConfig:
         checks = [
             (self.model in MODEL_KINDS, f"model must be one of {', '.join(MODEL_KINDS)} (got {self.model!r})"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)} (got {self.loss!r})"),
+            (self.significance_shifts >= 0, f"significance_shifts must be >= 0 (got {self.significance_shifts})"),
             (self.method in METHODS, f"method must be one of {', '.join(METHODS)} (got {self.method!r})"),
             (self.method != "ridge" or self.model == "linear",
              f"the ridge method fits Linear models only (got {self.model!r}); use --method gradient for it"),
@@ -112,6 +114,7 @@ class FitResult:
     seconds: float
     folder: Path | None = None
     diagnostics: dict[str, Any] | None = None  # a ridge fit's lambda choices and tuning curves
+    feature_seconds: float = 0.0  # of ``seconds``: loading the stimuli and computing fixed front-end features
 
 
 @dataclass
@@ -225,17 +228,24 @@ def predict_stimuli(model: nn.Module, items: list[_Stimulus], cached: bool) -> l
     return [o.cpu().numpy() for o in outs]
 
 
-def score(predictions: list[np.ndarray], items: list[_Stimulus]) -> dict[str, Any]:
-    """Per-neuron cc, cc_norm, cc_max over the given stimuli jointly, and their means over neurons."""
+def score(predictions: list[np.ndarray], items: list[_Stimulus], shifts: int = 0) -> dict[str, Any]:
+    """Per-neuron cc, cc_norm, cc_max over the given stimuli jointly, and their means over neurons; with
+    ``shifts``, each neuron's p-value against that many circularly shifted predictions, and the neurons whose
+    cc_max is too low (below :data:`metrics.MIN_CC_MAX`) for their cc_norm to mean much."""
     pred = metrics.stack_stimuli(predictions)
     resp = metrics.stack_stimuli([it.responses for it in items])
     per = {"cc": metrics.cc(pred, resp), "cc_norm": metrics.cc_norm(pred, resp), "cc_max": metrics.cc_max(resp)}
+    if shifts:
+        per["p_value"] = metrics.shift_p_values(pred, resp, n_shifts=shifts)
     summary: dict[str, Any] = {}
     for name, values in per.items():
         finite = values[np.isfinite(values)]
         summary[f"{name}_mean"] = float(finite.mean()) if finite.size else math.nan
         summary[f"{name}_median"] = float(np.median(finite)) if finite.size else math.nan
         summary[name] = [None if not np.isfinite(v) else float(v) for v in values]
+    if shifts:
+        summary["significance_shifts"] = shifts
+        summary["unreliable_cc_norm"] = [int(i) for i in np.flatnonzero(~(per["cc_max"] >= metrics.MIN_CC_MAX))]
     return summary
 
 
@@ -263,8 +273,10 @@ def fit(
     frontend = frontend_of(model)
     cached = cfg.spectrogram_input or (frontend is not None and _is_fixed(frontend) and cfg.model != "icnet")
     report(progress, 0, cfg.max_epochs, "loading stimuli")
+    loading = time.perf_counter()
     data = {name: prepare_stimuli(rs, cfg, model, neurons, idx, cached, device, cancel)
             for name, idx in parts.items()}
+    feature_seconds = time.perf_counter() - loading
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     order = torch.Generator().manual_seed(cfg.seed)
@@ -298,9 +310,11 @@ def fit(
     model.load_state_dict(best_state)
     model.eval()
     val_metrics = score(predict_stimuli(model, data["val"], cached), data["val"])
-    test_metrics = score(predict_stimuli(model, data["test"], cached), data["test"]) if data["test"] else {}
+    test_metrics = score(predict_stimuli(model, data["test"], cached), data["test"],
+                         cfg.significance_shifts) if data["test"] else {}
     seconds = time.perf_counter() - start
-    result = FitResult(model.cpu(), cfg, epoch, best_epoch, history, test_metrics, val_metrics, seconds)
+    result = FitResult(model.cpu(), cfg, epoch, best_epoch, history, test_metrics, val_metrics, seconds,
+                       feature_seconds=feature_seconds)
     if out is not None:
         result.folder = save_model(result.model, out, info=_info(result, rs, neurons, parts))
     return result
@@ -313,7 +327,9 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
     training and validation stimuli are the cross-validation pool, the test stimuli are only scored."""
     model = build_model(cfg, len(neurons), rs.dt_ms).to(device)
     report(progress, 0, 1, "loading stimuli")
+    loading = time.perf_counter()
     data = {name: prepare_stimuli(rs, cfg, model, neurons, idx, True, device, cancel) for name, idx in parts.items()}
+    feature_seconds = time.perf_counter() - loading
     pool = data["train"] + data["val"]
     stimuli = [ridge.RidgeStimulus(it.features[0, 0].double().cpu().numpy(), it.responses) for it in pool]
     solved = ridge.fit_ridge(stimuli, cfg.temporal_window_size, cfg.ridge_config(), progress, cancel)
@@ -322,7 +338,7 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
     cached = [dataclasses.replace(it, features=it.features.cpu()) for it in pool]
     val_metrics = score(predict_stimuli(model, cached[len(data["train"]):], True), data["val"])
     test = [dataclasses.replace(it, features=it.features.cpu()) for it in data["test"]]
-    test_metrics = score(predict_stimuli(model, test, True), data["test"]) if test else {}
+    test_metrics = score(predict_stimuli(model, test, True), data["test"], cfg.significance_shifts) if test else {}
     diagnostics = {
         "method": "ridge",
         "lambdas": solved.lambdas.tolist(),
@@ -337,7 +353,7 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
         "solver": "float64 closed form on the CPU (one eigendecomposition per fold and missing-bin pattern)",
     }
     return FitResult(model, cfg, 0, 0, [], test_metrics, val_metrics, time.perf_counter() - start,
-                     diagnostics=diagnostics)
+                     diagnostics=diagnostics, feature_seconds=feature_seconds)
 
 
 def _set_linear_weights(model: nn.Module, weights: ridge.RidgeWeights) -> None:

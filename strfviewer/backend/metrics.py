@@ -147,7 +147,7 @@ def signal_power(resp: Any) -> np.ndarray:
         return np.where(weight > 0, total / weight, np.nan)
 
 
-def cc_norm(pred: Any, resp: Any) -> np.ndarray:
+def cc_norm(pred: Any, resp: Any, power: np.ndarray | None = None) -> np.ndarray:
     """Normalised correlation (Schoppe et al. 2016): ``cov(pred, psth) / sqrt(var(pred) * SP)`` per neuron.
 
     Bessel-corrected moments over all stimuli's valid bins pooled, SP from :func:`signal_power`; it corrects cc
@@ -158,7 +158,7 @@ def cc_norm(pred: Any, resp: Any) -> np.ndarray:
     if r.shape[2] == 1:
         return cc(p, r)
     count, sxy, sxx, _ = _pooled_sums(p, r)
-    power = signal_power(r)
+    power = signal_power(r) if power is None else power
     dof = np.maximum(count - 1, 1)
     var_pred = sxx / dof
     defined = (count >= 2) & (var_pred >= _TINY) & np.isfinite(power) & (power > 0)
@@ -245,3 +245,35 @@ def stack_stimuli(arrays: list[np.ndarray]) -> np.ndarray:
     for i, a in enumerate(arrays):
         out[i, :, : a.shape[2], : a.shape[3]] = a[0]
     return out
+
+
+# Below this cc_max (the best cc a perfect model could reach on these repeats), cc_norm divides by a noise
+# estimate too uncertain to trust: such neurons are flagged with their scores, not silently ranked.
+MIN_CC_MAX = 0.3
+
+
+def shift_p_values(pred: Any, resp: Any, n_shifts: int = 1000, min_shift: int = 20,
+                   seed: int = 0) -> np.ndarray:
+    """Per neuron, the p-value of the test correlation against circularly shifted predictions.
+
+    Each null draw rotates every stimulus's prediction by its own random offset, at least ``min_shift`` bins
+    from no shift either way, so the prediction keeps its own autocorrelation but loses its alignment with the
+    response. ``p = (1 + #{null cc >= observed cc}) / (1 + n_shifts)``: never 0, and at least
+    ``1 / (1 + n_shifts)``. NaN where the observed cc is undefined."""
+    p, r = _check_pair(pred, resp)
+    if n_shifts < 1:
+        raise ValueError(f"shift_p_values needs at least one shift (got {n_shifts})")
+    observed = cc(p, r)
+    finite = np.isfinite(p).any(axis=(1, 2))  # (S, T): bins a stimulus has (shorter ones are NaN-padded)
+    lengths = [int(np.flatnonzero(row)[-1]) + 1 if row.any() else 0 for row in finite]
+    rng = np.random.default_rng(seed)
+    exceed = np.zeros(p.shape[1])
+    for _ in range(n_shifts):
+        shifted = p.copy()
+        for s, n in enumerate(lengths):
+            low, high = min(min_shift, n // 2), max(n - min_shift, n // 2 + 1)
+            if n > 1:
+                shifted[s, ..., :n] = np.roll(p[s, ..., :n], int(rng.integers(low, high)), axis=-1)
+        null = cc(shifted, r)
+        exceed += np.where(np.isfinite(null), null >= observed, False)
+    return np.where(np.isfinite(observed), (1.0 + exceed) / (1.0 + n_shifts), np.nan)

@@ -192,11 +192,14 @@ def fit_ridge(stimuli: list[RidgeStimulus], lags: int, config: RidgeConfig | Non
         report(progress, i, len(folds) + 1, f"ridge: cross-validation fold {i + 1} of {len(folds)}")
         keep = [j for j in range(len(stimuli)) if j not in fold]
         weights, intercepts, _ = _solve_all([designs[j] for j in keep], [targets[j] for j in keep], lambdas, unmix)
+        flat = weights.transpose(1, 0, 2).reshape(weights.shape[1], -1)  # (D, n_lambdas * N): one matmul
         for j in fold:
-            held_out[j] = np.einsum("td,ldn->lnt", designs[j], weights) + intercepts[:, :, None]
+            rates = (designs[j] @ flat).reshape(-1, *weights.shape[::2]) + intercepts  # (T, n_lambdas, N)
+            held_out[j] = rates.transpose(1, 2, 0)
     responses = metrics.stack_stimuli([s.responses for s in stimuli])
-    cv = np.stack([metrics.cc_norm(metrics.stack_stimuli([p[k][None, :, None, :] for p in held_out]), responses)
-                   for k in range(lambdas.shape[0])])
+    power = metrics.signal_power(responses)
+    cv = np.stack([metrics.cc_norm(metrics.stack_stimuli([p[k][None, :, None, :] for p in held_out]), responses,
+                                   power) for k in range(lambdas.shape[0])])
     chosen_index = _choose(cv, config.shared_lambda)
     report(progress, len(folds), len(folds) + 1, "ridge: final fit on all training stimuli")
     weights, intercepts, unfit = _solve_all(designs, targets, lambdas, unmix)
