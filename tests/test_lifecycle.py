@@ -29,7 +29,7 @@ def _closed_cleanly(window) -> None:
     assert window.close()
     assert not window.work_abandoned
     assert window.runner.activeJobs() == []
-    assert window.live._thread.isFinished()
+    assert window.live.ended
     assert window.player.state() == "stopped"
 
 

@@ -1,10 +1,15 @@
 """Run backend work off the GUI thread and hand its outcome back on the GUI thread.
 
 The backend's heavy functions follow the protocol of :mod:`strfviewer.backend.jobs`: they take a progress
-callback and a cancel flag. :class:`JobRunner` runs such a function on its own thread pool and turns what the
-worker reports into Qt signals and callbacks that always run on the GUI thread, because widgets may only be
-touched there. Every request carries a key (such as ``"strf"``); a new request with the same key supersedes
-the running one, whose result is then dropped, so a slow, stale computation never overwrites a newer view.
+callback and a cancel flag. :class:`JobRunner` runs such a function on its own Python thread pool and turns
+what the worker reports into Qt signals and callbacks that always run on the GUI thread, because widgets may
+only be touched there. Worker threads never call into Qt: they leave their reports in a queue that a GUI timer
+empties while jobs run. (Qt code on a worker thread, a queued signal emission or a pool's thread teardown,
+can hold a Qt lock while it waits for the GIL; the GUI thread, holding the GIL, then waits for that lock, and
+both stop for good. Full test runs hit that now and then until workers stopped touching Qt.)
+
+Every request carries a key (such as ``"strf"``); a new request with the same key supersedes the running one,
+whose result is then dropped, so a slow, stale computation never overwrites a newer view.
 
 :meth:`JobRunner.submit` returns the request's :class:`Job`, whose own signals (``progressed``, ``partial``,
 ``succeeded``, ``failed``, ``finished``) a view connects to directly: nobody filters the runner's window-wide
@@ -16,16 +21,18 @@ emits nothing at all, so no slot runs on a deleted widget.
 
 from __future__ import annotations
 
+import concurrent.futures
 import gc
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, SignalInstance, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from strfviewer.backend.jobs import CancelFlag, CancelledError, ProgressCallback, check_cancel
 
@@ -40,6 +47,7 @@ ErrorCallback = Callable[[BaseException], None]
 # (a batched-gradient backward beside a forward) deadlocked now and then in the full test run.
 DEFAULT_MAX_THREADS = 1
 DEFAULT_PROGRESS_INTERVAL_MS = 50
+DELIVERY_INTERVAL_MS = 10  # how often the GUI thread collects the workers' reports while jobs run
 
 _INT32_MAX = 2**31 - 1
 _ids = itertools.count(1)
@@ -104,24 +112,10 @@ class _Entry:
     on_error: ErrorCallback | None
 
 
-class _Bridge(QObject):
-    """Lives on the GUI thread; workers emit on it, and Qt queues each emission to the runner's slots."""
-
-    started = Signal(object)
-    progressed = Signal(object, object, object, str)  # object, not int: backend counts may exceed 32 bits
-    published = Signal(object, object)  # job, partial result
-    ended = Signal(object, str, object)  # job, outcome, result or exception
+# What a worker reports, in the order it happens: (kind, job, *details).
+_STARTED, _PROGRESSED, _PUBLISHED, _ENDED = "started", "progressed", "published", "ended"
 
 
-def _emit(signal: SignalInstance, *args: object) -> None:
-    """Emit from a worker; a runner already deleted must not turn into an error inside the pool thread."""
-    try:
-        signal.emit(*args)
-    except RuntimeError:  # the bridge's C++ object is gone: nobody is listening any more
-        logger.debug("job runner deleted; dropped a report from a worker", exc_info=True)
-
-
-_POOLS: set[QThreadPool] = set()
 _busy_runners = 0
 
 
@@ -142,18 +136,14 @@ def _pause_cyclic_gc(busy: bool) -> None:
 
 
 class _Worker:
-    """Runs one job's function in the pool and reports its progress and outcome through the bridge.
+    """Runs one job's function in the pool and puts its progress and outcome in the runner's report queue."""
 
-    A plain object whose ``run`` the pool calls (``QThreadPool.start(callable)``): Qt owns the runnable that
-    wraps it. A Python ``QRunnable`` subclass with auto-delete would be freed by Qt in the pool thread while
-    its Python wrapper is still collectable on the GUI thread, which crashed the interpreter now and then.
-    """
-
-    def __init__(self, job: Job, fn: Callable[..., Any], bridge: _Bridge, interval_s: float, publishes: bool) -> None:
+    def __init__(self, job: Job, fn: Callable[..., Any], reports: queue.SimpleQueue, interval_s: float,
+                 publishes: bool) -> None:
         self._job = job
         self._fn: Callable[..., Any] | None = fn
         self._publishes = publishes
-        self._bridge = bridge
+        self._reports = reports
         self._interval_s = interval_s
         self._last_report = float("-inf")
 
@@ -164,19 +154,19 @@ class _Worker:
         if done != total and now - self._last_report < self._interval_s:
             return  # throttled: the GUI needs no more than a few updates per second
         self._last_report = now
-        _emit(self._bridge.progressed, self._job, done, total, message)
+        self._reports.put((_PROGRESSED, self._job, done, total, message))
 
     def _publish(self, value: Any) -> None:
         """Publish callback given to a function submitted with ``publishes=True``; also a cancellation point."""
         check_cancel(self._job.cancel_event)
-        _emit(self._bridge.published, self._job, value)
+        self._reports.put((_PUBLISHED, self._job, value))
 
     def run(self) -> None:
-        """Run the function, catching everything: an exception escaping into Qt's pool thread helps nobody."""
+        """Run the function, catching everything: an exception escaping into the pool thread helps nobody."""
         job, fn = self._job, self._fn
         outcome, value = _CANCELLED, None
         try:
-            _emit(self._bridge.started, job)
+            self._reports.put((_STARTED, job))
             check_cancel(job.cancel_event)  # superseded or cancelled while still queued: do not start at all
             assert fn is not None
             if self._publishes:
@@ -192,7 +182,7 @@ class _Worker:
         finally:
             self._fn = None  # drop references to the caller's data as soon as possible
             job._done.set()
-            _emit(self._bridge.ended, job, outcome, value)
+            self._reports.put((_ENDED, job, outcome, value))
 
 
 def _fit_int32(done: int, total: int) -> tuple[int, int]:
@@ -206,7 +196,7 @@ def _fit_int32(done: int, total: int) -> tuple[int, int]:
 
 
 class JobRunner(QObject):
-    """Runs backend functions on a private thread pool and delivers everything on the GUI thread.
+    """Runs backend functions on a private Python thread pool and delivers everything on the GUI thread.
 
     Create it on the GUI thread, and call :meth:`shutdown` before the application quits so that no worker
     outlives it. Signals: ``started(job)`` when a worker begins, ``progress(job, done, total, message)``
@@ -231,19 +221,13 @@ class JobRunner(QObject):
         super().__init__(parent)
         if max_threads < 1:
             raise ValueError(f"max_threads must be at least 1, got {max_threads}")
-        # A private pool (QThreadPool.globalInstance() is shared with Qt internals and other libraries), with no
-        # Qt parent and kept alive by _POOLS until shutdown has seen it idle: a pool destroyed with the runner by
-        # the garbage collector would wait for its running jobs while holding the GIL those jobs need.
-        self._pool = QThreadPool()
-        _POOLS.add(self._pool)
-        self._pool.setMaxThreadCount(max_threads)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_threads, thread_name_prefix="strfviewer-job")
+        self._futures: set[concurrent.futures.Future] = set()
         self._interval_s = max(0, progress_interval_ms) / 1000.0
-        self._bridge = _Bridge(self)
-        queued = Qt.ConnectionType.QueuedConnection
-        self._bridge.started.connect(self._on_started, queued)
-        self._bridge.progressed.connect(self._on_progress, queued)
-        self._bridge.published.connect(self._on_published, queued)
-        self._bridge.ended.connect(self._on_ended, queued)
+        self._reports: queue.SimpleQueue = queue.SimpleQueue()
+        self._delivery = QTimer(self)
+        self._delivery.setInterval(DELIVERY_INTERVAL_MS)
+        self._delivery.timeout.connect(self._deliver)
         self._entries: dict[int, _Entry] = {}
         self._latest: dict[str, Job] = {}
         self._busy = False
@@ -285,7 +269,10 @@ class JobRunner(QObject):
         self._latest[key] = job
         self._entries[job.id] = _Entry(job, on_result, on_error)
         logger.debug("submitting %r", job)
-        self._pool.start(_Worker(job, fn, self._bridge, self._interval_s, publishes).run)
+        future = self._pool.submit(_Worker(job, fn, self._reports, self._interval_s, publishes).run)
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+        self._delivery.start()
         self._set_busy(True)
         return job
 
@@ -311,13 +298,14 @@ class JobRunner(QObject):
         """Cancel everything, wait for the pool, and drop all later deliveries; returns whether all stopped."""
         self._closed = True
         self.cancel_all()
-        stopped = self._pool.waitForDone(timeout_ms)
+        self._delivery.stop()
+        _, running = concurrent.futures.wait(list(self._futures), timeout=max(0, timeout_ms) / 1000.0)
+        stopped = not running
+        self._pool.shutdown(wait=False, cancel_futures=True)  # idle threads end now; a late one when it returns
         if self._busy:  # nothing is delivered after shutdown, busyChanged included; still release the pause
             self._busy = False
             _pause_cyclic_gc(False)
-        if stopped:
-            _POOLS.discard(self._pool)
-        else:
+        if not stopped:
             running = [entry.job for entry in self._entries.values() if not entry.job.done]
             logger.warning("job runner shut down with %d job(s) still running: %r", len(running), running)
         return stopped
@@ -328,12 +316,23 @@ class JobRunner(QObject):
             _pause_cyclic_gc(busy)
             self.busyChanged.emit(busy)
 
-    @Slot(object)
+    def _deliver(self) -> None:
+        """Hand on everything the workers have reported since the last call, in order (on the GUI thread)."""
+        handlers = {_STARTED: self._on_started, _PROGRESSED: self._on_progress, _PUBLISHED: self._on_published,
+                    _ENDED: self._on_ended}
+        while not self._closed:
+            try:
+                kind, job, *details = self._reports.get_nowait()
+            except queue.Empty:
+                break
+            handlers[kind](job, *details)
+        if not self._entries or self._closed:
+            self._delivery.stop()
+
     def _on_started(self, job: Job) -> None:
         if not self._closed and job.id in self._entries:
             self.started.emit(job)
 
-    @Slot(object, object, object, str)
     def _on_progress(self, job: Job, done: int, total: int, message: str) -> None:
         if self._closed or job.cancelled or job.id not in self._entries:
             return  # a superseded or cancelled job's progress would mislead the progress bar
@@ -341,12 +340,10 @@ class JobRunner(QObject):
         job.progressed.emit(*scaled, message)
         self.progress.emit(job, *scaled, message)
 
-    @Slot(object, object)
     def _on_published(self, job: Job, value: object) -> None:
         if not self._closed and not job.cancelled and job.id in self._entries:
             job.partial.emit(value)
 
-    @Slot(object, str, object)
     def _on_ended(self, job: Job, outcome: str, value: object) -> None:
         if self._closed:
             return

@@ -6,6 +6,10 @@ therefore computed in step with what is heard, and equal the offline result. A l
 is an endless stream: the GUI feeds it what was captured, and panes keep the last seconds of it
 (:class:`ScrollingFrames`), as they do for a long sound streamed from the cursor.
 
+The worker is a plain Python thread that never calls into Qt: commands reach it through a queue, and what it
+computes waits in another that a GUI timer empties (Qt code on a worker thread can hold a Qt lock while it
+waits for the GIL, and the GUI thread, holding the GIL, then waits for that lock for good).
+
 Each :meth:`LiveEngine.start` begins a new stream with its own generation number, and :meth:`LiveEngine.stop`
 ends the current one; whatever the worker still sends for an older stream (frames of the previous sound, or
 of a front-end whose channel count has changed since) is dropped, never drawn.
@@ -15,16 +19,16 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
-
-_THREADS: set[QThread] = set()
+DELIVERY_INTERVAL_MS = 4  # how often the GUI thread collects what the worker computed while a stream runs
 
 
 def write_frames(buffer: np.ndarray, first: int, frames: np.ndarray) -> int:
@@ -124,15 +128,15 @@ class _Inbox:
         return np.concatenate(mine) if mine else None
 
 
-class _Worker(QObject):
-    # Each signal starts with the generation of the stream it belongs to.
-    prepared = Signal(int, int, dict)  # stream id, {"n_frames", "first", "hop", "audio_fs", "centres", "channels"}
-    frames = Signal(int, int, int, object)  # stream id, first frame, (channels, n) array
-    failed = Signal(int, str)
+class _Worker:
+    """Runs on the engine's thread. What it sends goes into ``outbox``, each item starting with its kind and
+    the generation of the stream it belongs to: ("prepared", generation, stream id, {"n_frames", "first",
+    "hop", "audio_fs", "centres", "channels"}), ("frames", generation, stream id, first frame, (channels, n)
+    array) and ("failed", generation, message)."""
 
-    def __init__(self, inbox: _Inbox) -> None:
-        super().__init__()
+    def __init__(self, inbox: _Inbox, outbox: queue.SimpleQueue) -> None:
         self.inbox = inbox
+        self.outbox = outbox
         self.streams: dict[int, _Stream] = {}
         self.samples = np.zeros(0, dtype=np.float32)  # of a sound; of an input, those not yet pushed everywhere
         self.offset = 0  # absolute index of samples[0]
@@ -140,7 +144,6 @@ class _Worker(QObject):
         self.generation = 0  # of the streams held
         self.latest = 0  # the engine's current generation (set from the GUI thread): older work is skipped
 
-    @Slot(object)
     def configure(self, request: dict[str, Any]) -> None:
         from ..backend.errors import StrfviewerError
         from ..backend.frontends import make_wav2spec
@@ -171,22 +174,21 @@ class _Worker(QObject):
                 streams[stream_id] = (_Stream(streamer, start, first), module.centre_frequencies()
                                       if is_frontend else None)
         except StrfviewerError as exc:
-            self.failed.emit(generation, str(exc))
+            self.outbox.put(("failed", generation, str(exc)))
             return
         for stream_id, (stream, centres) in streams.items():
             self.streams[stream_id] = stream
             streamer = stream.streamer
             n_frames = None if self.endless else -(-self.samples.shape[0] // streamer.hop)
-            self.prepared.emit(generation, stream_id, {"n_frames": n_frames, "first": stream.first,
+            self.outbox.put(("prepared", generation, stream_id, {"n_frames": n_frames, "first": stream.first,
                                                        "hop": streamer.hop, "audio_fs": streamer.audio_fs,
-                                                       "centres": centres, "channels": streamer.n_outputs})
+                                                                "centres": centres, "channels": streamer.n_outputs}))
         if self.endless:
             self.drain()  # samples that arrived while the stream was being prepared
 
     def _current(self, generation: int) -> bool:
         return generation == self.generation == self.latest
 
-    @Slot(int, int)
     def advance(self, generation: int, target_sample: int) -> None:
         """Push a sound's audio up to ``target_sample`` (whole frames; at the end, the last partial frame
         zero-padded)."""
@@ -198,7 +200,6 @@ class _Worker(QObject):
             stop = total + (-total) % hop if target_sample >= total else (target_sample // hop) * hop
             self._push(generation, stream_id, stream, stop)
 
-    @Slot()
     def drain(self) -> None:
         """Push every whole frame of what the live input delivered since the last drain."""
         samples = self.inbox.take(self.generation)
@@ -221,7 +222,20 @@ class _Worker(QObject):
             chunk = np.concatenate([chunk, np.zeros(stop - stream.position - chunk.shape[0], dtype=np.float32)])
         first, frames = stream.push(chunk)
         if frames.shape[1]:
-            self.frames.emit(generation, stream_id, first, frames)
+            self.outbox.put(("frames", generation, stream_id, first, frames))
+
+
+def _serve(worker: _Worker, commands: queue.SimpleQueue) -> None:
+    """The engine thread: carry out commands in order until told to quit (None), saying ("done",) after each.
+    A command that raises is reported as its stream's failure; the thread goes on with the next one."""
+    while (command := commands.get()) is not None:
+        name, *args = command
+        try:
+            getattr(worker, name)(*args)
+        except Exception as exc:  # anything a front-end raises must not end live mode for good
+            log.exception("live %s failed", name)
+            worker.outbox.put(("failed", worker.latest, f"live streaming stopped: {exc}"))
+        worker.outbox.put(("done",))
 
 
 class LiveEngine(QObject):
@@ -234,27 +248,20 @@ class LiveEngine(QObject):
     prepared = Signal(int, dict)
     frames = Signal(int, int, object)
     failed = Signal(str)
-    _configure = Signal(object)
-    _advance = Signal(int, int)
-    _wake = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("strfviewer-live")
-        # Kept alive until shutdown has stopped it: a running QThread destroyed by the garbage collector
-        # (an engine dropped without shutdown) aborts the process.
-        _THREADS.add(self._thread)
         self._inbox = _Inbox()
-        self._worker = _Worker(self._inbox)
-        self._worker.moveToThread(self._thread)
-        self._configure.connect(self._worker.configure)
-        self._advance.connect(self._worker.advance)
-        self._wake.connect(self._worker.drain)
-        self._worker.prepared.connect(self._relay_prepared)
-        self._worker.frames.connect(self._relay_frames)
-        self._worker.failed.connect(self._relay_failed)
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker = _Worker(self._inbox, self._outbox)
+        self._thread = threading.Thread(target=_serve, args=(self._worker, self._commands), name="strfviewer-live",
+                                        daemon=True)
         self._thread.start()
+        self._delivery = QTimer(self)
+        self._delivery.setInterval(DELIVERY_INTERVAL_MS)
+        self._delivery.timeout.connect(self._deliver)
+        self._pending = 0  # commands sent that the worker has not finished
         self.running = False  # a stream is open and follows playback
         self.generation = 0  # of the current stream; what arrives for another one is dropped
 
@@ -269,36 +276,58 @@ class LiveEngine(QObject):
         (id, module), sending frames from ``from_s`` seconds on (warmed up on what comes before, as a window
         of a long sound is); the previous stream, if any, ends."""
         self.running = True
-        self._configure.emit({"generation": self._begin(), "samples": samples, "audio_fs": audio_fs,
-                              "slots": slots, "models": list(models), "from_sample": int(from_s * audio_fs)})
+        self._send("configure", {"generation": self._begin(), "samples": samples, "audio_fs": audio_fs,
+                                 "slots": slots, "models": list(models), "from_sample": int(from_s * audio_fs)})
 
     def start_input(self, audio_fs: int, slots: list[tuple[int, str, dict, float]],
                     models: list[tuple[int, Any]] = (), from_sample: int = 0) -> None:
         """A new endless stream (a live input at ``audio_fs``): :meth:`feed` hands it the samples from
         ``from_sample`` on (reopened mid-input, its frames start from silence at the next whole frame)."""
         self.running = True
-        self._configure.emit({"generation": self._begin(), "samples": None, "audio_fs": audio_fs,
-                              "slots": slots, "models": list(models), "from_sample": from_sample})
+        self._send("configure", {"generation": self._begin(), "samples": None, "audio_fs": audio_fs,
+                                 "slots": slots, "models": list(models), "from_sample": from_sample})
 
     def feed(self, samples: np.ndarray) -> None:
         """The live input's next samples (float32, mono, at the stream's rate)."""
         if self.running and self._inbox.put(self.generation, samples):
-            self._wake.emit()
+            self._send("drain")
 
     def advance(self, seconds: float, audio_fs: int) -> None:
         if self.running:
-            self._advance.emit(self.generation, int(seconds * audio_fs))
+            self._send("advance", self.generation, int(seconds * audio_fs))
 
     def finish(self, total_samples: int) -> None:
         """Compute every remaining frame (the sound has ended); the stream then ends."""
         if self.running:
-            self._advance.emit(self.generation, total_samples)
+            self._send("advance", self.generation, total_samples)
         self.running = False
 
     def stop(self) -> None:
         """End the current stream now: frames it has not delivered yet are dropped."""
         self.running = False
         self._begin()
+
+    def _send(self, *command: object) -> None:
+        self._pending += 1
+        self._commands.put(command)
+        if not self._delivery.isActive():
+            self._delivery.start()
+
+    def _deliver(self) -> None:
+        """Hand on what the worker has sent since the last call (on the GUI thread); the timer stops once
+        nothing is expected any more."""
+        relays = {"prepared": self._relay_prepared, "frames": self._relay_frames, "failed": self._relay_failed}
+        while True:
+            try:
+                kind, *details = self._outbox.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "done":
+                self._pending -= 1
+            else:
+                relays[kind](*details)
+        if not self.running and self._pending == 0:
+            self._delivery.stop()
 
     def _relay_prepared(self, generation: int, stream_id: int, info: dict) -> None:
         if generation == self.generation:
@@ -313,14 +342,18 @@ class LiveEngine(QObject):
             self.running = False
             self.failed.emit(message)
 
+    @property
+    def ended(self) -> bool:
+        """Whether the worker thread has ended (after :meth:`shutdown`)."""
+        return not self._thread.is_alive()
+
     def shutdown(self, timeout_ms: int = 3000) -> bool:
         """Stop the worker thread; returns whether it ended within ``timeout_ms``."""
         self.stop()
-        self._thread.quit()
-        if self._thread.wait(timeout_ms):
-            _THREADS.discard(self._thread)
-            return True
-        return False
+        self._delivery.stop()
+        self._commands.put(None)
+        self._thread.join(max(0, timeout_ms) / 1000.0)
+        return self.ended
 
 
 class PaneFrames:

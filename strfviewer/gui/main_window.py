@@ -70,7 +70,8 @@ COLORMAPS = ("viridis", "inferno", "magma", "plasma", "cividis", "CET-L1")
 class MainWindow(QMainWindow):
     """One window over one session."""
 
-    def __init__(self, reporter: ErrorReporter, player: Player | None = None) -> None:
+    def __init__(self, reporter: ErrorReporter, player: Player | None = None, audio_inputs: bool = True) -> None:
+        """``audio_inputs``: look for microphones (a headless render never starts PortAudio)."""
         super().__init__()
         self.setWindowTitle("strfviewer[*]")
         self.setAcceptDrops(True)
@@ -90,7 +91,7 @@ class MainWindow(QMainWindow):
 
         self._build_central()
         self._build_dock()
-        self._build_toolbar()
+        self._build_toolbar(audio_inputs)
         self._build_menus()
         self._build_status_bar()
         self._connect()
@@ -162,7 +163,7 @@ class MainWindow(QMainWindow):
         dock.setWidget(panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
-    def _build_toolbar(self) -> None:
+    def _build_toolbar(self, audio_inputs: bool) -> None:
         bar = QToolBar("Playback")
         bar.setObjectName("playback-toolbar")
         self.addToolBar(bar)
@@ -183,7 +184,7 @@ class MainWindow(QMainWindow):
         self.live_window_box.valueChanged.connect(self.state.set_live_window)
         bar.addWidget(self.live_window_box)
         bar.addSeparator()
-        self.microphone = MicrophoneBar(self)
+        self.microphone = MicrophoneBar(self, scan=audio_inputs)
         self.microphone.stream_rate = self._live_input_rate
         self.microphone.recorded.connect(self.controller.open_audio)
         self.microphone.failed.connect(lambda message: self.reporter.report(f"Microphone: {message}"))

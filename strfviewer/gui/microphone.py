@@ -81,7 +81,7 @@ class MicrophoneBar(QWidget):
     stopped = Signal()
 
     def __init__(self, parent: QWidget | None = None, folder: Path | None = None,
-                 block_s: float | None = None) -> None:
+                 block_s: float | None = None, scan: bool = True) -> None:
         super().__init__(parent)
         self.folder = folder
         self.block_s = block_s
@@ -124,8 +124,11 @@ class MicrophoneBar(QWidget):
         self._rescan = QTimer(self)
         self._rescan.setInterval(RESCAN_MS)
         self._rescan.timeout.connect(lambda: self.capture is None and self._scan(rescan=True))
-        QTimer.singleShot(0, lambda: self._scan(rescan=False))  # PortAudio starts after the window shows
-        self._rescan.start()
+        if scan:
+            QTimer.singleShot(0, lambda: self._scan(rescan=False))  # PortAudio starts after the window shows
+            self._rescan.start()
+        else:
+            self._show_devices([], "This window does not use audio inputs")
 
     def _scan(self, rescan: bool) -> None:
         if self._scanner.scan(rescan) and not self._collect.isActive():

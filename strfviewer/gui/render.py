@@ -106,7 +106,7 @@ class RenderWindow(MainWindow):
     layout, colormap and recent files alone (see the module docstring)."""
 
     def __init__(self, reporter: ErrorReporter, size: tuple[int, int]) -> None:
-        super().__init__(reporter, player=NullPlayer())
+        super().__init__(reporter, player=NullPlayer(), audio_inputs=False)
         self.confirm_close = False  # a render saves nothing and asks nothing
         self.resize(*size)
         self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
