@@ -37,7 +37,13 @@ case "$action" in
   stop)
     pid_file="$dir/runtime/pulse/pid"
     if [ -f "$pid_file" ]; then
-      kill "$(cat "$pid_file")" 2>/dev/null || true
+      pid=$(cat "$pid_file")
+      kill "$pid" 2>/dev/null || true
+      # Wait (up to 5 s) until it has exited and removed its runtime files, so DIR can be deleted after.
+      for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
     fi
     ;;
   *)

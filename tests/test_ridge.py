@@ -201,6 +201,27 @@ def test_the_shift_test_is_calibrated_on_null_neurons_and_finds_real_ones():
     assert np.mean(p_real < 0.05) > 0.95 and p_real.min() == pytest.approx(1 / 201)
 
 
+def test_the_shifted_correlations_are_those_of_rolled_predictions_with_missing_bins_and_unequal_lengths():
+    from strfviewer.backend import metrics
+
+    rng = np.random.default_rng(3)
+    pred = rng.standard_normal((3, 4, 1, 50))
+    pred[1, :, :, 37:] = np.nan  # a shorter stimulus, NaN-padded
+    pred[2, 0, 0, 5] = np.nan  # one missing predicted bin
+    resp = rng.poisson(3.0, size=(3, 4, 6, 50)).astype(float)
+    resp[0, 2, :, 10:14] = np.nan  # bins no repeat recorded
+    resp[2, 1, 2:, 20:] = np.nan  # repeats that stop early
+    offsets = metrics.shift_offsets([50, 37, 50], 40, min_shift=5, seed=1)
+    assert offsets[:, 1].max() < 37 and (offsets >= 5).all()
+    expected = []
+    for row in offsets:
+        rolled = pred.copy()
+        for s, n in enumerate([50, 37, 50]):
+            rolled[s, ..., :n] = np.roll(pred[s, ..., :n], row[s], axis=-1)
+        expected.append(metrics.cc(rolled, resp))
+    np.testing.assert_allclose(metrics.shifted_cc(pred, resp, offsets), np.array(expected), rtol=1e-9, atol=1e-12)
+
+
 def test_a_fit_reports_p_values_and_flags_neurons_whose_cc_max_is_too_low(response_folder, tmp_path):
     rs = load_response_set(response_folder)
     cfg = fitting.FitConfig(method="ridge", frontend="mel", frontend_kwargs={"n_mels": 8, "f_max": 7000.0},

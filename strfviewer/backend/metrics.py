@@ -72,13 +72,20 @@ def psth(resp: Any) -> np.ndarray:
     return np.stack([_mean_over_repeats(r[s]) for s in range(r.shape[0])])[:, :, None, :]
 
 
-def _pooled_sums(pred: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per neuron, over the (stimulus, bin) positions where prediction and PSTH are finite: the count and the
-    centred sums of products ``sum xc*yc``, ``sum xc^2``, ``sum yc^2`` (x = prediction, y = PSTH)."""
-    n_neurons = pred.shape[1]
-    x = _to_float(pred[:, :, 0]).transpose(1, 0, 2).reshape(n_neurons, -1)
+def _psth_rows(resp: np.ndarray) -> np.ndarray:
+    """The PSTH of every stimulus joined per neuron: ``(N, S * T)``, NaN where no repeat is recorded."""
     y = np.stack([_mean_over_repeats(resp[s]) for s in range(resp.shape[0])])
-    y = y.transpose(1, 0, 2).reshape(n_neurons, -1)
+    return y.transpose(1, 0, 2).reshape(resp.shape[1], -1)
+
+
+def _prediction_rows(pred: np.ndarray) -> np.ndarray:
+    """A prediction ``(S, N, 1, T)`` joined per neuron: ``(N, S * T)``."""
+    return _to_float(pred[:, :, 0]).transpose(1, 0, 2).reshape(pred.shape[1], -1)
+
+
+def _row_sums(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row, over the positions where ``x`` and ``y`` are both finite: the count and the centred sums of
+    products ``sum xc*yc``, ``sum xc^2``, ``sum yc^2``."""
     valid = np.isfinite(x) & np.isfinite(y)
     count = valid.sum(axis=1)
     safe_count = np.maximum(count, 1)
@@ -88,15 +95,24 @@ def _pooled_sums(pred: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, ...]:
     return count, (xc * yc).sum(axis=1), (xc * xc).sum(axis=1), (yc * yc).sum(axis=1)
 
 
+def _pooled_sums(pred: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per neuron, over the (stimulus, bin) positions where prediction and PSTH are finite: the count and the
+    centred sums of products ``sum xc*yc``, ``sum xc^2``, ``sum yc^2`` (x = prediction, y = PSTH)."""
+    return _row_sums(_prediction_rows(pred), _psth_rows(resp))
+
+
+def _cc_from_sums(count: np.ndarray, sxy: np.ndarray, sxx: np.ndarray, syy: np.ndarray) -> np.ndarray:
+    norm = np.sqrt(sxx * syy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((count >= 2) & (norm >= _TINY), sxy / norm, np.nan)
+
+
 def cc(pred: Any, resp: Any) -> np.ndarray:
     """Pearson correlation of prediction and PSTH per neuron, over all stimuli's valid bins pooled.
 
     NaN with fewer than 2 valid bins or when either side is (near) constant.
     """
-    count, sxy, sxx, syy = _pooled_sums(*_check_pair(pred, resp))
-    norm = np.sqrt(sxx * syy)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((count >= 2) & (norm >= _TINY), sxy / norm, np.nan)
+    return _cc_from_sums(*_pooled_sums(*_check_pair(pred, resp)))
 
 
 def _usable(recorded: np.ndarray, even_repeats: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -155,15 +171,31 @@ def cc_norm(pred: Any, resp: Any, power: np.ndarray | None = None) -> np.ndarray
     prediction is constant or fewer than two bins are valid. With a single repeat it is plain :func:`cc`.
     """
     p, r = _check_pair(pred, resp)
+    return cc_norm_many(p[None], r, power)[0]
+
+
+def cc_norm_many(preds: Any, resp: Any, power: np.ndarray | None = None) -> np.ndarray:
+    """:func:`cc_norm` of several predictions ``(K, S, N, 1, T)`` of the same responses: ``(K, N)``. The PSTH
+    and the signal power are computed once (a ridge fit scores its whole lambda grid this way)."""
+    stack = _to_numpy(preds)
+    r = _four_axes(resp, "responses")
+    if stack.ndim != 5:
+        raise ValueError(f"predictions must have 5 axes (K, stimuli, neurons, 1, bins); got shape {stack.shape}")
+    for p in stack[:1]:
+        _check_pair(p, r)
+    y = _psth_rows(r)
     if r.shape[2] == 1:
-        return cc(p, r)
-    count, sxy, sxx, _ = _pooled_sums(p, r)
+        return np.stack([_cc_from_sums(*_row_sums(_prediction_rows(p), y)) for p in stack])
     power = signal_power(r) if power is None else power
-    dof = np.maximum(count - 1, 1)
-    var_pred = sxx / dof
-    defined = (count >= 2) & (var_pred >= _TINY) & np.isfinite(power) & (power > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(defined, (sxy / dof) / np.sqrt(var_pred * power), np.nan)
+    out = np.empty((stack.shape[0], r.shape[1]))
+    for k, p in enumerate(stack):
+        count, sxy, sxx, _ = _row_sums(_prediction_rows(p), y)
+        dof = np.maximum(count - 1, 1)
+        var_pred = sxx / dof
+        defined = (count >= 2) & (var_pred >= _TINY) & np.isfinite(power) & (power > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[k] = np.where(defined, (sxy / dof) / np.sqrt(var_pred * power), np.nan)
+    return out
 
 
 def _half_splits(n_repeats: int, n_splits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -252,28 +284,67 @@ def stack_stimuli(arrays: list[np.ndarray]) -> np.ndarray:
 MIN_CC_MAX = 0.3
 
 
+def shift_offsets(lengths: list[int], n_shifts: int, min_shift: int = 20, seed: int = 0) -> np.ndarray:
+    """Random circular offsets ``(n_shifts, S)``: stimulus ``s`` (of ``lengths[s]`` bins) is rotated by at least
+    ``min_shift`` bins from no shift either way (less for short stimuli); 0 for stimuli under 2 bins."""
+    rng = np.random.default_rng(seed)
+    lengths_arr = np.asarray(lengths, dtype=np.int64)
+    low = np.minimum(min_shift, lengths_arr // 2)
+    high = np.maximum(lengths_arr - min_shift, lengths_arr // 2 + 1)
+    offsets = rng.integers(low, high, size=(n_shifts, lengths_arr.shape[0]))
+    return np.where(lengths_arr > 1, offsets, 0)
+
+
+def shifted_cc(pred: Any, resp: Any, offsets: np.ndarray) -> np.ndarray:
+    """:func:`cc` of the prediction with each stimulus rotated within its own bins (``np.roll`` by
+    ``offsets[k, s]``), for every row of ``offsets`` at once: ``(K, N)``.
+
+    Every sum a correlation needs (counts, sums, squares and products over the positions valid on both sides)
+    is a circular cross-correlation of prediction and response, computed for all offsets by FFT, so a
+    thousand-shift null costs about as much as a few correlations."""
+    p, r = _check_pair(pred, resp)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = _stimulus_lengths(p)
+    if offsets.ndim != 2 or offsets.shape[1] != p.shape[0]:
+        raise ValueError(f"offsets must be (shifts, {p.shape[0]} stimuli); got shape {offsets.shape}")
+    sums = np.zeros((6, p.shape[1], offsets.shape[0]))  # n, Sx, Sy, Sxy, Sxx, Syy per neuron and shift
+    for s, n in enumerate(lengths):
+        if n == 0:
+            continue
+        x = _to_float(p[s, :, 0, :n])
+        y = _mean_over_repeats(r[s])[:, :n]
+        mx, my = np.isfinite(x), np.isfinite(y)
+        x, y = np.where(mx, x, 0.0), np.where(my, y, 0.0)
+        left = np.fft.rfft(np.stack([mx, x, mx, x, x * x, mx]).astype(np.float64), axis=-1)
+        right = np.fft.rfft(np.stack([my, my, y, y, my, y * y]).astype(np.float64), axis=-1)
+        # sum_t a[t - k] b[t] for every k: the cross-correlation of a with b.
+        lagged_sums = np.fft.irfft(np.conj(left) * right, n=n, axis=-1)
+        sums += lagged_sums[:, :, offsets[:, s] % n]
+    count = np.rint(sums[0])
+    sx, sy, sxy, sxx, syy = sums[1:]
+    safe = np.maximum(count, 1)
+    cov, var_x, var_y = sxy - sx * sy / safe, sxx - sx * sx / safe, syy - sy * sy / safe
+    return _cc_from_sums(count, cov, np.maximum(var_x, 0.0), np.maximum(var_y, 0.0)).T
+
+
+def _stimulus_lengths(pred: np.ndarray) -> list[int]:
+    """Bins each stimulus of a NaN-padded prediction ``(S, N, 1, T)`` has: up to its last finite bin."""
+    finite = np.isfinite(_to_float(pred)).any(axis=(1, 2))
+    return [int(np.flatnonzero(row)[-1]) + 1 if row.any() else 0 for row in finite]
+
+
 def shift_p_values(pred: Any, resp: Any, n_shifts: int = 1000, min_shift: int = 20,
                    seed: int = 0) -> np.ndarray:
     """Per neuron, the p-value of the test correlation against circularly shifted predictions.
 
-    Each null draw rotates every stimulus's prediction by its own random offset, at least ``min_shift`` bins
-    from no shift either way, so the prediction keeps its own autocorrelation but loses its alignment with the
-    response. ``p = (1 + #{null cc >= observed cc}) / (1 + n_shifts)``: never 0, and at least
-    ``1 / (1 + n_shifts)``. NaN where the observed cc is undefined."""
+    Each null draw rotates every stimulus's prediction by its own random offset (:func:`shift_offsets`), so
+    the prediction keeps its own autocorrelation but loses its alignment with the response.
+    ``p = (1 + #{null cc >= observed cc}) / (1 + n_shifts)``: never 0, and at least ``1 / (1 + n_shifts)``.
+    NaN where the observed cc is undefined."""
     p, r = _check_pair(pred, resp)
     if n_shifts < 1:
         raise ValueError(f"shift_p_values needs at least one shift (got {n_shifts})")
     observed = cc(p, r)
-    finite = np.isfinite(p).any(axis=(1, 2))  # (S, T): bins a stimulus has (shorter ones are NaN-padded)
-    lengths = [int(np.flatnonzero(row)[-1]) + 1 if row.any() else 0 for row in finite]
-    rng = np.random.default_rng(seed)
-    exceed = np.zeros(p.shape[1])
-    for _ in range(n_shifts):
-        shifted = p.copy()
-        for s, n in enumerate(lengths):
-            low, high = min(min_shift, n // 2), max(n - min_shift, n // 2 + 1)
-            if n > 1:
-                shifted[s, ..., :n] = np.roll(p[s, ..., :n], int(rng.integers(low, high)), axis=-1)
-        null = cc(shifted, r)
-        exceed += np.where(np.isfinite(null), null >= observed, False)
+    null = shifted_cc(p, r, shift_offsets(_stimulus_lengths(p), n_shifts, min_shift, seed))
+    exceed = np.where(np.isfinite(null), null >= observed[None, :], False).sum(axis=0)
     return np.where(np.isfinite(observed), (1.0 + exceed) / (1.0 + n_shifts), np.nan)

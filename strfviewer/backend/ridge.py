@@ -137,9 +137,9 @@ class _Solver:
         y_mean = targets.mean(axis=0)
         projected = self.eigenvectors.T @ (self.z.T @ (targets - y_mean))  # (D, N)
         shrink = 1.0 / (self.eigenvalues[None, :] + lambdas[:, None] * self.unit)  # (n_lambdas, D)
-        whitened = np.einsum("dk,lk,kn->ldn", self.eigenvectors, shrink, projected)
-        weights = np.einsum("de,len->ldn", self.unmix, whitened) / self.scale[None, :, None]
-        intercepts = y_mean[None, :] - np.einsum("d,ldn->ln", self.mean, weights)
+        whitened = self.eigenvectors @ (shrink[:, :, None] * projected[None])  # (n_lambdas, D, N)
+        weights = (self.unmix @ whitened) / self.scale[None, :, None]
+        intercepts = y_mean[None, :] - self.mean @ weights
         return weights, intercepts
 
 
@@ -198,8 +198,9 @@ def fit_ridge(stimuli: list[RidgeStimulus], lags: int, config: RidgeConfig | Non
             held_out[j] = rates.transpose(1, 2, 0)
     responses = metrics.stack_stimuli([s.responses for s in stimuli])
     power = metrics.signal_power(responses)
-    cv = np.stack([metrics.cc_norm(metrics.stack_stimuli([p[k][None, :, None, :] for p in held_out]), responses,
-                                   power) for k in range(lambdas.shape[0])])
+    predictions = metrics.stack_stimuli([p.reshape(1, -1, 1, p.shape[-1]) for p in held_out])  # (S, L * N, 1, T)
+    predictions = predictions.reshape(len(stimuli), lambdas.shape[0], -1, 1, predictions.shape[-1])
+    cv = metrics.cc_norm_many(predictions.transpose(1, 0, 2, 3, 4), responses, power)
     chosen_index = _choose(cv, config.shared_lambda)
     report(progress, len(folds), len(folds) + 1, "ridge: final fit on all training stimuli")
     weights, intercepts, unfit = _solve_all(designs, targets, lambdas, unmix)

@@ -7,6 +7,7 @@ are resampled by their exact rational ratio, so audio and response bins stay loc
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import struct
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import soundfile
 import torch
-import torchaudio.functional as AF
+import torchaudio.transforms as AT
 
 from ..errors import AudioLoadError
 
@@ -227,6 +228,13 @@ def check_audio(path: str | Path) -> dict[str, Any]:
             "notes": list(decoded.notes)}
 
 
+@functools.lru_cache(maxsize=8)
+def _resampler(orig: int, new: int, dtype: torch.dtype) -> AT.Resample:
+    """torchaudio's sinc resampler with its kernel built once per rate pair: a response set's stimuli share
+    one rate, and building the kernel took longer than resampling a sound."""
+    return AT.Resample(orig, new, dtype=dtype)
+
+
 def load_audio(
     path: str | Path,
     target_rate: int | None = None,
@@ -284,7 +292,7 @@ def load_audio(
             orig, new = _resampling_ratio(rate, target, notes)
         except AudioLoadError as exc:
             raise AudioLoadError(f"{path}: {exc}. Its header's rate is probably damaged; re-export the file.") from None
-        wave = AF.resample(wave, orig_freq=orig, new_freq=new)
+        wave = _resampler(orig, new, wave.dtype)(wave)
         notes.append(f"resampled {rate:.10g} Hz -> {target} Hz")
     if hop is not None:
         wave = _fit_to_hops(wave, int(hop), None if n_frames is None else int(n_frames), notes)
