@@ -9,11 +9,13 @@ spectrogram with deepSTRF's recipe for it (StateNet: at most 80 epochs, patience
 
 ``--method ridge`` (or ``both``, the two in the same run) fits the front-end rows' Linear models in closed
 form instead: 5-fold cross-validation over the 17 training and validation sounds, one lambda per neuron,
-refit on all 17 (``strfviewer fit --method ridge``). The table gives the wall time and, apart, the part of it
-spent loading sounds and computing the fixed front-end features, which both methods share.
+refit on all 17 (``strfviewer fit --method ridge``); ``--pooled-means`` adds a ridge row that centres features
+and responses over all stimuli together instead of on each stimulus's own means. The table gives the wall
+time and, apart, the part of it spent loading sounds and computing the fixed front-end features, which both
+methods share.
 
 Run: ``.venv/bin/python benchmarks/ns1.py [--frontend KIND ...] [--method gradient|ridge|both]
-[--data FOLDER] [--device cpu|cuda] [--max-epochs N]``. Prints a markdown table.
+[--pooled-means] [--data FOLDER] [--device cpu|cuda] [--max-epochs N]``. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def main() -> None:
     parser.add_argument("--method", choices=["gradient", "ridge", "both"], default="gradient",
                         help="how the front-end rows' Linear models are fitted")
     parser.add_argument("--smoothness", type=float, default=0.0, help="ridge: lag/frequency smoothness weight")
+    parser.add_argument("--pooled-means", action="store_true",
+                        help="also fit ridge with features and responses centred over all stimuli together")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rs = load_response_set(args.data)
@@ -70,6 +74,8 @@ def main() -> None:
           "wall time (s) | of which features (s) | fit alone (s) | published |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     methods = ["gradient", "ridge"] if args.method == "both" else [args.method]
+    if args.pooled_means and "ridge" in methods:
+        methods.append("ridge (pooled means)")
     for row in rows:
         if row == "icnet" and not args.device.startswith("cuda"):
             print("| icnet | gradient | not run: needs --device cuda (about 5 M parameters; hours on this CPU) "
@@ -102,8 +108,8 @@ def _config(row: str, method: str, args: argparse.Namespace) -> FitConfig:
                          max_epochs=args.max_epochs, patience=args.patience)
     kind, kwargs, lr = ROWS[row]
     return FitConfig(model="linear", frontend=kind, frontend_kwargs=kwargs, lr=lr, n_bins=999, device=args.device,
-                     max_epochs=args.max_epochs, patience=args.patience, method=method,
-                     ridge_smoothness=args.smoothness)
+                     max_epochs=args.max_epochs, patience=args.patience, method=method.split()[0],
+                     ridge_smoothness=args.smoothness, ridge_centre_stimuli="pooled" not in method)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         icnet_kwargs=icnet_kwargs, network_kwargs=network_kwargs, method=args.method,
         ridge_lambdas=_number_list(args.lambdas) if args.lambdas else None, ridge_folds=args.folds,
         ridge_shared_lambda=args.shared_lambda, ridge_smoothness=args.smoothness,
+        ridge_centre_stimuli=not args.pooled_means,
         significance_shifts=args.shifts,
     )
     cfg.validate()
@@ -202,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--lambdas", help="ridge: comma-separated lambdas, relative to the mean eigenvalue of X'X "
                      "(default: 15 from 1e-4 to 1e3)")
     fit.add_argument("--shared-lambda", action="store_true", help="ridge: one lambda for all neurons")
+    fit.add_argument("--pooled-means", action="store_true",
+                     help="ridge: centre features and responses over all stimuli together (default: each stimulus "
+                          "on its own means, so the STRF fits the response within each stimulus)")
     fit.add_argument("--smoothness", type=float, default=0.0,
                      help="ridge: weight of the first-difference penalty along lag and frequency (0: plain ridge)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")

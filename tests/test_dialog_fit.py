@@ -70,10 +70,11 @@ def session(qtbot, response_folder, tmp_path, monkeypatch):
     runner.shutdown(10000)
 
 
-def _dialog(qtbot, state, runner, epochs: int = 3) -> FitDialog:
+def _dialog(qtbot, state, runner, epochs: int = 3, method: str = "gradient descent") -> FitDialog:
     dialog = FitDialog(state, runner)
     qtbot.addWidget(dialog)
     dialog.show()
+    dialog.method_box.setCurrentText(method)
     dialog.epochs_box.setValue(epochs)
     dialog.patience_box.setValue(epochs)
     dialog.lr_box.setValue(0.01)
@@ -382,3 +383,48 @@ def test_neurons_below_the_filterbank_are_warned_about_and_the_range_can_follow(
     assert not dialog.coverage_label.isVisible() and not dialog.follow_button.isVisible()
     assert "90 Hz to 7,500 Hz" in dialog.range_label.text() and slot.note in dialog.range_label.text()
     assert dialog.fit_config(slot).frontend_kwargs == slot.args
+
+
+def test_automatic_fits_fixed_frontends_by_ridge_draws_the_tuning_curve_and_the_table_names_the_method(session,
+                                                                                                    qtbot):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    state.add_frontend("gammatone", GAMMATONE)
+    view = CompareView(state, runner)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitUntil(lambda: view.built, timeout=10000)
+    dialog = _dialog(qtbot, state, runner, method="automatic")
+    assert dialog.folds_box.isEnabled() and dialog.epochs_box.isEnabled()  # automatic may use either
+    drawn = []
+    dialog.curves.show_report = lambda report, real=dialog.curves.show_report: (drawn.append(report), real(report))
+    with qtbot.waitSignal(dialog.fitsFinished, timeout=180000):
+        dialog.fit_all_button.click()
+    assert dialog.message.isHidden(), dialog.message.text()
+    assert [m.info["training"]["method"] for m in state.models] == ["ridge", "ridge"]
+    for model in state.models:
+        block = model.info["training"]["ridge"]
+        assert len(block["folds"]) == 2 and len(block["chosen_lambda"]) == 3  # 2 training stimuli, 3 neurons
+    assert dialog.results_label.text().count("ridge, 2-fold cross-validation") == 2
+    # While each fit ran, the dialog drew its tuning curve from what the fit published (before any test
+    # score existed), then the whole report of the model it wrote.
+    reports = [r for r in drawn if r is not None and r.panels]
+    assert all(r.method == "ridge" and r.panels[0].log_x for r in reports)
+    scored = ["test cc_norm" in dict(r.lines) for r in reports]
+    assert scored == [False, True, False, True]
+    assert dialog.curves.plots and dialog.curves.isVisible()
+    assert [row[COLUMNS.index("fitted by")] for row in view.table_text()] == ["ridge", "ridge"]
+
+
+def test_choosing_ridge_turns_off_the_gradient_options_and_refuses_a_network(session, qtbot):
+    state, runner = session
+    state.add_frontend("mel", MEL)
+    dialog = _dialog(qtbot, state, runner, method="ridge (closed form)")
+    assert not dialog.epochs_box.isEnabled() and not dialog.lr_box.isEnabled() and dialog.folds_box.isEnabled()
+    dialog.method_box.setCurrentText("gradient descent")
+    assert dialog.epochs_box.isEnabled() and not dialog.folds_box.isEnabled()
+    dialog.method_box.setCurrentText("ridge (closed form)")
+    dialog.model_box.setCurrentText("LN")
+    dialog.fit_button.click()
+    qtbot.waitUntil(lambda: dialog.message.isVisible(), timeout=10000)
+    assert "the ridge method fits Linear models only" in dialog.message.text() and state.models == []

@@ -54,10 +54,15 @@ def _simulated(rng: np.random.Generator, strfs: np.ndarray, gains: np.ndarray, n
     return stimuli
 
 
-def _direct(stimuli, lam_relative: float, smoothness: float) -> np.ndarray:
-    """The penalised least-squares STRF of neuron 0, solved directly (no eigendecomposition)."""
-    x = np.concatenate([ridge.lagged(s.frames, LAGS) for s in stimuli])
-    y = np.concatenate([s.target for s in stimuli])[:, 0]
+def _direct(stimuli, lam_relative: float, smoothness: float, centre_stimuli: bool) -> np.ndarray:
+    """The penalised least-squares STRF of neuron 0, solved directly (no eigendecomposition); with
+    ``centre_stimuli`` on each stimulus's features and targets minus their own means."""
+    designs = [ridge.lagged(s.frames, LAGS) for s in stimuli]
+    targets = [s.target[:, 0] for s in stimuli]
+    if centre_stimuli:
+        designs = [d - d.mean(0) for d in designs]
+        targets = [t - t.mean() for t in targets]
+    x, y = np.concatenate(designs), np.concatenate(targets)
     z = (x - x.mean(0)) / x.std(0)
     penalty = ridge.smoothness_penalty(BANDS, LAGS, smoothness)
     whitening = np.linalg.inv(np.linalg.cholesky(penalty)).T
@@ -66,24 +71,33 @@ def _direct(stimuli, lam_relative: float, smoothness: float) -> np.ndarray:
     return (w / x.std(0)).reshape(BANDS, LAGS)
 
 
+@pytest.mark.parametrize("centre_stimuli", [True, False])
 @pytest.mark.parametrize("smoothness", [0.0, 3.0])
-def test_the_closed_form_is_the_direct_penalised_least_squares_solution(smoothness):
+def test_the_closed_form_is_the_direct_penalised_least_squares_solution(smoothness, centre_stimuli):
     rng = np.random.default_rng(1)
     stimuli = _simulated(rng, _strfs(2, rng), np.array([3.0, 3.0]), n_stimuli=3, bins=120)
-    solved = ridge.fit_ridge(stimuli, LAGS, ridge.RidgeConfig(lambdas=(0.3,), folds=3, smoothness=smoothness))
-    np.testing.assert_allclose(solved.weights.strfs[0], _direct(stimuli, 0.3, smoothness), rtol=1e-9, atol=1e-12)
+    config = ridge.RidgeConfig(lambdas=(0.3,), folds=3, smoothness=smoothness, centre_stimuli=centre_stimuli)
+    solved = ridge.fit_ridge(stimuli, LAGS, config)
+    np.testing.assert_allclose(solved.weights.strfs[0], _direct(stimuli, 0.3, smoothness, centre_stimuli),
+                               rtol=1e-9, atol=1e-12)
 
 
-def test_with_a_vanishing_lambda_it_is_ordinary_least_squares():
+@pytest.mark.parametrize("centre_stimuli", [True, False])
+def test_with_a_vanishing_lambda_it_is_ordinary_least_squares(centre_stimuli):
+    """Pooled: one intercept. Centred on each stimulus: the slopes of a fit with one intercept per stimulus,
+    and the intercept that makes the mean prediction the mean target."""
     rng = np.random.default_rng(2)
     stimuli = _simulated(rng, _strfs(1, rng), np.array([4.0]), n_stimuli=2, bins=150)
-    solved = ridge.fit_ridge(stimuli, LAGS, ridge.RidgeConfig(lambdas=(1e-12,), folds=2))
+    solved = ridge.fit_ridge(stimuli, LAGS, ridge.RidgeConfig(lambdas=(1e-12,), folds=2,
+                                                              centre_stimuli=centre_stimuli))
     x = np.concatenate([ridge.lagged(s.frames, LAGS) for s in stimuli])
     y = np.concatenate([s.target for s in stimuli])[:, 0]
-    design = np.column_stack([x, np.ones(len(x))])
-    coefficients = np.linalg.lstsq(design, y, rcond=None)[0]
-    np.testing.assert_allclose(solved.weights.strfs[0].reshape(-1), coefficients[:-1], rtol=1e-6, atol=1e-9)
-    assert solved.weights.intercepts[0] == pytest.approx(coefficients[-1], rel=1e-6)
+    which = np.repeat(np.arange(len(stimuli)), [s.frames.shape[1] for s in stimuli])
+    offsets = np.eye(len(stimuli))[which] if centre_stimuli else np.ones((len(x), 1))
+    coefficients = np.linalg.lstsq(np.column_stack([x, offsets]), y, rcond=None)[0]
+    slopes = coefficients[: x.shape[1]]
+    np.testing.assert_allclose(solved.weights.strfs[0].reshape(-1), slopes, rtol=1e-6, atol=1e-9)
+    assert solved.weights.intercepts[0] == pytest.approx(y.mean() - x.mean(0) @ slopes, rel=1e-6)
 
 
 def test_known_strfs_are_recovered_and_noisier_neurons_get_larger_lambdas():

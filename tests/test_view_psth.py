@@ -376,3 +376,39 @@ def test_ns1_scores_match_the_backend_fit(view, qtbot, tmp_path):
     assert view.raster_mode == "spikes"
     x, _ = view.raster_ticks.getData()
     assert x.size == 2 * int(rs.counts[2, view.stimulus()].sum())
+
+
+def test_the_table_marks_predictions_the_shift_test_does_not_find_and_unreliable_cc_norm(view, qtbot, files):
+    rs, _ = _open(qtbot, view, files["responses"], files["truth"], files["other"])
+    by_name = {r.name: r for r in view.results()}
+    split = view._stats.split
+    for column, name in ((2, "truth-linear"), (3, "other-linear")):
+        result = by_name[name]
+        pred = metrics.stack_stimuli([result.predictions[s][None, :, None, :] for s in split])
+        resp = metrics.smooth_hann5(rs.responses(split), axis=-1)
+        expected = metrics.shift_p_values(pred, resp, n_shifts=result.significance_shifts)
+        np.testing.assert_allclose(result.p_value, expected)
+        for row in range(view.table.rowCount()):
+            neuron = view.table.item(row, 0).data(Qt.ItemDataRole.UserRole)
+            cell = view.table.item(row, column)
+            significant = expected[neuron] < metrics.SIGNIFICANCE_LEVEL
+            assert cell.text().endswith(" n.s.") != significant
+            assert f"p = {expected[neuron]:.3g} against 1000 circular shifts" in cell.toolTip()
+            low = view._stats.cc_max[neuron] < metrics.MIN_CC_MAX
+            assert cell.font().italic() == low
+            assert (view.table.item(row, 1).foreground().color().name() == "#b9770e") == low
+    # The model that made the spikes is found for every neuron.
+    assert np.all(by_name["truth-linear"].p_value < metrics.SIGNIFICANCE_LEVEL)
+    assert "not significant against circular shifts" in view.table_caption.text()
+
+
+def test_a_neuron_whose_repeats_barely_agree_is_flagged_in_both_its_cells():
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(name="m", cc_norm=np.array([1.2]), p_value=np.array([0.001]), significance_shifts=200)
+    cell = psth_module._score_cell(result, 0, unreliable=True)
+    assert cell.text() == "1.200" and cell.font().italic()
+    assert "cc_max below 0.3" in cell.toolTip() and "p = 0.001 against 200 circular shifts" in cell.toolTip()
+    low, fine = psth_module._cc_max_cell(0.21), psth_module._cc_max_cell(0.8)
+    assert low.foreground().color().name() == "#b9770e" and "below 0.3" in low.toolTip()
+    assert fine.toolTip() == "" and fine.text() == "0.800"

@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from .model_kinds import MODEL_KINDS, NETWORK_ARGUMENTS, WINDOWED_KINDS
 from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkReceptiveField, StateNet, Transformer
 
 LOSSES = ("mse", "poisson")
+PUBLISH_INTERVAL_S = 0.25  # a gradient fit's curves go out at most this often (fast epochs would flood a plot)
 METHODS = ("gradient", "ridge")
 
 
@@ -66,11 +68,13 @@ class FitConfig:
     ridge_folds: int = ridge.DEFAULT_FOLDS
     ridge_shared_lambda: bool = False
     ridge_smoothness: float = 0.0
+    ridge_centre_stimuli: bool = True  # fit within-stimulus fluctuations (ridge._Statistics)
     significance_shifts: int = 1000  # circular shifts for the test p-values (0: none)
 
     def ridge_config(self) -> ridge.RidgeConfig:
         lambdas = tuple(self.ridge_lambdas) if self.ridge_lambdas else ridge.DEFAULT_LAMBDAS
-        return ridge.RidgeConfig(lambdas, self.ridge_folds, self.ridge_shared_lambda, self.ridge_smoothness)
+        return ridge.RidgeConfig(lambdas, self.ridge_folds, self.ridge_shared_lambda, self.ridge_smoothness,
+                                 self.ridge_centre_stimuli)
 
     def validate(self) -> None:
         """Raise ConfigurationError naming the first setting that is out of range."""
@@ -183,6 +187,15 @@ def _is_fixed(module: nn.Module) -> bool:
     return not any(p.requires_grad for p in module.parameters())
 
 
+def preferred_method(cfg: FitConfig, dt_ms: float) -> str:
+    """How a fit of ``cfg`` is best done when the user leaves it open: "ridge" for a Linear model on a front-end
+    with nothing to learn (closed form, seconds, and on NS1 a higher test cc_norm than gradient descent for
+    every fixed front-end measured), "gradient" for anything that must learn through its layers."""
+    if cfg.model != "linear":
+        return "gradient"
+    return "ridge" if _is_fixed(_build_frontend(cfg, dt_ms)) else "gradient"
+
+
 def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     valid = torch.isfinite(target)
     gt = torch.where(valid, target, torch.zeros_like(target))
@@ -256,8 +269,12 @@ def fit(
     out: str | Path | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
+    publish: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
-    """Fit ``cfg.model`` to ``rs``; writes a model folder to ``out`` if given. Raises ``CancelledError`` on cancel."""
+    """Fit ``cfg.model`` to ``rs``; writes a model folder to ``out`` if given. Raises ``CancelledError`` on cancel.
+
+    ``publish`` receives the fit's curves as they grow, as ``{"training": {...}}`` blocks shaped like the
+    metadata's (each epoch's history; a ridge fit's tuning curves once cross-validated), for a live plot."""
     cfg.validate()
     start = time.perf_counter()
     parts = _split(rs, cfg)
@@ -265,7 +282,7 @@ def fit(
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     if cfg.method == "ridge":
-        result = _fit_ridge(rs, cfg, parts, neurons, device, progress, cancel, start)
+        result = _fit_ridge(rs, cfg, parts, neurons, device, progress, cancel, start, publish)
         if out is not None:
             result.folder = save_model(result.model, out, info=_info(result, rs, neurons, parts))
         return result
@@ -283,7 +300,7 @@ def fit(
     val_responses = metrics.stack_stimuli([it.responses for it in data["val"]])  # fixed: stack once, not every epoch
     best_score, best_state, best_epoch, stale = -math.inf, copy.deepcopy(model.state_dict()), 0, 0
     history: list[dict[str, float]] = []
-    epoch = 0
+    epoch, published = 0, -math.inf
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
         losses = []
@@ -303,6 +320,10 @@ def fit(
             best_score, best_state, best_epoch, stale = val_cc_norm, copy.deepcopy(model.state_dict()), epoch, 0
         else:
             stale += 1
+        if publish is not None and time.perf_counter() - published >= PUBLISH_INTERVAL_S:
+            published = time.perf_counter()
+            publish({"training": {"method": "gradient", "history": list(history), "best_epoch": best_epoch,
+                                  "epochs_run": epoch}})
         report(progress, epoch, cfg.max_epochs,
                f"epoch {epoch}: loss {history[-1]['train_loss']:.4g}, val cc_norm {val_cc_norm:.3f}")
         if stale >= cfg.patience:
@@ -322,7 +343,7 @@ def fit(
 
 def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neurons: list[int],
                device: torch.device, progress: ProgressCallback | None, cancel: CancelFlag | None,
-               start: float) -> FitResult:
+               start: float, publish: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
     """A Linear model in closed form on the front-end as built (learnable ones at their initial values): the
     training and validation stimuli are the cross-validation pool, the test stimuli are only scored."""
     model = build_model(cfg, len(neurons), rs.dt_ms).to(device)
@@ -333,12 +354,6 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
     pool = data["train"] + data["val"]
     stimuli = [ridge.RidgeStimulus(it.features[0, 0].double().cpu().numpy(), it.responses) for it in pool]
     solved = ridge.fit_ridge(stimuli, cfg.temporal_window_size, cfg.ridge_config(), progress, cancel)
-    _set_linear_weights(model, solved.weights)
-    model = model.cpu().eval()
-    cached = [dataclasses.replace(it, features=it.features.cpu()) for it in pool]
-    val_metrics = score(predict_stimuli(model, cached[len(data["train"]):], True), data["val"])
-    test = [dataclasses.replace(it, features=it.features.cpu()) for it in data["test"]]
-    test_metrics = score(predict_stimuli(model, test, True), data["test"], cfg.significance_shifts) if test else {}
     diagnostics = {
         "method": "ridge",
         "lambdas": solved.lambdas.tolist(),
@@ -350,8 +365,18 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
         "unfit_neurons": [rs.neurons[neurons[n]].id for n in solved.unfit],
         "shared_lambda": cfg.ridge_shared_lambda,
         "smoothness": cfg.ridge_smoothness,
-        "solver": "float64 closed form on the CPU (one eigendecomposition per fold and missing-bin pattern)",
+        "centre_stimuli": cfg.ridge_centre_stimuli,
+        "solver": "float64 closed form on the CPU from per-stimulus sufficient statistics (one "
+                  "eigendecomposition per fold and missing-bin pattern)",
     }
+    if publish is not None:
+        publish({"training": {"method": "ridge", "ridge": diagnostics}})
+    _set_linear_weights(model, solved.weights)
+    model = model.cpu().eval()
+    cached = [dataclasses.replace(it, features=it.features.cpu()) for it in pool]
+    val_metrics = score(predict_stimuli(model, cached[len(data["train"]):], True), data["val"])
+    test = [dataclasses.replace(it, features=it.features.cpu()) for it in data["test"]]
+    test_metrics = score(predict_stimuli(model, test, True), data["test"], cfg.significance_shifts) if test else {}
     return FitResult(model, cfg, 0, 0, [], test_metrics, val_metrics, time.perf_counter() - start,
                      diagnostics=diagnostics, feature_seconds=feature_seconds)
 
@@ -375,10 +400,11 @@ def fit_into_folder(
     target: OutputFolder,
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
+    publish: Callable[[dict[str, Any]], None] | None = None,
 ) -> FittedModel:
     """Fit, write ``target`` and open it back; a cancelled or failed fit leaves nothing behind there."""
     try:
-        result = fit(rs, cfg, out=target.path, progress=progress, cancel=cancel)
+        result = fit(rs, cfg, out=target.path, progress=progress, cancel=cancel, publish=publish)
         check_cancel(cancel)
         loaded = load_model(result.folder)
         check_cancel(cancel)

@@ -282,6 +282,7 @@ def stack_stimuli(arrays: list[np.ndarray]) -> np.ndarray:
 # Below this cc_max (the best cc a perfect model could reach on these repeats), cc_norm divides by a noise
 # estimate too uncertain to trust: such neurons are flagged with their scores, not silently ranked.
 MIN_CC_MAX = 0.3
+SIGNIFICANCE_LEVEL = 0.05  # a neuron's prediction counts as significant below this shift-test p-value
 
 
 def shift_offsets(lengths: list[int], n_shifts: int, min_shift: int = 20, seed: int = 0) -> np.ndarray:

@@ -25,6 +25,8 @@ from . import metrics
 from .errors import GridLockError, StrfviewerError, one_line
 from .jobs import CancelFlag, CancelledError, ProgressCallback, check_cancel, report
 
+SIGNIFICANCE_SHIFTS = 1000  # circular shifts behind each neuron's p-value, as a fit's test scores use
+
 if TYPE_CHECKING:
     from .checkpoints import LoadedModel
     from .data.responses import ResponseSet
@@ -60,6 +62,8 @@ class ModelResult:
     cc: np.ndarray | None = None  # (N,) over the split, NaN for neurons the model does not predict
     cc_norm: np.ndarray | None = None
     cc_max: np.ndarray | None = None
+    p_value: np.ndarray | None = None  # (N,) of cc against circularly shifted predictions (metrics.shift_p_values)
+    significance_shifts: int = SIGNIFICANCE_SHIFTS
     neurons: list[int] = field(default_factory=list)  # response-set index of each model output
     smooth: bool = True
     score_bins: int | None = None
@@ -211,12 +215,13 @@ def predict_model(loaded: LoadedModel, rs: ResponseSet, split: list[int], progre
     result = ModelResult(loaded, model_name(loaded), predictions=predictions, neurons=recipe.neurons,
                          smooth=recipe.config.smooth, score_bins=recipe.score_bins, notes=recipe.notes)
     if scored_items:
-        summary = score(scored_predictions, scored_items)
+        summary = score(scored_predictions, scored_items, result.significance_shifts)
         result.cc = _per_neuron(summary["cc"], recipe.neurons, n_rs)
         result.cc_norm = _per_neuron(summary["cc_norm"], recipe.neurons, n_rs)
         result.cc_max = _per_neuron(summary["cc_max"], recipe.neurons, n_rs)
+        result.p_value = _per_neuron(summary["p_value"], recipe.neurons, n_rs)
     else:
-        result.cc = result.cc_norm = result.cc_max = np.full(n_rs, np.nan)
+        result.cc = result.cc_norm = result.cc_max = result.p_value = np.full(n_rs, np.nan)
     return result
 
 

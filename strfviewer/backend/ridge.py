@@ -6,7 +6,9 @@ front-end frames ``(F, T)`` become a lagged design matrix with one row per respo
 
     w = argmin |y - X w|^2 + lam * w' P w,   P = I + smoothness * (D_lag' D_lag + D_band' D_band)
 
-on centred, unit-variance columns. ``P = L L'`` turns it into plain ridge on ``X L^-T``, whose one
+on centred, unit-variance columns; by default each stimulus's columns and targets are centred on that
+stimulus's own means, so differences in mean rate between stimuli do not pull the STRF (on NS1 this lifts
+the test cc_norm of a mel STRF from 0.544 to 0.578). ``P = L L'`` turns it into plain ridge on ``X L^-T``, whose one
 eigendecomposition serves the whole ``lam`` grid. ``lam`` is given relative to the mean eigenvalue of ``X'X``,
 so one grid suits any recording length. Bins where a neuron's response is missing (NaN) are left out of that
 neuron's fit: neurons with the same missing bins share one decomposition.
@@ -38,6 +40,7 @@ class RidgeConfig:
     folds: int = DEFAULT_FOLDS
     shared_lambda: bool = False
     smoothness: float = 0.0
+    centre_stimuli: bool = True  # fit within-stimulus fluctuations (see _Statistics)
 
     def validate(self) -> None:
         if not self.lambdas or any(not np.isfinite(v) or v <= 0 for v in self.lambdas):
@@ -115,54 +118,111 @@ def smoothness_penalty(bands: int, lags: int, smoothness: float) -> np.ndarray:
     return penalty
 
 
+@dataclass
+class _Sums:
+    """Sufficient statistics of one stimulus's rows for one group of neurons: the row count; sums of the
+    features and targets as fitted (shifted by a common reference so that centring later cancels little, or
+    centred on the stimulus's own means), their cross-products ``X'X`` and ``X'Y``; and the raw sums that
+    place the intercept. A fold's statistics are the sums over its stimuli."""
+
+    count: int
+    x: np.ndarray  # (D,)
+    xx: np.ndarray  # (D, D)
+    xy: np.ndarray  # (D, N_group)
+    y: np.ndarray  # (N_group,)
+    x_level: np.ndarray  # (D,) raw
+    y_level: np.ndarray  # (N_group,) raw
+
+    def __add__(self, other: _Sums) -> _Sums:
+        return _Sums(self.count + other.count, self.x + other.x, self.xx + other.xx, self.xy + other.xy,
+                     self.y + other.y, self.x_level + other.x_level, self.y_level + other.y_level)
+
+
 class _Solver:
-    """Ridge solutions of one design for every lambda, for the neurons whose valid rows are ``rows``."""
+    """Ridge solutions for every lambda of one group of neurons, from the statistics of its training rows.
 
-    def __init__(self, design: np.ndarray, rows: np.ndarray, unmix: np.ndarray) -> None:
-        x = design[rows]
-        self.mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        self.scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(x).max(initial=0.0))), scale, 1.0)
-        self.unmix = unmix  # L^-T: from the whitened penalty back to the standardised weights
-        z = ((x - self.mean) / self.scale) @ unmix
-        self.z = z
-        gram = z.T @ z
-        self.eigenvalues, self.eigenvectors = np.linalg.eigh(gram)
+    Columns are centred and scaled to unit variance (constant ones keep scale 1 and get zero weight), then
+    whitened by the smoothness penalty (``unmix`` = L^-T); one eigendecomposition of the resulting Gram matrix
+    serves the whole grid."""
+
+    def __init__(self, sums: _Sums, unmix: np.ndarray, magnitude: float) -> None:
+        n = sums.count
+        offset = sums.x / n
+        centred = sums.xx - n * np.outer(offset, offset)
+        std = np.sqrt(np.clip(np.diag(centred), 0.0, None) / n)
+        self.scale = np.where(std > 1e-12 * max(1.0, magnitude), std, 1.0)
+        self.mean = sums.x_level / n  # the intercept makes the mean prediction the mean target
+        self.unmix = unmix
+        gram = unmix.T @ (centred / np.outer(self.scale, self.scale)) @ unmix
+        self.eigenvalues, self.eigenvectors = np.linalg.eigh((gram + gram.T) / 2)
         self.eigenvalues = np.clip(self.eigenvalues, 0.0, None)
-        self.unit = float(self.eigenvalues.mean()) if self.eigenvalues.size else 1.0
-        self.unit = self.unit if self.unit > 0 else 1.0
+        mean_eigenvalue = float(self.eigenvalues.mean()) if self.eigenvalues.size else 0.0
+        self.unit = mean_eigenvalue if mean_eigenvalue > 0 else 1.0
+        self.y_mean = sums.y_level / n
+        cross = (sums.xy - np.outer(sums.x, sums.y / n)) / self.scale[:, None]  # Xc' yc on scaled columns
+        self.projected = self.eigenvectors.T @ (unmix.T @ cross)  # (D, N)
 
-    def solve(self, targets: np.ndarray, lambdas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(weights ``(n_lambdas, D, N)`` on raw features, intercepts ``(n_lambdas, N)``) for ``targets`` (rows, N)."""
-        y_mean = targets.mean(axis=0)
-        projected = self.eigenvectors.T @ (self.z.T @ (targets - y_mean))  # (D, N)
+    def solve(self, lambdas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(weights ``(n_lambdas, D, N)`` on raw features, intercepts ``(n_lambdas, N)``)."""
         shrink = 1.0 / (self.eigenvalues[None, :] + lambdas[:, None] * self.unit)  # (n_lambdas, D)
-        whitened = self.eigenvectors @ (shrink[:, :, None] * projected[None])  # (n_lambdas, D, N)
+        whitened = self.eigenvectors @ (shrink[:, :, None] * self.projected[None])  # (n_lambdas, D, N)
         weights = (self.unmix @ whitened) / self.scale[None, :, None]
-        intercepts = y_mean[None, :] - self.mean @ weights
+        intercepts = self.y_mean[None, :] - self.mean @ weights
         return weights, intercepts
 
 
-def _solve_all(designs: list[np.ndarray], targets: list[np.ndarray], lambdas: np.ndarray,
-               unmix: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Weights ``(n_lambdas, D, N)`` and intercepts for all neurons, one decomposition per pattern of valid bins."""
-    design, target = np.concatenate(designs), np.concatenate(targets)
-    valid = np.isfinite(target)
-    n_lambdas, size, neurons = lambdas.shape[0], design.shape[1], target.shape[1]
-    weights = np.zeros((n_lambdas, size, neurons))
-    intercepts = np.zeros((n_lambdas, neurons))
-    unfit = []
-    patterns: dict[bytes, list[int]] = {}
-    for n in range(neurons):
-        patterns.setdefault(np.packbits(valid[:, n]).tobytes(), []).append(n)
-    for group in patterns.values():
-        rows = valid[:, group[0]]
-        if rows.sum() < 2:
-            unfit.extend(group)
-            continue
-        w, b = _Solver(design, rows, unmix).solve(target[rows][:, group], lambdas)
-        weights[:, :, group], intercepts[:, group] = w, b
-    return weights, intercepts, sorted(unfit)
+class _Statistics:
+    """Every stimulus's :class:`_Sums` for every group of neurons sharing a pattern of valid bins, computed
+    once: each fold's fit (and the final one) adds up those of its stimuli instead of revisiting the rows.
+
+    With ``centre_stimuli`` each stimulus's features and targets are centred on their own means, so the STRF
+    is fitted to the response's fluctuations within each stimulus and not pulled by differences in mean rate
+    between stimuli (the gradient fit's per-stimulus BatchNorm does the same); the intercept still comes from
+    the raw means."""
+
+    def __init__(self, designs: list[np.ndarray], targets: list[np.ndarray], centre_stimuli: bool) -> None:
+        n_neurons = targets[0].shape[1]
+        valid = [np.isfinite(t) for t in targets]
+        patterns: dict[bytes, list[int]] = {}
+        for n in range(n_neurons):
+            key = b"".join(np.packbits(v[:, n]).tobytes() for v in valid)
+            patterns.setdefault(key, []).append(n)
+        self.groups = list(patterns.values())
+        self.n_neurons, self.size = n_neurons, designs[0].shape[1]
+        all_rows = np.concatenate(designs)
+        self.reference = all_rows.mean(axis=0) if all_rows.shape[0] else np.zeros(self.size)
+        self.magnitude = float(np.abs(all_rows).max(initial=0.0))
+        self.sums: list[list[_Sums]] = []  # [group][stimulus]
+        for group in self.groups:
+            per_stimulus = []
+            for design, target, ok in zip(designs, targets, valid, strict=True):
+                rows = ok[:, group[0]]
+                raw_x, raw_y = design[rows], target[rows][:, group]
+                if centre_stimuli and raw_x.shape[0]:
+                    x, y = raw_x - raw_x.mean(axis=0), raw_y - raw_y.mean(axis=0)
+                else:
+                    x, y = raw_x - self.reference, raw_y
+                per_stimulus.append(_Sums(int(rows.sum()), x.sum(axis=0), x.T @ x, x.T @ y, y.sum(axis=0),
+                                          raw_x.sum(axis=0), raw_y.sum(axis=0)))
+            self.sums.append(per_stimulus)
+
+    def solve(self, stimuli: list[int], lambdas: np.ndarray, unmix: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Weights ``(n_lambdas, D, N)``, intercepts ``(n_lambdas, N)`` and the neurons left unfit (fewer than
+        two valid bins) for a fit on ``stimuli`` (positions)."""
+        weights = np.zeros((lambdas.shape[0], self.size, self.n_neurons))
+        intercepts = np.zeros((lambdas.shape[0], self.n_neurons))
+        unfit: list[int] = []
+        for group, per_stimulus in zip(self.groups, self.sums, strict=True):
+            total = per_stimulus[stimuli[0]]
+            for j in stimuli[1:]:
+                total = total + per_stimulus[j]
+            if total.count < 2:
+                unfit.extend(group)
+                continue
+            w, b = _Solver(total, unmix, self.magnitude).solve(lambdas)
+            weights[:, :, group], intercepts[:, group] = w, b
+        return weights, intercepts, sorted(unfit)
 
 
 def fold_positions(n_stimuli: int, folds: int) -> list[list[int]]:
@@ -184,26 +244,25 @@ def fit_ridge(stimuli: list[RidgeStimulus], lags: int, config: RidgeConfig | Non
     lambdas = np.asarray(config.lambdas, dtype=np.float64)
     unmix = np.linalg.inv(np.linalg.cholesky(smoothness_penalty(bands, lags, config.smoothness))).T
     designs = [lagged(s.frames, lags) for s in stimuli]
-    targets = [s.target for s in stimuli]
+    statistics = _Statistics(designs, [s.target for s in stimuli], config.centre_stimuli)
     folds = fold_positions(len(stimuli), config.folds)
-    held_out: list[np.ndarray | None] = [None] * len(stimuli)  # (n_lambdas, N, T) per stimulus
+    n_neurons, longest = statistics.n_neurons, max(d.shape[0] for d in designs)
+    # Every held-out prediction, laid out as the scores take them: (lambda, stimulus, neuron, 1, bin).
+    held_out = np.full((lambdas.shape[0], len(stimuli), n_neurons, 1, longest), np.nan, dtype=np.float32)
     for i, fold in enumerate(folds):
         check_cancel(cancel)
         report(progress, i, len(folds) + 1, f"ridge: cross-validation fold {i + 1} of {len(folds)}")
         keep = [j for j in range(len(stimuli)) if j not in fold]
-        weights, intercepts, _ = _solve_all([designs[j] for j in keep], [targets[j] for j in keep], lambdas, unmix)
+        weights, intercepts, _ = statistics.solve(keep, lambdas, unmix)
         flat = weights.transpose(1, 0, 2).reshape(weights.shape[1], -1)  # (D, n_lambdas * N): one matmul
         for j in fold:
             rates = (designs[j] @ flat).reshape(-1, *weights.shape[::2]) + intercepts  # (T, n_lambdas, N)
-            held_out[j] = rates.transpose(1, 2, 0)
+            held_out[:, j, :, 0, : rates.shape[0]] = rates.transpose(1, 2, 0)
     responses = metrics.stack_stimuli([s.responses for s in stimuli])
-    power = metrics.signal_power(responses)
-    predictions = metrics.stack_stimuli([p.reshape(1, -1, 1, p.shape[-1]) for p in held_out])  # (S, L * N, 1, T)
-    predictions = predictions.reshape(len(stimuli), lambdas.shape[0], -1, 1, predictions.shape[-1])
-    cv = metrics.cc_norm_many(predictions.transpose(1, 0, 2, 3, 4), responses, power)
+    cv = metrics.cc_norm_many(held_out, responses)
     chosen_index = _choose(cv, config.shared_lambda)
     report(progress, len(folds), len(folds) + 1, "ridge: final fit on all training stimuli")
-    weights, intercepts, unfit = _solve_all(designs, targets, lambdas, unmix)
+    weights, intercepts, unfit = statistics.solve(list(range(len(stimuli))), lambdas, unmix)
     neurons = np.arange(weights.shape[2])
     final_w = weights[chosen_index, :, neurons]  # (N, D)
     final_b = intercepts[chosen_index, neurons]

@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QS
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.controller = SessionController(self.state, self.runner, reporter, self._ask_model_info, self)
         self.panes: dict[int, SpectrogramPane] = {}
         self.rates_pane: RatesPane | None = None
+        self.model_card: QDialog | None = None  # the open model card, if any
         self.confirm_close = True  # ask to save a modified session on close (off for headless use and tests)
         self.work_abandoned = False  # set on close when a computation did not stop in time (see app.finish)
 
@@ -152,6 +154,9 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.target_box)
         layout.addWidget(QLabel("<b>Models</b>"))
         self.model_list = QListWidget()
+        self.model_list.setToolTip("Double-click a model for its card: how it was fitted, its scores and its "
+                                   "fit curves")
+        self.model_list.itemActivated.connect(lambda item: self.open_model_card(self.model_list.row(item)))
         layout.addWidget(self.model_list)
         fit = QPushButton("Fit a model…")
         fit.setToolTip("Fit a Linear model for the analysed front-end on the open response set")
@@ -409,8 +414,19 @@ class MainWindow(QMainWindow):
         self.model_list.clear()
         for loaded in self.state.models:
             item = QListWidgetItem(f"{loaded.path.name} ({loaded.model_class})")
-            item.setToolTip(str(loaded.path))
+            item.setToolTip(f"{loaded.path}\nDouble-click for its card")
             self.model_list.addItem(item)
+
+    def open_model_card(self, index: int) -> None:
+        """The card of the session's ``index``-th model (kept open beside the window, one at a time)."""
+        from .dialogs.model_card import ModelCardDialog
+
+        if not 0 <= index < len(self.state.models):
+            return
+        if self.model_card is not None:
+            self.model_card.close()
+        self.model_card = ModelCardDialog(self.state.models[index], self)
+        self.model_card.show()
 
     def open_fit_dialog(self) -> None:
         from .dialogs.fit import FitDialog

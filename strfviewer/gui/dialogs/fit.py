@@ -48,6 +48,7 @@ from ...backend.model_folders import OutputFolder
 from ...backend.model_kinds import NETWORK_ARGUMENTS
 from ..settings import settings
 from ..state import FrontendSlot, SessionState
+from ..views.fitcurve import FitCurves
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ JOB_KEY = "fit"
 MODEL_CHOICES = {"Linear": "linear", "LN": "ln", "NRF": "nrf", "DNet": "dnet", "ConvNet2D": "convnet2d",
                  "StateNet": "statenet", "Transformer": "transformer"}
 NEURON_CHOICES = ("valid", "all")
+# How each fit is done; "automatic" asks the backend per front-end (fitting.preferred_method).
+METHOD_CHOICES = {"automatic": None, "ridge (closed form)": "ridge", "gradient descent": "gradient"}
 _MAX_COUNT = 1_000_000
 
 
@@ -194,6 +197,20 @@ class FitDialog(QDialog):
                                   "three spectro-temporal convolutions. StateNet: a per-frame spectral encoder "
                                   "and a recurrent network (GRU by default). Transformer: causal self-attention "
                                   "over frequency patches of each frame.")
+        self.method_box = QComboBox()
+        self.method_box.addItems(list(METHOD_CHOICES))
+        self.method_box.setCurrentText(str(store.value("fit/method", "automatic")))
+        self.method_box.setToolTip("automatic: ridge for a Linear model on a front-end with nothing to learn, "
+                                   "gradient descent for everything else. Ridge (Linear only): closed form, "
+                                   "one lambda per neuron chosen by cross-validation over whole training and "
+                                   "validation stimuli, in seconds. Gradient descent: AdamW with early stopping "
+                                   "on the validation cc_norm (deepSTRF's recipe)")
+        self.method_box.currentTextChanged.connect(lambda _: self._show_method_options())
+        self.folds_box = QSpinBox()
+        self.folds_box.setRange(2, 100)
+        self.folds_box.setValue(int(store.value("fit/ridge_folds", 5)))
+        self.folds_box.setToolTip("Ridge: cross-validation folds of whole stimuli (training and validation "
+                                  "split; the test split is never seen)")
         self.arguments_edit = QLineEdit(str(store.value("fit/model_arguments", "")))
         self.arguments_edit.setToolTip("The network's constructor arguments as NAME=VALUE, separated by spaces; "
                                        "the others keep deepSTRF's defaults")
@@ -258,6 +275,8 @@ class FitDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Model", self.model_box)
+        form.addRow("Method", self.method_box)
+        form.addRow("Cross-validation folds", self.folds_box)
         form.addRow("Model arguments", self.arguments_edit)
         form.addRow("Max epochs", self.epochs_box)
         form.addRow("Patience", self.patience_box)
@@ -294,6 +313,8 @@ class FitDialog(QDialog):
         self.message.setVisible(False)
         self.results_label = QLabel()
         self.results_label.setWordWrap(True)
+        self.curves = FitCurves()
+        self.curves.setVisible(False)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
 
@@ -305,10 +326,13 @@ class FitDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(self.message)
         layout.addWidget(self.results_label)
+        layout.addWidget(self.curves, 1)
         layout.addStretch(1)
         layout.addWidget(close)
 
         self.model_box.currentTextChanged.connect(lambda _: self._refresh_defaults())
+        self.model_box.currentTextChanged.connect(lambda _: self._show_method_options())
+        self._show_method_options()
         self.neurons_box.currentTextChanged.connect(lambda _: self._refresh_frequencies())
         self.audio_fs_box.valueChanged.connect(lambda _: self._refresh_frequencies())
         state.targetChanged.connect(self._refresh_defaults)
@@ -398,6 +422,14 @@ class FitDialog(QDialog):
     def _model_kind(self) -> str:
         return MODEL_CHOICES[self.model_box.currentText()]
 
+    def _show_method_options(self) -> None:
+        """Options that the chosen method ignores are off: epochs, patience and learning rate for ridge, the
+        folds for gradient descent (automatic may use either)."""
+        method = METHOD_CHOICES[self.method_box.currentText()]
+        for box in (self.epochs_box, self.patience_box, self.lr_box):
+            box.setEnabled(method != "ridge")
+        self.folds_box.setEnabled(method != "gradient")
+
     def _show_model_arguments(self) -> None:
         """Only networks take arguments: the field names the chosen kind's, and is off for the others."""
         names = NETWORK_ARGUMENTS.get(self._model_kind(), ())
@@ -416,7 +448,7 @@ class FitDialog(QDialog):
         """The backend ``FitConfig`` for ``slot`` with the dialog's options (validated)."""
         from ...backend.data.responses import hop_for
         from ...backend.errors import ConfigurationError
-        from ...backend.fitting import FitConfig
+        from ...backend.fitting import FitConfig, preferred_method
 
         rs = self.state.responses
         neurons = None
@@ -430,8 +462,9 @@ class FitDialog(QDialog):
             audio_fs=self.audio_fs_box.value(), neurons=neurons,
             n_bins=self.bins_box.value() if self.bins_check.isChecked() else None,
             lr=self.lr_box.value(), max_epochs=self.epochs_box.value(), patience=self.patience_box.value(),
-            network_kwargs=self._model_arguments(),
+            network_kwargs=self._model_arguments(), ridge_folds=self.folds_box.value(),
         )
+        config.method = METHOD_CHOICES[self.method_box.currentText()] or preferred_method(config, rs.dt_ms)
         config.validate()
         return config
 
@@ -463,7 +496,8 @@ class FitDialog(QDialog):
 
     def _start(self, slot_ids: list[int], single_folder: bool) -> None:
         store = settings()
-        for key, value in (("model", self.model_box.currentText()), ("max_epochs", self.epochs_box.value()),
+        for key, value in (("model", self.model_box.currentText()), ("method", self.method_box.currentText()),
+                           ("ridge_folds", self.folds_box.value()), ("max_epochs", self.epochs_box.value()),
                            ("patience", self.patience_box.value()), ("lr", self.lr_box.value()),
                            ("neurons", self.neurons_box.currentText()),
                            ("model_arguments", self.arguments_edit.text())):
@@ -522,16 +556,21 @@ class FitDialog(QDialog):
         rs = self.state.responses
         position = self._run_total - len(self._queue)
         label = f"[{position}/{self._run_total}] " if self._run_total > 1 else ""
-        description = f"{label}fitting {config.model} on {slot.kind}"
+        how = "ridge" if config.method == "ridge" else "gradient descent"
+        description = f"{label}fitting {config.model} on {slot.kind} ({how})"
         job = self.runner.submit(
-            lambda progress, cancel: fit_into_folder(rs, config, target, progress, cancel),
+            lambda progress, cancel, publish: fit_into_folder(rs, config, target, progress, cancel, publish),
             key=JOB_KEY,
             description=description,
             on_result=lambda outcome, sid=slot.id: self._fitted(sid, outcome),
             on_error=self._failed,
+            publishes=True,
             owner=self,
         )
         job.progressed.connect(lambda done, total, message, job=job: self._job_progress(job, done, total, message))
+        job.partial.connect(self._show_curves)
+        self.curves.show_report(None)
+        self.curves.setVisible(True)
         job.finished.connect(lambda job=job: self._job_finished(job))
         self._pending[job.id] = _Pending(target, slot, description)
         self._current = job.id
@@ -540,8 +579,17 @@ class FitDialog(QDialog):
         self.progress.setValue(0)
         self.status.setText(f"{description}: loading stimuli…")
 
+    def _show_curves(self, block: dict) -> None:
+        """The running fit's curves so far (its epochs; a ridge fit's tuning curves once cross-validated)."""
+        from ...backend.analysis.fitreport import fit_report
+
+        self.curves.show_report(fit_report(block))
+
     def _fitted(self, slot_id: int, fitted: FittedModel) -> None:
+        from ...backend.analysis.fitreport import fit_report
+
         self._pending.pop(self._current, None)
+        self.curves.show_report(fit_report(fitted.loaded.info))  # the whole fit, as its model card shows it
         self.state.add_model(fitted.loaded)
         slot = self.state.slot(slot_id)
         record = FitRecord(slot_id, slot.kind if slot else "?", fitted)
@@ -610,10 +658,15 @@ class FitDialog(QDialog):
             test, val = result.test_metrics, result.val_metrics
             test_text = (f"test cc_norm {_metric(test, 'cc_norm_mean')} (median {_metric(test, 'cc_norm_median')})"
                          if test else "no test split")
+            if result.diagnostics is not None:
+                folds = len(result.diagnostics["folds"])
+                how = f"ridge, {folds}-fold cross-validation"
+            else:
+                how = f"gradient descent, {result.epochs_run} epochs (best {result.best_epoch})"
             lines.append(
                 f"<b>{record.kind}</b>: validation cc_norm {_metric(val, 'cc_norm_mean')} "
-                f"(median {_metric(val, 'cc_norm_median')}), {test_text}; {result.epochs_run} epochs "
-                f"(best {result.best_epoch}), {result.seconds:.1f} s → {result.folder}"
+                f"(median {_metric(val, 'cc_norm_median')}), {test_text}; {how}, {result.seconds:.1f} s "
+                f"→ {result.folder}"
             )
         self.results_label.setText("<br>".join(lines))
 

@@ -49,6 +49,7 @@ from ...backend.analysis.compare import (
     measure_frontend,
     median_test_cc_norm,
 )
+from ...backend.analysis.fitreport import method_label
 from ...backend.analysis.frames import percentile_levels, zscore
 from ...backend.errors import one_line
 from .. import windowing
@@ -66,7 +67,7 @@ logger = logging.getLogger(__name__)
 SETTINGS_SHARED_SCALE = "compare/shared_scale"
 JOB_PREFIX = "compare:"
 COLUMNS = ("front-end", "parameters", "channels", "hop", "compute (s)", "× real time", "causality leak",
-           "receptive field", "test cc_norm")
+           "receptive field", "test cc_norm", "fitted by")
 CC_NORM_HEADER = "median test cc_norm"  # what the "test cc_norm" column shows (its key stays, for readers)
 ZSCORE_UNIT = "z-score (SD)"
 
@@ -159,6 +160,9 @@ class CompareView(QWidget):
         self.table.horizontalHeaderItem(COLUMNS.index("test cc_norm")).setToolTip(
             "Median over its neurons of the test-split cc_norm that the latest open model fitted with this "
             "front-end recorded when it was fitted (its metadata.json); '-': no such model is open")
+        self.table.horizontalHeaderItem(COLUMNS.index("fitted by")).setToolTip(
+            "How that model was fitted: ridge (closed form, cross-validated lambda) or gradient (AdamW with "
+            "early stopping); '-': not recorded, or no model")
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(scroll)
@@ -433,6 +437,7 @@ class CompareView(QWidget):
         model = matching_model(self.state.models, slot.kind, slot.args)
         value = median_test_cc_norm(model) if model is not None else None
         cells.append("-" if value is None else f"{value:.3f}")
+        cells.append(method_label(model.info) if model is not None else "-")
         return cells
 
     def _fill_table(self) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSizeF, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...backend.errors import one_line
+from ...backend.metrics import MIN_CC_MAX, SIGNIFICANCE_LEVEL
 from ...backend.prediction import (
     ModelResult,
     PredictionRun,
@@ -100,6 +101,41 @@ class _SortItem(QTableWidgetItem):
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
+_CAUTION = QColor("#b9770e")  # a score to read with care (as the fit dialog's coverage warning)
+_NOT_SIGNIFICANT = QColor("#8a8a8a")
+
+
+def _score_cell(result: ModelResult, neuron: int, unreliable: bool) -> QTableWidgetItem:
+    """A model's cc_norm for one neuron; grey with "n.s." when the shift test does not find it significant,
+    italic when cc_max is too low for cc_norm to be trusted; the tooltip gives the p-value and why."""
+    value = float(result.cc_norm[neuron])
+    p = float(result.p_value[neuron]) if result.p_value is not None else math.nan
+    significant = not np.isfinite(p) or p < SIGNIFICANCE_LEVEL
+    item = _SortItem(_fmt(value) + ("" if significant else " n.s."), value)
+    tip = [f"{result.name}: cc_norm {_fmt(value)}"]
+    if np.isfinite(p):
+        tip.append(f"p = {p:.3g} against {result.significance_shifts} circular shifts of the prediction"
+                   + ("" if significant else f": not significant at {SIGNIFICANCE_LEVEL:g}"))
+    if not significant:
+        item.setForeground(_NOT_SIGNIFICANT)
+    if unreliable:
+        font = item.font()
+        font.setItalic(True)
+        item.setFont(font)
+        tip.append(f"cc_max below {MIN_CC_MAX:g}: the repeats agree too little for cc_norm to be trusted")
+    item.setToolTip("\n".join(tip))
+    return item
+
+
+def _cc_max_cell(value: float) -> QTableWidgetItem:
+    item = _SortItem(_fmt(value), value)
+    if np.isfinite(value) and value < MIN_CC_MAX:
+        item.setForeground(_CAUTION)
+        item.setToolTip(f"cc_max {value:.3f} is below {MIN_CC_MAX:g}: the recorded repeats agree too little for "
+                        "cc_norm to mean much (it divides by a noise estimate this uncertain, and may exceed 1)")
+    return item
 
 
 def header_lines(name: str, width: int = _HEADER_LINE) -> str:
@@ -559,8 +595,10 @@ class PsthView(QWidget):
             table.setHorizontalHeaderLabels(headers)
             for column, tip in enumerate(tips):
                 table.horizontalHeaderItem(column).setToolTip(tip)
-            self.table_caption.setText(f"Scores over the {split} split: cc_max, then each model's cc_norm"
-                                       if results else f"cc_max over the {split} split")
+            self.table_caption.setText(
+                f"Scores over the {split} split: cc_max, then each model's cc_norm (grey n.s.: not significant "
+                f"against circular shifts, p ≥ {SIGNIFICANCE_LEVEL:g}; italic: cc_max below {MIN_CC_MAX:g}, "
+                "cc_norm unreliable)" if results else f"cc_max over the {split} split")
             table.setRowCount(len(rs.neurons))
             cc_max = self._stats.cc_max if self._stats is not None else np.full(len(rs.neurons), np.nan)
             for i, info in enumerate(rs.neurons):
@@ -569,9 +607,10 @@ class PsthView(QWidget):
                 if not info.valid:
                     item.setToolTip("not in the response set's default (valid) subset")
                 table.setItem(i, 0, item)
-                table.setItem(i, 1, _SortItem(_fmt(cc_max[i]), cc_max[i]))
+                table.setItem(i, 1, _cc_max_cell(float(cc_max[i])))
+                unreliable = bool(np.isfinite(cc_max[i]) and cc_max[i] < MIN_CC_MAX)
                 for j, r in enumerate(results):
-                    table.setItem(i, 2 + j, _SortItem(_fmt(r.cc_norm[i]), r.cc_norm[i]))
+                    table.setItem(i, 2 + j, _score_cell(r, i, unreliable))
             table.setSortingEnabled(True)  # sorts by the header's current indicator
             self._fit_columns()
         finally:
