@@ -111,9 +111,12 @@ def _run_fit(args: argparse.Namespace) -> int:
         log.warning("%s (--frontend-arg %s=%g)", coverage.message(), coverage.argument, coverage.fix_value)
     target = OutputFolder.claim(Path(args.out) if args.out else default_model_folder(rs, cfg.model, cfg.frontend))
     cancel = threading.Event()
-    bar = tqdm(total=cfg.max_epochs, unit="epoch", disable=args.quiet, file=sys.stderr)
+    ridge = cfg.method == "ridge"  # its steps are the folds and the final fit, not epochs
+    bar = tqdm(total=cfg.ridge_folds + 1 if ridge else cfg.max_epochs, unit="step" if ridge else "epoch",
+               disable=args.quiet, file=sys.stderr)
 
     def progress(done: int, total: int, message: str) -> None:
+        bar.total = total
         bar.n = done
         bar.set_postfix_str(message)
         bar.refresh()

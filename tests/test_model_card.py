@@ -30,7 +30,7 @@ def test_a_ridge_report_has_the_tuning_curves_of_each_neuron_and_the_mean_and_ma
     assert lines["lambda"] == "median 0.1 (from 0.1 to 1)"
     assert lines["test cc_norm"] == "mean 0.600, median 0.600 over 2 neurons"
     assert lines["significant"] == "1 of 2 neurons at p < 0.05 against 1000 circular shifts"
-    assert lines["unreliable cc_norm"] == "1 neurons with cc_max below 0.3"
+    assert lines["unreliable cc_norm"] == "1 neuron with cc_max below 0.3"
     (panel,) = report.panels
     assert panel.log_x and panel.marker == pytest.approx(0.1)
     faint = [c for c in panel.curves if c.faint]

@@ -168,9 +168,9 @@ def test_a_ridge_fit_writes_a_linear_model_that_predicts_what_the_solver_found(r
     seen = []
     solve = ridge.fit_ridge
 
-    def spy(stimuli, lags, config=None, progress=None, cancel=None):
+    def spy(stimuli, lags, config=None, progress=None, cancel=None, device="cpu"):
         seen.extend(stimuli)
-        seen_fit.append(solve(stimuli, lags, config, progress, cancel))
+        seen_fit.append(solve(stimuli, lags, config, progress, cancel, device))
         return seen_fit[-1]
 
     seen_fit: list = []
@@ -245,3 +245,25 @@ def test_a_fit_reports_p_values_and_flags_neurons_whose_cc_max_is_too_low(respon
     # Pure Poisson counts: no signal to find, so cc_max is low and every neuron is flagged.
     assert test["unreliable_cc_norm"] == [i for i, c in enumerate(test["cc_max"]) if c is None or c < 0.3]
     assert test["unreliable_cc_norm"] and test["significance_shifts"] == 50
+
+
+@pytest.mark.parametrize(("model", "frontend", "kwargs", "expected"), [
+    ("linear", "mel", {"n_mels": 8}, "ridge"),
+    ("linear", "gammatone", {"n_filters": 8, "compression": "pcen"}, "ridge"),
+    ("linear", "sincnet", {"n_filters": 8}, "gradient"),  # its filters learn: only gradient descent moves them
+    ("ln", "mel", {"n_mels": 8}, "gradient"),  # the nonlinearity has no closed form
+])
+def test_the_preferred_method_is_ridge_only_for_a_linear_model_on_a_frontend_with_nothing_to_learn(
+        model, frontend, kwargs, expected):
+    cfg = fitting.FitConfig(model=model, frontend=frontend, frontend_kwargs=kwargs, audio_fs=FS)
+    assert fitting.preferred_method(cfg, 5.0) == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+def test_the_cross_products_on_a_gpu_give_the_cpu_fit():
+    rng = np.random.default_rng(4)
+    stimuli = _simulated(rng, _strfs(3, rng), np.array([5.0, 5.0, 5.0]), n_stimuli=4, bins=200)
+    on_cpu = ridge.fit_ridge(stimuli, LAGS)
+    on_gpu = ridge.fit_ridge(stimuli, LAGS, device="cuda")
+    np.testing.assert_allclose(on_gpu.weights.strfs, on_cpu.weights.strfs, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(on_gpu.chosen, on_cpu.chosen)

@@ -353,7 +353,7 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
     feature_seconds = time.perf_counter() - loading
     pool = data["train"] + data["val"]
     stimuli = [ridge.RidgeStimulus(it.features[0, 0].double().cpu().numpy(), it.responses) for it in pool]
-    solved = ridge.fit_ridge(stimuli, cfg.temporal_window_size, cfg.ridge_config(), progress, cancel)
+    solved = ridge.fit_ridge(stimuli, cfg.temporal_window_size, cfg.ridge_config(), progress, cancel, cfg.device)
     diagnostics = {
         "method": "ridge",
         "lambdas": solved.lambdas.tolist(),
@@ -366,8 +366,8 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
         "shared_lambda": cfg.ridge_shared_lambda,
         "smoothness": cfg.ridge_smoothness,
         "centre_stimuli": cfg.ridge_centre_stimuli,
-        "solver": "float64 closed form on the CPU from per-stimulus sufficient statistics (one "
-                  "eigendecomposition per fold and missing-bin pattern)",
+        "solver": f"float64 closed form from per-stimulus sufficient statistics (cross-products on "
+                  f"{cfg.device}; one eigendecomposition per fold and missing-bin pattern, on the CPU)",
     }
     if publish is not None:
         publish({"training": {"method": "ridge", "ridge": diagnostics}})

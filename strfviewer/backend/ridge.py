@@ -171,6 +171,16 @@ class _Solver:
         return weights, intercepts
 
 
+def _cross_products(x: np.ndarray, y: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """``X'X`` and ``X'Y`` in float64 on ``device`` (torch): the one part of a fit whose cost grows with the
+    rows times the square of the columns, so the part a GPU takes over."""
+    import torch
+
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).to(device)
+    yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64)).to(device)
+    return (xt.T @ xt).cpu().numpy(), (xt.T @ yt).cpu().numpy()
+
+
 class _Statistics:
     """Every stimulus's :class:`_Sums` for every group of neurons sharing a pattern of valid bins, computed
     once: each fold's fit (and the final one) adds up those of its stimuli instead of revisiting the rows.
@@ -180,7 +190,8 @@ class _Statistics:
     between stimuli (the gradient fit's per-stimulus BatchNorm does the same); the intercept still comes from
     the raw means."""
 
-    def __init__(self, designs: list[np.ndarray], targets: list[np.ndarray], centre_stimuli: bool) -> None:
+    def __init__(self, designs: list[np.ndarray], targets: list[np.ndarray], centre_stimuli: bool,
+                 device: str = "cpu") -> None:
         n_neurons = targets[0].shape[1]
         valid = [np.isfinite(t) for t in targets]
         patterns: dict[bytes, list[int]] = {}
@@ -202,7 +213,8 @@ class _Statistics:
                     x, y = raw_x - raw_x.mean(axis=0), raw_y - raw_y.mean(axis=0)
                 else:
                     x, y = raw_x - self.reference, raw_y
-                per_stimulus.append(_Sums(int(rows.sum()), x.sum(axis=0), x.T @ x, x.T @ y, y.sum(axis=0),
+                xx, xy = _cross_products(x, y, device)
+                per_stimulus.append(_Sums(int(rows.sum()), x.sum(axis=0), xx, xy, y.sum(axis=0),
                                           raw_x.sum(axis=0), raw_y.sum(axis=0)))
             self.sums.append(per_stimulus)
 
@@ -234,8 +246,10 @@ def fold_positions(n_stimuli: int, folds: int) -> list[list[int]]:
 
 
 def fit_ridge(stimuli: list[RidgeStimulus], lags: int, config: RidgeConfig | None = None,
-              progress: ProgressCallback | None = None, cancel: CancelFlag | None = None) -> RidgeFit:
-    """Cross-validate the lambda grid over ``stimuli`` (all of them training material), then fit on all."""
+              progress: ProgressCallback | None = None, cancel: CancelFlag | None = None,
+              device: str = "cpu") -> RidgeFit:
+    """Cross-validate the lambda grid over ``stimuli`` (all of them training material), then fit on all; the
+    cross-products are computed on ``device`` (a torch device name), the rest on the CPU."""
     config = config or RidgeConfig()
     config.validate()
     if not stimuli:
@@ -244,7 +258,7 @@ def fit_ridge(stimuli: list[RidgeStimulus], lags: int, config: RidgeConfig | Non
     lambdas = np.asarray(config.lambdas, dtype=np.float64)
     unmix = np.linalg.inv(np.linalg.cholesky(smoothness_penalty(bands, lags, config.smoothness))).T
     designs = [lagged(s.frames, lags) for s in stimuli]
-    statistics = _Statistics(designs, [s.target for s in stimuli], config.centre_stimuli)
+    statistics = _Statistics(designs, [s.target for s in stimuli], config.centre_stimuli, device)
     folds = fold_positions(len(stimuli), config.folds)
     n_neurons, longest = statistics.n_neurons, max(d.shape[0] for d in designs)
     # Every held-out prediction, laid out as the scores take them: (lambda, stimulus, neuron, 1, bin).

@@ -111,7 +111,8 @@ def _scores(test: dict[str, Any]) -> list[tuple[str, str]]:
                                      f"at p < {SIGNIFICANCE_LEVEL:g}{against}"))
     unreliable = test.get("unreliable_cc_norm")
     if isinstance(unreliable, list):
-        lines.append(("unreliable cc_norm", f"{len(unreliable)} neurons with cc_max below {MIN_CC_MAX:g}"))
+        n = len(unreliable)
+        lines.append(("unreliable cc_norm", f"{n} neuron{'' if n == 1 else 's'} with cc_max below {MIN_CC_MAX:g}"))
     return lines
 
 

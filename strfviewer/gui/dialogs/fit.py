@@ -327,7 +327,6 @@ class FitDialog(QDialog):
         layout.addWidget(self.message)
         layout.addWidget(self.results_label)
         layout.addWidget(self.curves, 1)
-        layout.addStretch(1)
         layout.addWidget(close)
 
         self.model_box.currentTextChanged.connect(lambda _: self._refresh_defaults())

@@ -16,6 +16,7 @@ from ...backend.analysis.fitreport import FitReport, Panel
 _FAINT = (150, 150, 150, 60)
 _LINE = (31, 119, 180)
 _MARKER = (214, 39, 40)
+_PANEL_HEIGHT = 150  # px each plot needs for readable ticks, labels and title (the dialog fits 768 px)
 
 
 class FitCurves(pg.GraphicsLayoutWidget):
@@ -24,7 +25,6 @@ class FitCurves(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setBackground("w")
-        self.setMinimumHeight(220)
         self.plots: list[pg.PlotItem] = []
         self._lines: list[list[pg.PlotDataItem]] = []  # per plot, one item per curve
         self._markers: list[pg.InfiniteLine] = []
@@ -39,6 +39,7 @@ class FitCurves(pg.GraphicsLayoutWidget):
         self.clear()
         self.plots, self._lines = [], []
         self._layout = [(p.title, len(p.curves)) for p in panels]
+        self.setMinimumHeight(_PANEL_HEIGHT * max(1, len(panels)))
         if not panels:
             self.addLabel("No fit curves recorded for this model" if report is not None else "", color="#666")
             return
@@ -60,9 +61,11 @@ class FitCurves(pg.GraphicsLayoutWidget):
         plot.setLabel("left", panel.y_label)
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setLogMode(x=panel.log_x, y=False)
-        plot.getAxis("left").setWidth(60)  # stacked panels keep their x axes aligned
-        if any(not c.faint for c in panel.curves):
-            plot.addLegend(offset=(-10, 10))
+        for side in ("left", "bottom"):
+            plot.getAxis(side).enableAutoSIPrefix(False)  # cc_norm is read as 0.4, never as "400 (x0.001)"
+        plot.getAxis("left").setWidth(64)  # stacked panels keep their x axes aligned
+        if any(c.faint for c in panel.curves):  # the summary line needs naming only beside the neurons' lines
+            plot.addLegend(offset=(-10, -10))
         lines = []
         for curve in panel.curves:
             x, y = _finite(curve.x, curve.y, panel.log_x)
@@ -75,7 +78,8 @@ class FitCurves(pg.GraphicsLayoutWidget):
         position = panel.marker if panel.marker is not None else 1.0
         marker = pg.InfiniteLine(np.log10(position) if panel.log_x else position, angle=90,
                                  pen=pg.mkPen(_MARKER, width=1.5, style=Qt.PenStyle.DashLine),
-                                 label=panel.marker_label, labelOpts={"position": 0.9, "color": _MARKER})
+                                 label=panel.marker_label,
+                                 labelOpts={"position": 0.12, "color": _MARKER, "fill": (255, 255, 255, 220)})
         marker.setVisible(panel.marker is not None)
         plot.addItem(marker)
         self._markers.append(marker)
