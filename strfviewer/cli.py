@@ -154,6 +154,23 @@ def _run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_import(args: argparse.Namespace) -> int:
+    from .backend.data.nwb import inspect_nwb, read_nwb
+    from .backend.data.trials import save_imported
+
+    summary = inspect_nwb(args.source)
+    if args.table is None and args.column is None and len(summary.candidates) > 1 and summary.guess is not None:
+        others = ", ".join(f"{c.table}.{c.column}" for c in summary.candidates if c != summary.guess)
+        log.info("presentations from %s.%s (also possible: %s; choose with --table/--column)",
+                 summary.guess.table, summary.guess.column, others)
+    imported = read_nwb(args.source, args.dt_ms, args.table, args.column)
+    folder = save_imported(imported, args.out)
+    counts = imported.binned.counts
+    sys.stdout.write(f"{counts.shape[0]} neurons, {counts.shape[1]} stimuli, up to {counts.shape[2]} repeats, "
+                     f"{args.dt_ms:g} ms bins from {imported.source['presentations']}\nwrote {folder}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strfviewer",
@@ -165,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", nargs="?", help="audio file, response set, model folder or weights file")
     info.add_argument("--audio-fs", type=int, default=48000, help="sample rate for the front-end listing (Hz)")
     info.add_argument("--dt-ms", type=float, default=5.0, help="frame period for the front-end listing (ms)")
+
+    source = sub.add_parser("import", help="write a response set from a recording (an NWB file)")
+    source.add_argument("source", help="an NWB file: sounds as stimulus series (or files beside it), a table of "
+                                       "presentations, sorted units")
+    source.add_argument("--out", required=True, help="the response-set folder to create")
+    source.add_argument("--dt-ms", type=float, default=5.0, help="bin width (ms)")
+    source.add_argument("--table", help="the presentations' table (default: the best guess; see 'info')")
+    source.add_argument("--column", help="the table's column that names each presentation's sound")
 
     fit = sub.add_parser("fit", help="fit an encoding model to a response set and write a model folder")
     fit.add_argument("responses", help="response-set folder (see docs/formats.md)")
@@ -281,7 +306,7 @@ def build_gui_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = ("info", "fit", "render")
+_SUBCOMMANDS = ("info", "fit", "render", "import")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -301,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .gui import render
 
             return render.run(args)
+        if args.command == "import":
+            return _run_import(args)
         if args.command == "info" and args.path:
             from .backend.describe import describe_path
 

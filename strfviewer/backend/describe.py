@@ -63,6 +63,10 @@ def describe_path(path: Path) -> str:
         return _session(path)
     if path.suffix in (".pt", ".pth", ".safetensors") or path.name == CONFIG_FILE:
         return _model(path)
+    if path.suffix.lower() == ".nwb":
+        from .data.nwb import inspect_nwb
+
+        return inspect_nwb(path).describe()
     return _audio(path)
 
 

@@ -136,11 +136,19 @@ def _pause_cyclic_gc(busy: bool) -> None:
 
 
 class _Worker:
-    """Runs one job's function in the pool and puts its progress and outcome in the runner's report queue."""
+    """Runs one job's function in the pool and puts its progress and outcome in the runner's report queue.
+
+    It holds no Qt object, not even the :class:`Job` (only its id, its events and its description): a Python
+    wrapper of a QObject whose last reference went away on a pool thread would be torn down there. For the
+    same reason the function, whose closure may hold widgets, goes back to the GUI thread with the outcome and
+    is released there."""
 
     def __init__(self, job: Job, fn: Callable[..., Any], reports: queue.SimpleQueue, interval_s: float,
                  publishes: bool) -> None:
-        self._job = job
+        self._id = job.id
+        self._description = repr(job)
+        self._cancel = job.cancel_event
+        self._done = job._done
         self._fn: Callable[..., Any] | None = fn
         self._publishes = publishes
         self._reports = reports
@@ -149,40 +157,40 @@ class _Worker:
 
     def _progress(self, done: int, total: int, message: str) -> None:
         """Progress callback given to the function; doubles as a cancellation point for progress-only loops."""
-        check_cancel(self._job.cancel_event)
+        check_cancel(self._cancel)
         now = time.monotonic()
         if done != total and now - self._last_report < self._interval_s:
             return  # throttled: the GUI needs no more than a few updates per second
         self._last_report = now
-        self._reports.put((_PROGRESSED, self._job, done, total, message))
+        self._reports.put((_PROGRESSED, self._id, done, total, message))
 
     def _publish(self, value: Any) -> None:
         """Publish callback given to a function submitted with ``publishes=True``; also a cancellation point."""
-        check_cancel(self._job.cancel_event)
-        self._reports.put((_PUBLISHED, self._job, value))
+        check_cancel(self._cancel)
+        self._reports.put((_PUBLISHED, self._id, value))
 
     def run(self) -> None:
         """Run the function, catching everything: an exception escaping into the pool thread helps nobody."""
-        job, fn = self._job, self._fn
+        fn, self._fn = self._fn, None
         outcome, value = _CANCELLED, None
         try:
-            self._reports.put((_STARTED, job))
-            check_cancel(job.cancel_event)  # superseded or cancelled while still queued: do not start at all
+            self._reports.put((_STARTED, self._id))
+            check_cancel(self._cancel)  # superseded or cancelled while still queued: do not start at all
             assert fn is not None
             if self._publishes:
-                value = fn(self._progress, job.cancel_event, self._publish)
+                value = fn(self._progress, self._cancel, self._publish)
             else:
-                value = fn(self._progress, job.cancel_event)
+                value = fn(self._progress, self._cancel)
             outcome = _OK
         except CancelledError:
-            logger.debug("%r stopped on cancellation", job)
+            logger.debug("%s stopped on cancellation", self._description)
         except BaseException as exc:
-            logger.error("%r failed", job, exc_info=True)
+            logger.error("%s failed", self._description, exc_info=True)
             outcome, value = _ERROR, exc
         finally:
-            self._fn = None  # drop references to the caller's data as soon as possible
-            job._done.set()
-            self._reports.put((_ENDED, job, outcome, value))
+            self._done.set()
+            self._reports.put((_ENDED, self._id, outcome, value, fn))  # fn is released on the GUI thread
+            del fn, value
 
 
 def _fit_int32(done: int, total: int) -> tuple[int, int]:
@@ -322,10 +330,14 @@ class JobRunner(QObject):
                     _ENDED: self._on_ended}
         while not self._closed:
             try:
-                kind, job, *details = self._reports.get_nowait()
+                kind, job_id, *details = self._reports.get_nowait()
             except queue.Empty:
                 break
-            handlers[kind](job, *details)
+            entry = self._entries.get(job_id)
+            if kind == _ENDED:
+                details = details[:2]  # the job's function (details[2]) is let go here, on the GUI thread
+            if entry is not None:
+                handlers[kind](entry.job, *details)
         if not self._entries or self._closed:
             self._delivery.stop()
 

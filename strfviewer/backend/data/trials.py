@@ -1,0 +1,150 @@
+"""From a recording's own clock to a response set: spike trains of sorted units and the times each sound was
+played become binned counts ``(neurons, stimuli, repeats, bins)`` and the exact spike times behind them.
+
+Every importer (NWB files, spike-time text files, spike tables) reduces its source to the same three things:
+each unit's spike times, the presentations (which stimulus, from when), and optionally when each unit was
+recording. Binning happens here, once, so every source gets the same rules:
+
+- A presentation's spikes are counted from its onset, in ticks of ``tick_ms`` (10 us by default); the bin of
+  a spike is its tick divided by the ticks per bin, so the raster and the counts never disagree.
+- Bin ``t`` covers ``[t * dt, (t + 1) * dt)`` after onset; a stimulus has ``n_bins`` of them (its sound's length
+  in whole bins, or longer for a post-stimulus window).
+- Repeats are numbered per stimulus in order of onset. A stimulus played fewer times than the most-played one
+  has its missing repeats NaN, as has every trial of a unit that was not recording for all of it: missing,
+  never zero.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ResponseSetError
+
+DEFAULT_TICK_MS = 0.01  # 10 us, as the demo's spike times
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """One playback of stimulus ``stimulus`` (an index into the stimuli), starting at ``onset_s`` on the
+    recording's clock."""
+
+    stimulus: int
+    onset_s: float
+
+
+@dataclass
+class BinnedTrials:
+    """Counts ``(N, S, R, T)`` (float32, NaN where missing), and every trial's spikes in ticks from onset in the
+    layout of ``spike_times.npz`` (trial ``(n * S + s) * R + r`` holds ``ticks[trial_ptr[i]:trial_ptr[i + 1]]``)."""
+
+    counts: np.ndarray
+    ticks: np.ndarray
+    trial_ptr: np.ndarray
+    tick_ms: float
+    repeats: list[int]  # presentations of each stimulus
+
+
+def _ticks_per_bin(dt_ms: float, tick_ms: float) -> int:
+    ratio = dt_ms / tick_ms
+    if not (ratio >= 1 and math.isclose(ratio, round(ratio), rel_tol=0, abs_tol=1e-6)):
+        raise ResponseSetError(f"a {dt_ms:g} ms bin is not a whole number of {tick_ms:g} ms ticks; choose a bin "
+                               "width that is a multiple of the tick")
+    return round(ratio)
+
+
+def _covered(intervals: np.ndarray | None, start: float, stop: float) -> bool:
+    """Whether ``[start, stop)`` lies inside one of ``intervals`` ``(K, 2)`` (None: the unit always recorded)."""
+    if intervals is None:
+        return True
+    return bool(np.any((intervals[:, 0] <= start) & (intervals[:, 1] >= stop)))
+
+
+def bin_presentations(spike_times: list[np.ndarray], presentations: list[Presentation], n_bins: list[int],
+                      dt_ms: float, recording: list[np.ndarray | None] | None = None,
+                      tick_ms: float = DEFAULT_TICK_MS) -> BinnedTrials:
+    """Bin each unit's spike times (seconds, any order) around each presentation.
+
+    ``n_bins[s]`` is stimulus ``s``'s length in bins; ``recording[n]`` the intervals ``(K, 2)`` in seconds during
+    which unit ``n`` was recording (None: throughout). A stimulus never presented is refused, as is a
+    presentation of an unknown stimulus.
+    """
+    n_stimuli = len(n_bins)
+    if n_stimuli == 0 or not presentations:
+        raise ResponseSetError("no stimulus presentations to bin: the source names no trial")
+    for p in presentations:
+        if not 0 <= p.stimulus < n_stimuli:
+            raise ResponseSetError(f"a presentation at {p.onset_s:g} s names stimulus {p.stimulus}, but there are "
+                                   f"{n_stimuli} stimuli")
+    order = sorted(range(len(presentations)), key=lambda i: (presentations[i].stimulus, presentations[i].onset_s))
+    repeats = [0] * n_stimuli
+    slots: list[tuple[int, int, float]] = []  # (stimulus, repeat, onset) in trial order
+    for i in order:
+        p = presentations[i]
+        slots.append((p.stimulus, repeats[p.stimulus], p.onset_s))
+        repeats[p.stimulus] += 1
+    never = [s for s, r in enumerate(repeats) if r == 0]
+    if never:
+        raise ResponseSetError(f"stimulus {never[0]} is never presented ({len(never)} of {n_stimuli} stimuli are "
+                               "not); leave unplayed sounds out of the stimuli")
+    per_bin = _ticks_per_bin(dt_ms, tick_ms)
+    tick_s = tick_ms / 1000.0
+    n_units, n_rep, longest = len(spike_times), max(repeats), max(n_bins)
+    counts = np.full((n_units, n_stimuli, n_rep, longest), np.nan, dtype=np.float32)
+    trials: dict[tuple[int, int, int], np.ndarray] = {}
+    for n, train in enumerate(spike_times):
+        times = np.sort(np.asarray(train, dtype=np.float64))
+        intervals = None if recording is None or recording[n] is None else np.asarray(recording[n], dtype=float)
+        for s, r, onset in slots:
+            length = n_bins[s] * per_bin  # ticks
+            stop = onset + length * tick_s
+            if not _covered(intervals, onset, stop):
+                continue  # the unit was not recording throughout: the trial is missing
+            window = times[np.searchsorted(times, onset - tick_s): np.searchsorted(times, stop + tick_s)]
+            ticks = np.floor((window - onset) / tick_s + 0.5).astype(np.int64)
+            ticks = ticks[(ticks >= 0) & (ticks < length)]
+            trials[n, s, r] = ticks
+            counts[n, s, r, : n_bins[s]] = np.bincount(ticks // per_bin, minlength=n_bins[s])
+    all_ticks, trial_ptr = [], [0]
+    for n in range(n_units):
+        for s in range(n_stimuli):
+            for r in range(n_rep):
+                ticks = trials.get((n, s, r), np.zeros(0, dtype=np.int64))
+                all_ticks.append(ticks)
+                trial_ptr.append(trial_ptr[-1] + ticks.shape[0])
+    flat = np.concatenate(all_ticks) if all_ticks else np.zeros(0, dtype=np.int64)
+    return BinnedTrials(counts, flat.astype(np.int64), np.asarray(trial_ptr, dtype=np.int64), tick_ms, repeats)
+
+
+def save_imported(imported: Any, folder: str | Path) -> Path:
+    """Write an importer's result (name, dt_ms, stimuli, neurons, binned, source) as a response-set folder with
+    its exact spike times. The folder appears whole or not at all: it is written beside, then renamed."""
+    from .responses import save_response_set
+
+    target = Path(folder)
+    if target.exists():
+        raise ResponseSetError(f"{target} already exists; choose a new folder for the response set")
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        save_response_set(partial, name=imported.name, dt_ms=imported.dt_ms, stimuli=imported.stimuli,
+                          neurons=imported.neurons, counts=imported.binned.counts,
+                          extra={"source": imported.source})
+        write_spike_times(str(partial / "spike_times.npz"), imported.binned)
+        partial.rename(target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return target
+
+
+def write_spike_times(path: str, trials: BinnedTrials) -> None:
+    """``spike_times.npz`` for ``trials``, as :func:`strfviewer.backend.data.spikes.read_spike_times` reads it."""
+    n, s, r, _ = trials.counts.shape
+    np.savez_compressed(path, spike_ticks=trials.ticks, trial_ptr=trials.trial_ptr,
+                        tick_ms=np.float64(trials.tick_ms), shape=np.array([n, s, r], dtype=np.int64))
