@@ -59,13 +59,6 @@ def _ticks_per_bin(dt_ms: float, tick_ms: float) -> int:
     return round(ratio)
 
 
-def _covered(intervals: np.ndarray | None, start: float, stop: float) -> bool:
-    """Whether ``[start, stop)`` lies inside one of ``intervals`` ``(K, 2)`` (None: the unit always recorded)."""
-    if intervals is None:
-        return True
-    return bool(np.any((intervals[:, 0] <= start) & (intervals[:, 1] >= stop)))
-
-
 def bin_presentations(spike_times: list[np.ndarray], presentations: list[Presentation], n_bins: list[int],
                       dt_ms: float, recording: list[np.ndarray | None] | None = None,
                       tick_ms: float = DEFAULT_TICK_MS) -> BinnedTrials:
@@ -96,30 +89,37 @@ def bin_presentations(spike_times: list[np.ndarray], presentations: list[Present
     per_bin = _ticks_per_bin(dt_ms, tick_ms)
     tick_s = tick_ms / 1000.0
     n_units, n_rep, longest = len(spike_times), max(repeats), max(n_bins)
+    stimulus = np.array([s for s, _, _ in slots])
+    repeat = np.array([r for _, r, _ in slots])
+    onset = np.array([t for _, _, t in slots], dtype=np.float64)
+    length = np.asarray(n_bins, dtype=np.int64)[stimulus] * per_bin  # ticks of each presentation
+    stop = onset + length * tick_s
     counts = np.full((n_units, n_stimuli, n_rep, longest), np.nan, dtype=np.float32)
-    trials: dict[tuple[int, int, int], np.ndarray] = {}
+    past_end = np.arange(longest)[None, :] >= np.asarray(n_bins)[stimulus][:, None]  # (P, T): after the sound
+    per_trial = np.zeros((n_units, n_stimuli, n_rep), dtype=np.int64)  # spikes of each trial
+    chunks = []
     for n, train in enumerate(spike_times):
         times = np.sort(np.asarray(train, dtype=np.float64))
         intervals = None if recording is None or recording[n] is None else np.asarray(recording[n], dtype=float)
-        for s, r, onset in slots:
-            length = n_bins[s] * per_bin  # ticks
-            stop = onset + length * tick_s
-            if not _covered(intervals, onset, stop):
-                continue  # the unit was not recording throughout: the trial is missing
-            window = times[np.searchsorted(times, onset - tick_s): np.searchsorted(times, stop + tick_s)]
-            ticks = np.floor((window - onset) / tick_s + 0.5).astype(np.int64)
-            ticks = ticks[(ticks >= 0) & (ticks < length)]
-            trials[n, s, r] = ticks
-            counts[n, s, r, : n_bins[s]] = np.bincount(ticks // per_bin, minlength=n_bins[s])
-    all_ticks, trial_ptr = [], [0]
-    for n in range(n_units):
-        for s in range(n_stimuli):
-            for r in range(n_rep):
-                ticks = trials.get((n, s, r), np.zeros(0, dtype=np.int64))
-                all_ticks.append(ticks)
-                trial_ptr.append(trial_ptr[-1] + ticks.shape[0])
-    flat = np.concatenate(all_ticks) if all_ticks else np.zeros(0, dtype=np.int64)
-    return BinnedTrials(counts, flat.astype(np.int64), np.asarray(trial_ptr, dtype=np.int64), tick_ms, repeats)
+        covered = np.ones(len(slots), dtype=bool) if intervals is None else np.any(
+            (intervals[None, :, 0] <= onset[:, None]) & (intervals[None, :, 1] >= stop[:, None]), axis=1)
+        # Every presentation's window of spikes at once (a tick of margin either side for the rounding).
+        low, high = np.searchsorted(times, onset - tick_s), np.searchsorted(times, stop + tick_s)
+        sizes = high - low
+        trial = np.repeat(np.arange(len(slots)), sizes)
+        index = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(low, sizes)
+        ticks = np.floor((times[index] - onset[trial]) / tick_s + 0.5).astype(np.int64)
+        keep = (ticks >= 0) & (ticks < length[trial]) & covered[trial]
+        ticks, trial = ticks[keep], trial[keep]
+        binned = np.bincount(trial * longest + ticks // per_bin, minlength=len(slots) * longest)
+        rows = binned.reshape(len(slots), longest).astype(np.float32)
+        rows[past_end | ~covered[:, None]] = np.nan  # a unit not recording throughout: the trial is missing
+        counts[n, stimulus, repeat] = rows
+        per_trial[n, stimulus, repeat] = np.bincount(trial, minlength=len(slots))
+        chunks.append(ticks)  # in presentation order, which is (stimulus, repeat) order: the file's trial order
+    trial_ptr = np.concatenate([[0], np.cumsum(per_trial.reshape(-1))]).astype(np.int64)
+    flat = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    return BinnedTrials(counts, flat.astype(np.int64), trial_ptr, tick_ms, repeats)
 
 
 def save_imported(imported: Any, folder: str | Path) -> Path:
