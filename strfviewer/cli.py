@@ -156,18 +156,30 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 def _run_import(args: argparse.Namespace) -> int:
     from .backend.data.nwb import inspect_nwb, read_nwb
-    from .backend.data.trials import save_imported
+    from .backend.data.spiketable import read_spike_table
+    from .backend.errors import ConfigurationError
 
+    if Path(args.source).suffix.lower() == ".csv":
+        if not args.sounds:
+            raise ConfigurationError("import: a CSV table of spikes needs --sounds FOLDER (its sound files)")
+        imported = read_spike_table(args.source, args.sounds, args.dt_ms)
+        return _imported(imported, args.out, Path(args.source).name)
     summary = inspect_nwb(args.source)
     if args.table is None and args.column is None and len(summary.candidates) > 1 and summary.guess is not None:
         others = ", ".join(f"{c.table}.{c.column}" for c in summary.candidates if c != summary.guess)
         log.info("presentations from %s.%s (also possible: %s; choose with --table/--column)",
                  summary.guess.table, summary.guess.column, others)
     imported = read_nwb(args.source, args.dt_ms, args.table, args.column)
-    folder = save_imported(imported, args.out)
+    return _imported(imported, args.out, imported.source["presentations"])
+
+
+def _imported(imported: Any, out: str, source: str) -> int:
+    from .backend.data.trials import save_imported
+
+    folder = save_imported(imported, out)
     counts = imported.binned.counts
     sys.stdout.write(f"{counts.shape[0]} neurons, {counts.shape[1]} stimuli, up to {counts.shape[2]} repeats, "
-                     f"{args.dt_ms:g} ms bins from {imported.source['presentations']}\nwrote {folder}\n")
+                     f"{imported.dt_ms:g} ms bins from {source}\nwrote {folder}\n")
     return 0
 
 
@@ -183,9 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--audio-fs", type=int, default=48000, help="sample rate for the front-end listing (Hz)")
     info.add_argument("--dt-ms", type=float, default=5.0, help="frame period for the front-end listing (ms)")
 
-    source = sub.add_parser("import", help="write a response set from a recording (an NWB file)")
-    source.add_argument("source", help="an NWB file: sounds as stimulus series (or files beside it), a table of "
-                                       "presentations, sorted units")
+    source = sub.add_parser("import", help="write a response set from a recording (an NWB file or a CSV table "
+                                           "of spikes)")
+    source.add_argument("source", help="an NWB file (sounds as stimulus series or files beside it, a table of "
+                                       "presentations, sorted units), or a CSV table of spikes with columns "
+                                       "unit, stimulus, trial, time_s (seconds after the trial's onset)")
+    source.add_argument("--sounds", help="CSV: the folder of the sound files the stimulus column names")
     source.add_argument("--out", required=True, help="the response-set folder to create")
     source.add_argument("--dt-ms", type=float, default=5.0, help="bin width (ms)")
     source.add_argument("--table", help="the presentations' table (default: the best guess; see 'info')")

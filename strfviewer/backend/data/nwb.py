@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ResponseSetError, one_line
-from .trials import BinnedTrials, Presentation, bin_presentations
+from .trials import AUDIO_SUFFIXES, ImportedResponses, Presentation, bin_presentations, stimulus_id
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 _PREFERRED_WORDS = ("stim", "sound", "song", "call", "wav", "audio")
 
 
@@ -63,18 +62,6 @@ class NwbSummary:
             each = f"{low}" if low == high else f"{low} to {high}"
             lines.append(f"  {len(self.repeats)} stimuli, {each} repeats each")
         return "\n".join(lines)
-
-
-@dataclass
-class ImportedResponses:
-    """A response set read from a recording, ready to be written as a folder (``trials.save_imported``)."""
-
-    name: str
-    dt_ms: float
-    stimuli: list[dict[str, Any]]  # id, audio (1-D float32), sample_rate_hz
-    neurons: list[dict[str, Any]]
-    binned: BinnedTrials
-    source: dict[str, Any]
 
 
 def _open(path: Path):
@@ -240,7 +227,7 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
         neurons = [_neuron_metadata(units, i) for i in range(len(units))]
         ids: list[str] = []
         for name in order:
-            base = candidate = _safe_id(name)
+            base = candidate = stimulus_id(name)
             while candidate in ids:  # two names that differ only in characters a file name cannot hold
                 candidate = f"{base}-{len(ids)}"
             ids.append(candidate)
@@ -252,9 +239,3 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
                                  source)
     finally:
         io.close()
-
-
-def _safe_id(name: str) -> str:
-    """A stimulus id usable as a file name: the sound's name without folders, suffix or odd characters."""
-    stem = Path(name).stem if name.lower().endswith(AUDIO_SUFFIXES) else name
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "stimulus"

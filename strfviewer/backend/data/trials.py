@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import ResponseSetError
 
 DEFAULT_TICK_MS = 0.01  # 10 us, as the demo's spike times
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")  # sound files an importer recognises
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,24 @@ class BinnedTrials:
     trial_ptr: np.ndarray
     tick_ms: float
     repeats: list[int]  # presentations of each stimulus
+
+
+@dataclass
+class ImportedResponses:
+    """A response set read from a recording, ready to be written as a folder (:func:`save_imported`)."""
+
+    name: str
+    dt_ms: float
+    stimuli: list[dict[str, Any]]  # id, audio (1-D float32), sample_rate_hz
+    neurons: list[dict[str, Any]]
+    binned: BinnedTrials
+    source: dict[str, Any]
+
+
+def stimulus_id(name: str) -> str:
+    """A stimulus id usable as a file name: the sound's name without folders, suffix or odd characters."""
+    stem = Path(name).stem if name.lower().endswith(AUDIO_SUFFIXES) else name
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "stimulus"
 
 
 def _ticks_per_bin(dt_ms: float, tick_ms: float) -> int:
@@ -122,7 +141,7 @@ def bin_presentations(spike_times: list[np.ndarray], presentations: list[Present
     return BinnedTrials(counts, flat.astype(np.int64), trial_ptr, tick_ms, repeats)
 
 
-def save_imported(imported: Any, folder: str | Path) -> Path:
+def save_imported(imported: ImportedResponses, folder: str | Path) -> Path:
     """Write an importer's result (name, dt_ms, stimuli, neurons, binned, source) as a response-set folder with
     its exact spike times. The folder appears whole or not at all: it is written beside, then renamed."""
     from .responses import save_response_set

@@ -1,0 +1,75 @@
+"""A plain table of spikes as a response set: one CSV row per spike, its unit, stimulus, trial and time.
+
+The columns are ``unit``, ``stimulus``, ``trial`` and ``time_s`` (seconds after that trial's sound onset); a
+header row names them, in any order, and other columns are ignored. ``stimulus`` names a sound file in the
+sounds folder (with or without its suffix). A stimulus has as many trials as its highest trial number plus
+one: a trial without any row had no spikes (so every trial must appear for some unit, or be given by a
+later one). Units and stimuli keep the order of their first row.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ResponseSetError, one_line
+from .trials import AUDIO_SUFFIXES, ImportedResponses, Presentation, bin_presentations, stimulus_id
+
+COLUMNS = ("unit", "stimulus", "trial", "time_s")
+
+
+def _sound_file(folder: Path, name: str) -> Path:
+    candidates = [folder / name] + [folder / f"{name}{suffix}" for suffix in AUDIO_SUFFIXES]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ResponseSetError(f"stimulus {name!r}: no sound file {name} (or {name}.wav, .flac…) in {folder}")
+
+
+def read_spike_table(path: str | Path, sounds: str | Path, dt_ms: float) -> ImportedResponses:
+    """Bin the spikes of a CSV table (see the module docstring) against the sounds in ``sounds``."""
+    from .audio import load_audio
+
+    path, sounds = Path(path), Path(sounds)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ResponseSetError(f"{path.name}: no column {', '.join(missing)} (the header has "
+                                       f"{', '.join(reader.fieldnames or []) or 'nothing'}); name the columns "
+                                       f"{', '.join(COLUMNS)}")
+            rows = [(r["unit"], r["stimulus"], int(r["trial"]), float(r["time_s"])) for r in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ResponseSetError(f"{path.name} cannot be read as a CSV table ({one_line(exc)})") from None
+    except (TypeError, ValueError) as exc:
+        raise ResponseSetError(f"{path.name}: a trial is not a whole number or a time not a number "
+                               f"({one_line(exc)})") from None
+    if not rows:
+        raise ResponseSetError(f"{path.name} has no spikes")
+    units = list(dict.fromkeys(r[0] for r in rows))
+    names = list(dict.fromkeys(r[1] for r in rows))
+    if any(r[2] < 0 for r in rows):
+        raise ResponseSetError(f"{path.name}: trial numbers start at 0; a row has a negative one")
+    trials = {name: 1 + max(r[2] for r in rows if r[1] == name) for name in names}
+    loaded = [load_audio(_sound_file(sounds, name)) for name in names]
+    n_bins = [math.floor(a.waveform.shape[0] * 1000.0 / (a.sample_rate * dt_ms) + 1e-9) for a in loaded]
+    # Each trial gets its own stretch of one clock, a second apart, so the common binning applies unchanged.
+    stride = max(n_bins) * dt_ms / 1000.0 + 1.0
+    onset: dict[tuple[int, int], float] = {}
+    for s, name in enumerate(names):
+        for t in range(trials[name]):
+            onset[s, t] = len(onset) * stride
+    index, unit_index = {name: s for s, name in enumerate(names)}, {u: n for n, u in enumerate(units)}
+    trains: list[list[float]] = [[] for _ in units]
+    for unit, name, trial, time_s in rows:
+        trains[unit_index[unit]].append(onset[index[name], trial] + time_s)
+    presentations = [Presentation(s, t) for (s, _), t in onset.items()]
+    binned = bin_presentations([np.asarray(t) for t in trains], presentations, n_bins, dt_ms)
+    stimuli = [{"id": stimulus_id(name), "audio": a.waveform.numpy(), "sample_rate_hz": float(a.sample_rate),
+                "label": name} for name, a in zip(names, loaded, strict=True)]
+    return ImportedResponses(path.stem, dt_ms, stimuli, [{"id": str(u)} for u in units], binned,
+                             {"spike_table": path.name, "sounds": str(sounds), "dt_ms": dt_ms})
