@@ -163,7 +163,7 @@ def signal_power(resp: Any) -> np.ndarray:
         return np.where(weight > 0, total / weight, np.nan)
 
 
-def cc_norm(pred: Any, resp: Any, power: np.ndarray | None = None) -> np.ndarray:
+def cc_norm(pred: Any, resp: Any) -> np.ndarray:
     """Normalised correlation (Schoppe et al. 2016): ``cov(pred, psth) / sqrt(var(pred) * SP)`` per neuron.
 
     Bessel-corrected moments over all stimuli's valid bins pooled, SP from :func:`signal_power`; it corrects cc
@@ -171,22 +171,22 @@ def cc_norm(pred: Any, resp: Any, power: np.ndarray | None = None) -> np.ndarray
     prediction is constant or fewer than two bins are valid. With a single repeat it is plain :func:`cc`.
     """
     p, r = _check_pair(pred, resp)
-    return cc_norm_many(p[None], r, power)[0]
+    return cc_norm_many(p[None], r)[0]
 
 
-def cc_norm_many(preds: Any, resp: Any, power: np.ndarray | None = None) -> np.ndarray:
+def cc_norm_many(preds: Any, resp: Any) -> np.ndarray:
     """:func:`cc_norm` of several predictions ``(K, S, N, 1, T)`` of the same responses: ``(K, N)``. The PSTH
     and the signal power are computed once (a ridge fit scores its whole lambda grid this way)."""
     stack = _to_numpy(preds)
     r = _four_axes(resp, "responses")
     if stack.ndim != 5:
         raise ValueError(f"predictions must have 5 axes (K, stimuli, neurons, 1, bins); got shape {stack.shape}")
-    for p in stack[:1]:
-        _check_pair(p, r)
+    if stack.shape[0]:
+        _check_pair(stack[0], r)  # all K share the first's shape
     y = _psth_rows(r)
     if r.shape[2] == 1:
         return np.stack([_cc_from_sums(*_row_sums(_prediction_rows(p), y)) for p in stack])
-    power = signal_power(r) if power is None else power
+    power = signal_power(r)
     out = np.empty((stack.shape[0], r.shape[1]))
     for k, p in enumerate(stack):
         count, sxy, sxx, _ = _row_sums(_prediction_rows(p), y)

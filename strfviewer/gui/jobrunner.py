@@ -112,7 +112,7 @@ class _Entry:
     on_error: ErrorCallback | None
 
 
-# What a worker reports, in the order it happens: (kind, job, *details).
+# What a worker reports, in the order it happens: (kind, job id, *details).
 _STARTED, _PROGRESSED, _PUBLISHED, _ENDED = "started", "progressed", "published", "ended"
 
 

@@ -116,17 +116,30 @@ def _scores(test: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
+def _training(info: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The metadata's training block (empty when absent) and its ridge block (None when absent)."""
+    info = info if isinstance(info, dict) else {}
+    training = info.get("training") if isinstance(info.get("training"), dict) else {}
+    return training, training.get("ridge") if isinstance(training.get("ridge"), dict) else None
+
+
+def _method(training: dict[str, Any], ridge_block: dict[str, Any] | None) -> str | None:
+    """"ridge" or "gradient" as the metadata says (a model with epochs but no method name: gradient)."""
+    if ridge_block is not None:
+        return "ridge"
+    if training.get("method") in ("ridge", "gradient"):
+        return training["method"]
+    epochs = training.get("epochs_run")
+    return "gradient" if isinstance(epochs, int) and epochs > 0 else None
+
+
 def fit_report(info: dict[str, Any] | None) -> FitReport:
     """The report of a model from its strfviewer metadata block (``metadata.json["strfviewer"]``); a model
     fitted elsewhere (deepSTRF) gets whatever its metadata holds, possibly nothing."""
     info = info if isinstance(info, dict) else {}
-    training = info.get("training") if isinstance(info.get("training"), dict) else {}
-    ridge_block = training.get("ridge") if isinstance(training.get("ridge"), dict) else None
-    method = training.get("method") if training.get("method") in ("ridge", "gradient") else None
+    training, ridge_block = _training(info)
+    report = FitReport(_method(training, ridge_block))
     if ridge_block is not None:
-        method = "ridge"
-    report = FitReport(method)
-    if method == "ridge" and ridge_block is not None:
         chosen = _numbers(ridge_block.get("chosen_lambda"))
         chosen = chosen[np.isfinite(chosen)]
         folds = ridge_block.get("folds")
@@ -145,7 +158,6 @@ def fit_report(info: dict[str, Any] | None) -> FitReport:
         epochs, best = training.get("epochs_run"), training.get("best_epoch")
         if isinstance(epochs, int) and epochs > 0:
             optimizer = training.get("optimizer") or "gradient descent"
-            report.method = report.method or "gradient"
             report.lines.append(("fitted by", f"{optimizer}, early stopping on validation cc_norm"))
             report.lines.append(("epochs", f"{epochs} run, best {best} restored"))
         report.panels = _gradient_panels(training.get("history"), best)
@@ -160,4 +172,4 @@ def fit_report(info: dict[str, Any] | None) -> FitReport:
 
 def method_label(info: dict[str, Any] | None) -> str:
     """Short name of how a model was fitted, for a table cell: "ridge", "gradient" or "-" when not recorded."""
-    return fit_report(info).method or "-"
+    return _method(*_training(info)) or "-"

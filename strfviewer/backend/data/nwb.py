@@ -134,17 +134,21 @@ def inspect_nwb(path: str | Path) -> NwbSummary:
     path = Path(path)
     io, nwbfile = _open(path)
     try:
-        series = _series(nwbfile)
-        candidates = _candidates(nwbfile, series, path.parent)
-        guess = _best(candidates)
-        repeats: dict[str, int] = {}
-        if guess is not None:
-            for name in _text_column(_tables(nwbfile)[guess.table], guess.column) or []:
-                repeats[name] = repeats.get(name, 0) + 1
-        units = len(nwbfile.units) if nwbfile.units is not None else 0
-        return NwbSummary(path, units, sorted(series), candidates, guess, repeats)
+        return _summary(path, nwbfile)
     finally:
         io.close()
+
+
+def _summary(path: Path, nwbfile: Any) -> NwbSummary:
+    series = _series(nwbfile)
+    candidates = _candidates(nwbfile, series, path.parent)
+    guess = _best(candidates)
+    repeats: dict[str, int] = {}
+    if guess is not None:
+        for name in _text_column(_tables(nwbfile)[guess.table], guess.column) or []:
+            repeats[name] = repeats.get(name, 0) + 1
+    units = len(nwbfile.units) if nwbfile.units is not None else 0
+    return NwbSummary(path, units, sorted(series), candidates, guess, repeats)
 
 
 def _mono(data: Any) -> np.ndarray:
@@ -186,18 +190,18 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
     """Bin the file's units around its presentations at ``dt_ms``; ``table`` / ``column`` choose the
     presentations (default: :func:`inspect_nwb`'s best guess)."""
     path = Path(path)
-    summary = inspect_nwb(path)
-    choice = summary.guess
-    if table is not None or column is not None:
-        matches = [c for c in summary.candidates if (table is None or c.table == table)
-                   and (column is None or c.column == column)]
-        if not matches:
-            listed = ", ".join(f"{c.table}.{c.column}" for c in summary.candidates) or "none"
-            raise ResponseSetError(f"{path.name}: no presentation column {table or '*'}.{column or '*'} names "
-                                   f"the sounds (columns that do: {listed})")
-        choice = _best(matches)
     io, nwbfile = _open(path)
     try:
+        summary = _summary(path, nwbfile)
+        choice = summary.guess
+        if table is not None or column is not None:
+            matches = [c for c in summary.candidates if (table is None or c.table == table)
+                       and (column is None or c.column == column)]
+            if not matches:
+                listed = ", ".join(f"{c.table}.{c.column}" for c in summary.candidates) or "none"
+                raise ResponseSetError(f"{path.name}: no presentation column {table or '*'}.{column or '*'} "
+                                       f"names the sounds (columns that do: {listed})")
+            choice = _best(matches)
         if nwbfile.units is None or len(nwbfile.units) == 0:
             raise ResponseSetError(f"{path.name} has no units table (no sorted spikes): nothing to bin")
         series = _series(nwbfile)

@@ -330,7 +330,6 @@ class FitDialog(QDialog):
         layout.addWidget(close)
 
         self.model_box.currentTextChanged.connect(lambda _: self._refresh_defaults())
-        self.model_box.currentTextChanged.connect(lambda _: self._show_method_options())
         self._show_method_options()
         self.neurons_box.currentTextChanged.connect(lambda _: self._refresh_frequencies())
         self.audio_fs_box.valueChanged.connect(lambda _: self._refresh_frequencies())
