@@ -148,8 +148,11 @@ class CompareView(QWidget):
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        sections = self.table.horizontalHeader()
+        sections.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # The parameters take what the numbers leave (elided, whole in the tooltip): at a usual window width
+        # every column, the method last, is in view without scrolling sideways.
+        sections.setSectionResizeMode(COLUMNS.index("parameters"), QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeaderItem(COLUMNS.index("× real time")).setToolTip(
             "Seconds of sound per second of computation (offline, whole sound, this machine; frames a pane "
             "computed already are reused, with the time they took then)")
@@ -455,6 +458,8 @@ class CompareView(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if COLUMNS[c] == "test cc_norm" and summary is not None:
                     item.setToolTip(cc_norm_tooltip(model, summary))
+                if COLUMNS[c] == "parameters":
+                    item.setToolTip(text)
                 self.table.setItem(r, c, item)
         (count,) = counts if len(counts) == 1 else (None,)  # one neuron count for every row: the header says it
         header = f"{CC_NORM_HEADER} ({count} neurons)" if count is not None else CC_NORM_HEADER
