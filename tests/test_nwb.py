@@ -16,7 +16,7 @@ from test_trials import DT_MS, N_BINS, TICK_MS, _synthetic
 from strfviewer.backend.data.nwb import inspect_nwb, read_nwb
 from strfviewer.backend.data.responses import load_response_set
 from strfviewer.backend.data.spikes import read_spike_times
-from strfviewer.backend.data.trials import save_imported
+from strfviewer.backend.data.trials import MISSING, save_imported
 from strfviewer.backend.errors import ResponseSetError
 
 pynwb = pytest.importorskip("pynwb", reason="pynwb (the nwb extra) is not installed")
@@ -90,6 +90,9 @@ def test_another_presentation_table_can_be_chosen_and_an_unknown_one_is_explaine
     _write(tmp_path / "rec.nwb")
     chosen = read_nwb(tmp_path / "rec.nwb", DT_MS, table="playback_trials")
     assert chosen.source["presentations"] == "playback_trials.sound" and sum(chosen.binned.repeats) == 3
+    preview = inspect_nwb(tmp_path / "rec.nwb").candidates[1]  # what the dialog shows before choosing it
+    assert (preview.rows, preview.stimuli) == (3, len(chosen.stimuli))
+    assert preview.repeats == (min(chosen.binned.repeats), max(chosen.binned.repeats))
     with pytest.raises(ResponseSetError, match=r"no presentation column trials\.sound names the sounds"):
         read_nwb(tmp_path / "rec.nwb", DT_MS, table="trials", column="sound")
 
@@ -104,7 +107,7 @@ def test_sounds_beside_the_file_are_found_through_the_names_in_the_table(tmp_pat
     np.testing.assert_allclose(imported.stimuli[0]["audio"], _sounds()[int(imported.stimuli[0]["id"][-1])],
                                atol=1e-7)
     total = sum(len(t) for t in expected.values())
-    assert int(np.nansum(imported.binned.counts)) == total
+    assert int(imported.binned.counts[imported.binned.counts >= 0].sum()) == total
 
 
 def test_a_unit_outside_its_recording_intervals_is_missing_there(tmp_path):
@@ -114,8 +117,8 @@ def test_a_unit_outside_its_recording_intervals_is_missing_there(tmp_path):
     _write(tmp_path / "gap.nwb", second_table=False, gap=[[0.0, start - 0.01], [start + 1.0, 1e4]])
     imported = read_nwb(tmp_path / "gap.nwb", DT_MS)
     column = [s["label"] for s in imported.stimuli].index("call_0")
-    assert np.isnan(imported.binned.counts[1, column, 0]).all()
-    assert np.isfinite(imported.binned.counts[0, column, 0, : N_BINS[0]]).all()
+    assert (imported.binned.counts[1, column, 0] == MISSING).all()
+    assert (imported.binned.counts[0, column, 0, : N_BINS[0]] >= 0).all()
 
 
 def test_files_that_cannot_be_read_say_what_was_found(tmp_path):
@@ -143,7 +146,8 @@ def test_the_command_line_describes_and_imports_a_file_and_refuses_a_bad_one(tmp
     assert main(["info", str(tmp_path / "rec.nwb")]) == 0
     described = capsys.readouterr().out
     assert "4 units, 3 stimulus series" in described
-    assert "trials.stimulus, 9 rows naming series (best guess)" in described
+    assert "trials.stimulus, 9 presentations of 3 sounds (2 to 4 repeats each), named as series (best guess)" \
+        in described
     assert main(["import", str(tmp_path / "rec.nwb"), "--out", str(tmp_path / "set"), "--dt-ms", "5"]) == 0
     assert "4 neurons, 3 stimuli, up to 4 repeats, 5 ms bins from trials.stimulus" in capsys.readouterr().out
     assert "also possible: playback_trials.sound" in caplog.text

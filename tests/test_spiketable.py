@@ -11,7 +11,7 @@ import soundfile
 
 from strfviewer.backend.data.responses import load_response_set
 from strfviewer.backend.data.spiketable import read_spike_table
-from strfviewer.backend.data.trials import save_imported
+from strfviewer.backend.data.trials import MISSING, save_imported
 from strfviewer.backend.errors import ResponseSetError
 
 FS, DT_MS = 16000, 5.0
@@ -60,7 +60,7 @@ def test_a_table_of_spikes_becomes_the_response_set_of_its_trials(tmp_path):
         np.testing.assert_array_equal(rs.counts[n, s, trial, : BINS[name]],
                                       np.bincount(ticks // 500, minlength=BINS[name]))
     s_b = names.index("song_b")
-    assert np.isnan(rs.counts[:, s_b, 2]).all()  # song_b had 2 trials: the third repeat is missing
+    assert (rs.counts[:, s_b, 2] == MISSING).all()  # song_b had 2 trials: the third repeat is missing
     assert rs.counts[units.index("c"), s_b, 1, :50].sum() == 0  # a silent trial is zero, not missing
 
 

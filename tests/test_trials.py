@@ -8,7 +8,7 @@ import pytest
 
 from strfviewer.backend.data.responses import load_response_set, save_response_set
 from strfviewer.backend.data.spikes import read_spike_times
-from strfviewer.backend.data.trials import Presentation, bin_presentations, write_spike_times
+from strfviewer.backend.data.trials import MISSING, Presentation, bin_presentations, write_spike_times
 from strfviewer.backend.errors import ResponseSetError
 
 DT_MS, TICK_MS = 5.0, 0.01
@@ -44,19 +44,28 @@ def _synthetic(rng: np.random.Generator, n_units: int = 4):
     return trains, presentations, expected, onsets, by_onset
 
 
-def test_counts_and_spike_times_are_those_of_the_trials_with_missing_repeats_as_nan():
+def test_counts_and_spike_times_are_those_of_the_trials_with_missing_repeats_marked():
     trains, presentations, expected, _, _ = _synthetic(np.random.default_rng(0))
     binned = bin_presentations(trains, presentations, N_BINS, DT_MS, tick_ms=TICK_MS)
     assert binned.counts.shape == (4, 3, 4, 60) and binned.repeats == REPEATS
     for (n, s, r), ticks in expected.items():
         row = binned.counts[n, s, r]
         np.testing.assert_array_equal(row[: N_BINS[s]], np.bincount(ticks // PER_BIN, minlength=N_BINS[s]))
-        assert np.isnan(row[N_BINS[s]:]).all()  # past the stimulus's own length
+        assert (row[N_BINS[s]:] == MISSING).all()  # past the stimulus's own length
         trial = (n * 3 + s) * 4 + r
         np.testing.assert_array_equal(binned.ticks[binned.trial_ptr[trial]: binned.trial_ptr[trial + 1]], ticks)
-    assert np.isnan(binned.counts[:, 1, 2:]).all()  # stimulus 1 was played twice: repeats 2 and 3 are missing
+    assert (binned.counts[:, 1, 2:] == MISSING).all()  # stimulus 1 was played twice: repeats 2 and 3 are missing
     total_in_trials = sum(len(t) for t in expected.values())
-    assert int(np.nansum(binned.counts)) == total_in_trials  # the spikes outside every trial are not counted
+    # The spikes outside every trial are not counted.
+    assert int(binned.counts[binned.counts >= 0].sum()) == total_in_trials
+    assert binned.counts.dtype == np.int8  # a few spikes per bin: the smallest integers that hold them
+
+
+def test_a_bin_with_more_spikes_than_int8_holds_widens_the_counts_without_losing_any():
+    dense = np.full(300, 0.0021)  # 300 spikes inside the first 5 ms bin of the only presentation
+    binned = bin_presentations([dense, np.array([0.001])], [Presentation(0, 0.0)], [4], DT_MS, tick_ms=TICK_MS)
+    assert binned.counts.dtype == np.int16
+    np.testing.assert_array_equal(binned.counts[:, 0, 0], [[300, 0, 0, 0], [1, 0, 0, 0]])
 
 
 def test_a_unit_that_was_not_recording_has_those_trials_missing_not_zero():
@@ -66,8 +75,8 @@ def test_a_unit_that_was_not_recording_has_those_trials_missing_not_zero():
     gap = np.array([[0.0, start + 0.05], [start + 0.2, 1e6]])  # unit 1 stops for a moment inside that trial
     binned = bin_presentations(trains, presentations, N_BINS, DT_MS, recording=[None, gap, None, None],
                                tick_ms=TICK_MS)
-    assert np.isnan(binned.counts[1, 2, 0]).all()
-    assert np.isfinite(binned.counts[1, 2, 1, : N_BINS[2]]).all() and np.isfinite(binned.counts[0, 2, 0, :60]).all()
+    assert (binned.counts[1, 2, 0] == MISSING).all()
+    assert (binned.counts[1, 2, 1, : N_BINS[2]] >= 0).all() and (binned.counts[0, 2, 0, :60] >= 0).all()
 
 
 def test_the_result_is_a_response_set_whose_raster_has_the_exact_spike_times(tmp_path):

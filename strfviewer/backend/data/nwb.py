@@ -18,6 +18,7 @@ The file is read lazily: only the units' spike trains and the presented sounds a
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,19 @@ class PresentationColumn:
     column: str
     kind: str
     rows: int
+    stimuli: int = 0  # distinct sounds named
+    repeats: tuple[int, int] = (0, 0)  # fewest and most presentations of one sound
+
+    @property
+    def label(self) -> str:
+        """``table.column``, as the command line's --table and --column name it."""
+        return f"{self.table}.{self.column}"
+
+    def preview(self) -> str:
+        """What choosing this column gives, in a few words."""
+        low, high = self.repeats
+        each = f"{low}" if low == high else f"{low} to {high}"
+        return f"{self.rows} presentations of {self.stimuli} sounds ({each} repeats each), named as {self.kind}"
 
 
 @dataclass
@@ -56,7 +70,7 @@ class NwbSummary:
         lines = [f"{self.path.name}: NWB, {self.units} units, {len(self.series)} stimulus series"]
         for c in self.candidates:
             mark = " (best guess)" if c == self.guess else ""
-            lines.append(f"  presentations: {c.table}.{c.column}, {c.rows} rows naming {c.kind}{mark}")
+            lines.append(f"  presentations: {c.label}, {c.preview()}{mark}")
         if self.repeats:
             low, high = min(self.repeats.values()), max(self.repeats.values())
             each = f"{low}" if low == high else f"{low} to {high}"
@@ -116,10 +130,13 @@ def _candidates(nwbfile: Any, series: dict[str, Any], folder: Path) -> list[Pres
             names = _text_column(table, column)
             if names is None:
                 continue
-            if series and all(n in series for n in names):
-                found.append(PresentationColumn(table_name, column, "series", len(names)))
-            elif all(n.lower().endswith(AUDIO_SUFFIXES) and (folder / n).is_file() for n in names):
-                found.append(PresentationColumn(table_name, column, "files", len(names)))
+            played = Counter(names)
+            shape = {"rows": len(names), "stimuli": len(played),
+                     "repeats": (min(played.values()), max(played.values()))}
+            if series and all(n in series for n in played):
+                found.append(PresentationColumn(table_name, column, "series", **shape))
+            elif all(n.lower().endswith(AUDIO_SUFFIXES) and (folder / n).is_file() for n in played):
+                found.append(PresentationColumn(table_name, column, "files", **shape))
     return found
 
 
