@@ -155,22 +155,21 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from .backend.data.nwb import inspect_nwb, read_nwb
-    from .backend.data.spiketable import read_spike_table
+    from .backend.data.nwb import inspect_nwb
+    from .backend.data.sources import ImportChoice, read_recording
     from .backend.errors import ConfigurationError
 
-    if Path(args.source).suffix.lower() == ".csv":
-        if not args.sounds:
-            raise ConfigurationError("import: a CSV table of spikes needs --sounds FOLDER (its sound files)")
-        imported = read_spike_table(args.source, args.sounds, args.dt_ms)
-        return _imported(imported, args.out, Path(args.source).name)
-    summary = inspect_nwb(args.source)
-    if args.table is None and args.column is None and len(summary.candidates) > 1 and summary.guess is not None:
-        others = ", ".join(f"{c.table}.{c.column}" for c in summary.candidates if c != summary.guess)
-        log.info("presentations from %s.%s (also possible: %s; choose with --table/--column)",
-                 summary.guess.table, summary.guess.column, others)
-    imported = read_nwb(args.source, args.dt_ms, args.table, args.column)
-    return _imported(imported, args.out, imported.source["presentations"])
+    suffix = Path(args.source).suffix.lower()
+    if suffix == ".csv" and not args.sounds:
+        raise ConfigurationError("import: a CSV table of spikes needs --sounds FOLDER (its sound files)")
+    if suffix == ".nwb" and args.table is None and args.column is None:
+        summary = inspect_nwb(args.source)
+        if len(summary.candidates) > 1 and summary.guess is not None:
+            others = ", ".join(c.label for c in summary.candidates if c != summary.guess)
+            log.info("presentations from %s (also possible: %s; choose with --table/--column)",
+                     summary.guess.label, others)
+    imported = read_recording(args.source, ImportChoice(args.dt_ms, args.table, args.column, args.sounds))
+    return _imported(imported, args.out, imported.source.get("presentations", Path(args.source).name))
 
 
 def _imported(imported: Any, out: str, source: str) -> int:
@@ -260,6 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
 _RENDER_VIEWS = ("window", "spectrograms", "filters", "causality", "strf", "psth", "compare")
 
 
+def add_recording_options(parser: argparse.ArgumentParser) -> None:
+    """How a recording given as --dataset is read, as 'strfviewer import' takes it."""
+    parser.add_argument("--dt-ms", type=float, metavar="MS", help="recording given as --dataset: bin width (ms; "
+                        "default: the last one chosen in the window, else 5)")
+    parser.add_argument("--table", help="NWB --dataset: the presentations' table (default: the best guess)")
+    parser.add_argument("--column", help="NWB --dataset: the column that names each presentation's sound")
+    parser.add_argument("--sounds", metavar="FOLDER", help="CSV --dataset: the folder of its sound files "
+                        "(default: beside the table)")
+
+
 def _add_render_parser(sub: Any) -> None:
     render = sub.add_parser(
         "render", help="write PNG or SVG images of the app's views without showing a window",
@@ -273,7 +282,8 @@ def _add_render_parser(sub: Any) -> None:
                         help="session file (*.strfsession.json) to open first; the other options add to it")
     render.add_argument("--model", action="append", metavar="PATH",
                         help="trained model folder or weights file to load (repeatable)")
-    render.add_argument("--dataset", metavar="PATH", help="response-set folder to load")
+    render.add_argument("--dataset", metavar="PATH", help="response-set folder or recording (.nwb, .csv) to load")
+    add_recording_options(render)
     render.add_argument("--frontend", action="append", choices=list(KINDS), metavar="KIND",
                         help=f"front-end to show ({', '.join(KINDS)}; repeatable; default: mel unless "
                         "the session has front-ends)")
@@ -308,7 +318,10 @@ def build_gui_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("audio", nargs="*", metavar="AUDIO", help="sound files to open (the first is shown)")
     parser.add_argument("--model", metavar="PATH", help="trained model folder or weights file to load")
-    parser.add_argument("--dataset", metavar="PATH", help="response-set folder to load")
+    parser.add_argument("--dataset", metavar="PATH", help="response-set folder or recording (.nwb, .csv) to load; "
+                        "an NWB file opens a dialog that asks how to read it unless --dt-ms, --table or --column "
+                        "say")
+    add_recording_options(parser)
     parser.add_argument("--frontend", action="append", choices=list(KINDS), metavar="KIND",
                         help=f"front-end to show ({', '.join(KINDS)}; repeatable)")
     parser.add_argument("--session", metavar="FILE", help="session file (*.strfsession.json) to open")

@@ -418,7 +418,7 @@ def _info(result: FitResult, rs: ResponseSet, neurons: list[int], parts: dict[st
     cfg = result.config
     info: dict[str, Any] = {
         "neurons": [rs.neurons[i].id for i in neurons],
-        "dataset": {"name": rs.name, "path_hint": rs.root.name, "dt_ms": rs.dt_ms},
+        "dataset": {"name": rs.name, "path_hint": rs.source.name, "dt_ms": rs.dt_ms},
         "split": parts,
         "metrics": {"val": result.val_metrics, "test": result.test_metrics},
         "training": {

@@ -54,6 +54,9 @@ class Session:
     audio: list[Path] = field(default_factory=list)
     models: list[Path] = field(default_factory=list)
     response_sets: list[Path] = field(default_factory=list)
+    # How each recording among the response sets (an NWB file) was imported: bin width, presentations table
+    # and column, as sources.ImportChoice.to_json; {} for a response-set folder.
+    import_choices: list[dict[str, Any]] = field(default_factory=list)
     frontends: list[FrontendEntry] = field(default_factory=list)
     selected_audio: int | None = None
     selected_neuron: int | None = None
@@ -82,6 +85,9 @@ def save_session(session: Session, path: str | Path) -> Path:
     }
     for name in _PATH_FIELDS:
         document[name] = [_store_path(item, folder, f"{name}[{i}]") for i, item in enumerate(getattr(session, name))]
+    if any(session.import_choices):
+        document["import_choices"] = list(session.import_choices)
+        _check_jsonable(document["import_choices"], "import_choices", 0)
     document["frontends"] = [_frontend_to_json(entry, i) for i, entry in enumerate(session.frontends)]
     document["selected_audio"] = _plain_index(session.selected_audio)
     document["selected_neuron"] = _plain_index(session.selected_neuron)
@@ -282,6 +288,7 @@ def _session_from_document(document: dict[str, Any], folder: Path) -> Session:
         audio=paths["audio"],
         models=paths["models"],
         response_sets=paths["response_sets"],
+        import_choices=_load_choices(document.get("import_choices", []), len(paths["response_sets"])),
         frontends=frontends,
         selected_audio=_load_index(document.get("selected_audio"), "selected_audio"),
         selected_neuron=_load_index(document.get("selected_neuron"), "selected_neuron"),
@@ -300,6 +307,16 @@ def _load_paths(value: Any, name: str, folder: Path) -> list[Path]:
             raise SessionError(f"field '{name}[{i}]' must be a non-empty path string, got {json_type(item)}.")
         paths.append(Path(os.path.normpath(folder / item)))
     return paths
+
+
+def _load_choices(value: Any, n_response_sets: int) -> list[dict[str, Any]]:
+    """At most one object per response set (the first ones; a missing one means a folder); their contents are
+    the importer's to check, when it opens the recording."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise SessionError(f"field 'import_choices' must be a list of objects, got {_describe(value)}.")
+    if len(value) > n_response_sets:
+        raise SessionError(f"field 'import_choices' has {len(value)} entries for {n_response_sets} response sets.")
+    return list(value)
 
 
 def _load_frontends(value: Any) -> list[FrontendEntry]:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
@@ -23,6 +23,9 @@ from .. import __version__
 from ..resources import demo_session, icon_path
 from .reporter import ErrorReporter, setup_logging
 from .settings import APPLICATION, ORGANISATION, settings
+
+if TYPE_CHECKING:  # backend.data brings torch, which the window does not wait for
+    from ..backend.data.sources import ImportChoice
 
 log = logging.getLogger("strfviewer")
 DEFAULT_FRONTEND = "mel"  # what a sound opened from the command line is shown with when nothing else is asked
@@ -113,10 +116,11 @@ def _open_demo(window, with_frontends: bool) -> None:
 
 
 def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = (), frontends: Sequence[str] = (),
-                models: Sequence[Path] = (), dataset: Path | None = None, ask=None,
-                always_frontend: bool = False) -> None:
+                models: Sequence[Path] = (), dataset: Path | None = None, dataset_choice: ImportChoice | None = None,
+                ask=None, always_frontend: bool = False) -> None:
     """Open a session, then what the command line adds to it: front-ends, sounds (the first is shown), models
-    (``ask`` fills in what a model folder does not say) and a response set. Shared by the window and ``render``.
+    (``ask`` fills in what a model folder does not say) and a response set or recording (read with
+    ``dataset_choice``; without one the window asks how to read an NWB file). Shared by the window and ``render``.
     A sound with no front-end to show it (none given, none in the session) gets :data:`DEFAULT_FRONTEND`, and so
     does anything when ``always_frontend`` (a rendered spectrogram figure needs one even without a sound).
 
@@ -136,7 +140,7 @@ def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = 
     for path in models:
         window.controller.open_model(Path(path), ask=ask)
     if dataset is not None:
-        window.controller.open_responses(Path(dataset))
+        window.controller.open_responses(Path(dataset), choice=dataset_choice)
 
 
 def _follow_inputs(state, slots: list, *, sound: bool, responses: bool) -> None:
@@ -165,10 +169,17 @@ def _follow_inputs(state, slots: list, *, sound: bool, responses: bool) -> None:
         getattr(state, name).connect(handler)
 
 
+def _dataset_choice(options) -> ImportChoice | None:
+    from ..backend.data.sources import choice_from_options
+
+    return choice_from_options(options)
+
+
 def _open_requested(window, options) -> None:
     """Open what the command line asked for."""
     open_inputs(window, session=options.session, audio=options.audio, frontends=options.frontend or [],
-                models=[options.model] if options.model else [], dataset=options.dataset)
+                models=[options.model] if options.model else [], dataset=options.dataset,
+                dataset_choice=_dataset_choice(options))
     if options.demo and not (options.session or options.audio):
         _open_demo(window, with_frontends=not options.frontend)
     window.controller.mark_unmodified()  # what the command line opened is the starting point, not unsaved work

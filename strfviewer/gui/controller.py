@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from ..backend.errors import MissingModelInfoError, StrfviewerError
 from ..backend.session import FrontendEntry, Session, load_session, missing_files, save_session
@@ -24,8 +24,13 @@ from .reporter import ErrorReporter
 from .settings import settings
 from .state import AudioDocument, SessionState
 
+if TYPE_CHECKING:  # backend.data brings torch, which the window does not wait for
+    from ..backend.data.sources import ImportChoice
+
 MAX_RECENT = 10
 AskModelInfo = Callable[[MissingModelInfoError], "dict[str, Any] | None"]
+# Asks how to read a recording (the NWB file's summary, the suggested choice); None when the user cancels.
+AskImport = Callable[[Any, "ImportChoice"], "ImportChoice | None"]
 
 
 def load_audio_document(path: Path) -> AudioDocument:
@@ -38,6 +43,21 @@ def load_audio_document(path: Path) -> AudioDocument:
     # The overview's envelope is one pass over every sample (~0.2 s for an hour): done here, off the GUI thread.
     return AudioDocument(path, samples, loaded.sample_rate, tuple(loaded.notes),
                          overview=envelope(samples, loaded.sample_rate))
+
+
+def import_cache() -> Path:
+    """Where recordings opened in the window are imported (the user's cache, not their data folders)."""
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.CacheLocation)
+    return Path(location or Path.home() / ".cache" / "strfviewer") / "imports"
+
+
+def remembered_bin_width() -> float:
+    """The bin width last chosen for a recording (5 ms at first)."""
+    try:
+        value = float(settings().value("import/dt_ms", 5.0))
+    except (TypeError, ValueError):
+        return 5.0
+    return value if value > 0 else 5.0
 
 
 def is_bundled(path: Path) -> bool:
@@ -67,9 +87,11 @@ class SessionController(QObject):
         super().__init__(parent)
         self.state, self.runner, self.reporter = state, runner, reporter
         self.ask_model_info = ask_model_info
+        self.ask_import: AskImport | None = None  # None: a recording opens with the reader's best guess
         self.session_path: Path | None = None  # where Save writes (None: ask)
         self._pending: dict[str, Path | None] = {}  # job key -> file being opened (part of the session already)
         self._pending_neuron = 0  # the neuron to select once the loading response set is in
+        self._pending_choice: ImportChoice | None = None  # and how its recording is read, if it is one
         self._saved_work = self._work()
         # What _work holds (files and front-ends); the neuron and display settings are not work, so stepping
         # neurons does not re-derive the session each time.
@@ -127,19 +149,50 @@ class SessionController(QObject):
                            description=f"opening {path.name}", on_result=loaded, on_error=failed)
         self._pending[key] = path
 
-    def open_responses(self, path: Path, neuron: int = 0) -> None:
-        """Load a response set (docs/formats.md) in the background, then select ``neuron``."""
-        from ..backend.data import load_response_set
+    def open_responses(self, path: Path, neuron: int = 0, choice: ImportChoice | None = None) -> None:
+        """Load a response set (docs/formats.md) or a recording (an NWB file, a CSV table of spikes) in the
+        background, then select ``neuron``. A recording is read with ``choice``; without one, an NWB file is
+        summarised first and :attr:`ask_import` asks how to read it (with the best guess suggested)."""
+        from ..backend.data.sources import ImportChoice, is_recording, open_responses
 
         path = Path(path)
+        recording = is_recording(path)
+        if recording and choice is None and self.ask_import is not None and path.suffix.lower() == ".nwb":
+            from ..backend.data.nwb import inspect_nwb
+
+            self._pending_choice = None
+            # The question waits for the job's report to be handled: a modal dialog inside it would run the
+            # runner's report loop again from within.
+            self._load(lambda: inspect_nwb(path), "open-responses", path.name,
+                       lambda summary: QTimer.singleShot(0, lambda: self._ask_and_open(summary, neuron)), path)
+            return
+        if recording and choice is None:
+            choice = ImportChoice(remembered_bin_width())
 
         def loaded(responses) -> None:
+            self._pending_choice = None
             self.state.set_responses(responses, neuron)
+            how = f", {responses.dt_ms:g} ms bins from {responses.source.name}" if responses.origin else ""
             self.message.emit(f"Response set {responses.name}: {len(responses.neurons)} neurons, "
-                              f"{len(responses.stimuli)} stimuli", 8000)
+                              f"{len(responses.stimuli)} stimuli{how}", 8000)
 
-        self._pending_neuron = neuron
-        self._load(lambda: load_response_set(path), "open-responses", path.name, loaded, path)
+        self._pending_neuron, self._pending_choice = neuron, choice
+        cache = import_cache()
+        self._load(lambda: open_responses(path, choice, cache), "open-responses", path.name, loaded, path)
+
+    def _ask_and_open(self, summary: Any, neuron: int) -> None:
+        """The NWB file is summarised: ask how to read it (unless nothing in it names the sounds, which the
+        reader then explains), and open it so."""
+        from ..backend.data.sources import ImportChoice
+
+        suggested = ImportChoice(remembered_bin_width(), *((summary.guess.table, summary.guess.column)
+                                                            if summary.guess is not None else (None, None)))
+        choice = suggested if summary.guess is None or self.ask_import is None else self.ask_import(summary, suggested)
+        if choice is None:
+            self._update_modified()
+            return
+        settings().setValue("import/dt_ms", choice.dt_ms)
+        self.open_responses(summary.path, neuron, choice)
 
     def _load(self, read: Callable[[], Any], key: str, name: str, on_result: Callable[[Any], None],
               path: Path | None = None) -> None:
@@ -204,11 +257,24 @@ class SessionController(QObject):
             if model_path.exists():
                 self.open_model(model_path)
         if session.response_sets and session.response_sets[0].exists():
-            self.open_responses(session.response_sets[0], session.selected_neuron or 0)
+            self._open_session_responses(session)
         elif session.selected_neuron is not None:
             self.state.set_neuron(session.selected_neuron)
         self.mark_unmodified()
         return True
+
+    def _open_session_responses(self, session: Session) -> None:
+        from ..backend.data.sources import ImportChoice, is_recording
+
+        path, neuron = session.response_sets[0], session.selected_neuron or 0
+        choice = None
+        if is_recording(path):  # read as it was when the session was saved, without asking again
+            try:
+                choice = ImportChoice.from_json(session.import_choices[0] if session.import_choices else {})
+            except StrfviewerError as exc:
+                self.reporter.report_exception(exc, f"open {path.name} as the session says")
+                return
+        self.open_responses(path, neuron, choice)
 
     def save_session(self, path: Path) -> bool:
         """Write the session to ``path`` (atomically); a failure is reported and keeps the old file."""
@@ -231,13 +297,19 @@ class SessionController(QObject):
             audio_files.append(current)
         models = [m.path for m in state.models]
         models += [p for k, p in self._pending.items() if k.startswith("open-model:") and p not in models]
-        responses = self._pending.get("open-responses") or (state.responses.root if state.responses is not None
+        loading = "open-responses" in self._pending
+        responses = self._pending.get("open-responses") or (state.responses.source if state.responses is not None
                                                             else None)
-        neuron = self._pending_neuron if "open-responses" in self._pending else state.selected_neuron
+        if loading:
+            choice = self._pending_choice.to_json() if self._pending_choice is not None else {}
+        else:
+            choice = (state.responses.import_choice or {}) if state.responses is not None else {}
+        neuron = self._pending_neuron if loading else state.selected_neuron
         return Session(
             audio=audio_files,
             models=models,
             response_sets=[responses] if responses is not None else [],
+            import_choices=[choice] if responses is not None else [],
             selected_neuron=neuron,
             frontends=[FrontendEntry(s.kind, dict(s.args)) for s in state.frontends],
             selected_audio=audio_files.index(current) if current in audio_files else None,
@@ -256,6 +328,7 @@ class SessionController(QObject):
             return tuple(Path(p).resolve() for p in paths)
 
         return (files(snapshot.audio), files(snapshot.models), files(snapshot.response_sets),
+                json.dumps(snapshot.import_choices, sort_keys=True),
                 tuple((f.kind, json.dumps(f.args, sort_keys=True, default=str)) for f in snapshot.frontends))
 
     def is_modified(self) -> bool:

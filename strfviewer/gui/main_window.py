@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._live_scrolling = False  # the open stream scrolls (a live input, a long sound from the cursor)
         self._live_input: tuple[int, int] | None = None  # while the microphone feeds the panes: (rate, samples)
         self.controller = SessionController(self.state, self.runner, reporter, self._ask_model_info, self)
+        self.controller.ask_import = self._ask_import
         self.panes: dict[int, SpectrogramPane] = {}
         self.rates_pane: RatesPane | None = None
         self.model_card: QDialog | None = None  # the open model card, if any
@@ -214,6 +215,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addAction("Open &model…", QKeySequence("Ctrl+M"), self.open_model_dialog)
         file_menu.addAction("Open res&ponse set…", QKeySequence("Ctrl+R"), self.open_responses_dialog)
+        file_menu.addAction("Open recor&ding (NWB, CSV)…", QKeySequence("Ctrl+Shift+R"), self.open_recording_dialog)
         file_menu.addSeparator()
         file_menu.addAction("Open &session…", QKeySequence("Ctrl+Shift+O"), self.open_session_dialog)
         file_menu.addAction("&Save session", QKeySequence.StandardKey.Save, self.save_session)
@@ -303,6 +305,21 @@ class MainWindow(QMainWindow):
         if path:
             self.controller.open_responses(Path(path))
 
+    def open_recording_dialog(self) -> None:
+        """A lab's recording (an NWB file, a CSV table of spikes beside its sounds) as the response set."""
+        folder = settings().value("last_recording_folder", settings().value("last_folder", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a recording", folder,
+                                              "Recordings (*.nwb *.csv);;NWB files (*.nwb);;Spike tables (*.csv)")
+        if path:
+            settings().setValue("last_recording_folder", str(Path(path).parent))
+            self.controller.open_responses(Path(path))
+
+    def _ask_import(self, summary, suggested):
+        """The controller's question: how to read this NWB file (see dialogs/recording.py)."""
+        from .dialogs.recording import ask_recording
+
+        return ask_recording(self, summary, suggested)
+
     def _audio_changed(self) -> None:
         audio = self.state.audio
         self.player.stop()
@@ -326,8 +343,11 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         sessions = [p for p in paths if p.name.endswith(".json")]
+        recordings = [p for p in paths if p.suffix.lower() in (".nwb", ".csv")]  # as sources.RECORDING_SUFFIXES
         if sessions:
             self.controller.open_session(sessions[0])
+        elif recordings:
+            self.controller.open_responses(recordings[0])
         elif paths:
             self.controller.open_audio(paths[0])
         event.acceptProposedAction()

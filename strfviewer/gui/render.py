@@ -38,6 +38,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
+from ..backend.data.sources import ImportChoice, choice_from_options
 from ..backend.errors import StrfviewerError, one_line
 from .app import create_application, open_inputs
 from .export import save_png, save_svg
@@ -76,6 +77,7 @@ class RenderRequest:
     session: Path | None = None
     models: list[Path] = field(default_factory=list)
     dataset: Path | None = None
+    dataset_choice: ImportChoice | None = None  # how a recording given as --dataset is read
     frontends: list[str] = field(default_factory=list)
     neuron: int | None = None
     stimulus: int | None = None
@@ -108,6 +110,7 @@ class RenderWindow(MainWindow):
     def __init__(self, reporter: ErrorReporter, size: tuple[int, int]) -> None:
         super().__init__(reporter, player=NullPlayer(), audio_inputs=False)
         self.confirm_close = False  # a render saves nothing and asks nothing
+        self.controller.ask_import = None  # a recording opens with the command line's choices or the best guess
         self.resize(*size)
         self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
         self.show()
@@ -195,6 +198,7 @@ def request_from_args(args: argparse.Namespace) -> RenderRequest:
         session=_existing(args.session, "session file") if args.session else None,
         models=[_existing(p, "model") for p in args.model or []],
         dataset=_existing(args.dataset, "response set") if args.dataset else None,
+        dataset_choice=choice_from_options(args),
         frontends=list(args.frontend or []), neuron=args.neuron, stimulus=args.stimulus, view_range=view_range,
     )
 
@@ -287,7 +291,8 @@ def _open_inputs(window: RenderWindow, request: RenderRequest) -> None:
                                "model once in the window, or add the missing information to its config.json)")
 
     open_inputs(window, session=request.session, audio=request.audio, frontends=request.frontends,
-                models=request.models, dataset=request.dataset, ask=cannot_ask, always_frontend=True)
+                models=request.models, dataset=request.dataset, dataset_choice=request.dataset_choice,
+                ask=cannot_ask, always_frontend=True)
 
 
 def _select_neuron(window: RenderWindow, index: int) -> None:

@@ -85,6 +85,13 @@ class ResponseSet:
     species: str | None = None
     hearing_range_hz: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    origin: Path | None = None  # the recording this folder was imported from (an NWB file), if any
+    import_choice: dict[str, Any] | None = None  # and how (bin width, presentations), as sources.ImportChoice
+
+    @property
+    def source(self) -> Path:
+        """What the user opened: the recording, or the folder itself."""
+        return self.origin if self.origin is not None else self.root
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
