@@ -173,9 +173,11 @@ def _run_import(args: argparse.Namespace) -> int:
 
 
 def _imported(imported: Any, out: str, source: str) -> int:
+    from .backend.data.responses import load_response_set
     from .backend.data.trials import save_imported
 
     folder = save_imported(imported, out)
+    load_response_set(folder)  # what was written must read back
     counts = imported.binned.counts
     sys.stdout.write(f"{counts.shape[0]} neurons, {counts.shape[1]} stimuli, up to {counts.shape[2]} repeats, "
                      f"{imported.dt_ms:g} ms bins from {source}\nwrote {folder}\n")

@@ -26,7 +26,6 @@ from strfviewer.backend.prediction import (
     model_recipe,
     predict_model,
     response_stats,
-    stimulus_bins,
     trial_counts,
 )
 
@@ -152,8 +151,16 @@ def test_cell_helpers_read_one_neuron_and_stimulus(files):
     cell = trial_counts(rs, 1, 1)
     assert cell.shape == (N_REPEATS, N_BINS) and np.isnan(cell[0]).all()
     np.testing.assert_array_equal(cell[1:], rs.counts[1, 1, 1:])
-    assert [stimulus_bins(rs, s) for s in range(N_STIMULI)] == [rs.n_bins(s) for s in range(N_STIMULI)]
-    assert stimulus_bins(rs, 0) == N_BINS - 10
+    assert rs.n_bins(0) == N_BINS - 10
+
+
+def test_recorded_statistics_a_few_neurons_at_a_time_are_those_of_all_at_once(files, monkeypatch):
+    from strfviewer.backend import metrics, prediction
+
+    rs = load_response_set(files["responses"])
+    whole = metrics.cc_max(metrics.smooth_hann5(rs.responses(prediction.metric_split(rs)[1]), axis=-1))
+    monkeypatch.setattr(prediction, "STATS_CHUNK", 1)
+    np.testing.assert_array_equal(prediction.response_stats(rs).cc_max, whole)
 
 
 def test_mean_and_sem_over_the_recorded_repeats():

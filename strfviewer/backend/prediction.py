@@ -25,6 +25,7 @@ from . import metrics
 from .errors import GridLockError, StrfviewerError, one_line
 from .jobs import CancelFlag, CancelledError, ProgressCallback, check_cancel, report
 
+STATS_CHUNK = 32  # neurons whose float responses the recorded statistics hold at once
 SIGNIFICANCE_SHIFTS = 1000  # circular shifts behind each neuron's p-value, as a fit's test scores use
 
 if TYPE_CHECKING:
@@ -230,7 +231,11 @@ def response_stats(rs: ResponseSet) -> ResponseStats:
     from .data.spikes import read_spike_times
 
     split_name, split = metric_split(rs)
-    cc_max = metrics.cc_max(metrics.smooth_hann5(rs.responses(split), axis=-1))
+    # A few neurons at a time: the float responses of every neuron of a 500-unit recording take gigabytes.
+    chunks = [list(range(start, min(start + STATS_CHUNK, len(rs.neurons))))
+              for start in range(0, len(rs.neurons), STATS_CHUNK)]
+    cc_max = np.concatenate([metrics.cc_max(metrics.smooth_hann5(rs.responses(split, chunk), axis=-1))
+                             for chunk in chunks])
     spikes, note = read_spike_times(rs.root, tuple(rs.counts.shape[:3]))
     return ResponseStats(split_name, split, cc_max, spikes, note)
 
@@ -278,26 +283,14 @@ def compute_predictions(rs: ResponseSet, models: list[LoadedModel], with_stats: 
 def trial_counts(rs: ResponseSet, neuron: int, stimulus: int) -> np.ndarray:
     """Float counts ``(R, T)`` of one neuron and stimulus, NaN where missing (negative integers too).
 
-    Reads only that cell: ``ResponseSet.responses`` builds a mask of the whole array, too slow per redraw.
+    Reads only that cell, as every redraw does.
     """
+    from .data.responses import missing_counts
+
     block = np.asarray(rs.counts[neuron, stimulus])
     out = block.astype(np.float64)
-    if np.issubdtype(block.dtype, np.signedinteger):
-        out[block < 0] = np.nan
+    out[missing_counts(block)] = np.nan
     return out
-
-
-def stimulus_bins(rs: ResponseSet, stimulus: int) -> int:
-    """``ResponseSet.n_bins`` from the stimulus' slice only (bins with data for some neuron and repeat)."""
-    block = np.asarray(rs.counts[:, stimulus])
-    if np.issubdtype(block.dtype, np.floating):
-        missing = np.isnan(block)
-    elif np.issubdtype(block.dtype, np.signedinteger):
-        missing = block < 0
-    else:
-        return block.shape[-1]
-    present = ~missing.all(axis=(0, 1))
-    return int(np.flatnonzero(present)[-1] + 1) if present.any() else 0
 
 
 def mean_and_sem(counts: np.ndarray, smooth: bool) -> RecordedMean:

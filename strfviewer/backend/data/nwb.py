@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,19 @@ def _neuron_metadata(units: Any, index: int) -> dict[str, Any]:
     return meta
 
 
+class _UnitColumn(Sequence):
+    """A ragged column of the units table, read one unit at a time (a file's spike times can be gigabytes)."""
+
+    def __init__(self, units: Any, column: str) -> None:
+        self.units, self.column = units, column
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return np.asarray(self.units[self.column][index], dtype=np.float64)
+
+
 def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: str | None = None) -> ImportedResponses:
     """Bin the file's units around its presentations at ``dt_ms``; ``table`` / ``column`` choose the
     presentations (default: :func:`inspect_nwb`'s best guess)."""
@@ -241,7 +255,7 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
         presentations = [Presentation(index[n], float(t)) for n, t in zip(names, onsets, strict=True)]
         units = nwbfile.units
         has_obs = "obs_intervals" in units.colnames
-        trains = [np.asarray(units["spike_times"][i], dtype=np.float64) for i in range(len(units))]
+        trains = _UnitColumn(units, "spike_times")  # read unit by unit while binning
         recording = [np.asarray(units["obs_intervals"][i], dtype=np.float64).reshape(-1, 2) if has_obs else None
                      for i in range(len(units))]
         binned = bin_presentations(trains, presentations, n_bins, dt_ms, recording)

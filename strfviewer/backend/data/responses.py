@@ -56,6 +56,15 @@ class NeuronInfo:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def missing_counts(counts: np.ndarray) -> np.ndarray:
+    """True where a count is missing: NaN in float counts, negative in signed integer ones."""
+    if np.issubdtype(counts.dtype, np.floating):
+        return np.isnan(counts)
+    if np.issubdtype(counts.dtype, np.signedinteger):
+        return counts < 0
+    return np.zeros(counts.shape, dtype=bool)
+
+
 def hop_for(audio_fs: float, dt_ms: float) -> int:
     """Samples per bin; raises GridLockError unless ``audio_fs * dt_ms / 1000`` is a whole number."""
     exact = audio_fs * dt_ms / 1000.0
@@ -100,11 +109,7 @@ class ResponseSet:
 
     def missing_mask(self) -> np.ndarray:
         """True where a count is missing (negative integers or NaN mark padding)."""
-        if np.issubdtype(self.counts.dtype, np.floating):
-            return np.isnan(self.counts)
-        if np.issubdtype(self.counts.dtype, np.signedinteger):
-            return self.counts < 0
-        return np.zeros(self.counts.shape, dtype=bool)
+        return missing_counts(self.counts)
 
     def responses(self, stimuli: list[int] | None = None, neurons: list[int] | None = None) -> np.ndarray:
         """Float32 responses ``(S, N, R, T)`` with NaN padding: the layout of the metrics and of model fitting."""
@@ -112,8 +117,7 @@ class ResponseSet:
         n_idx = list(range(len(self.neurons))) if neurons is None else list(neurons)
         block = self.counts[np.ix_(n_idx, s_idx)]
         out = block.astype(np.float32)
-        missing = self.missing_mask()[np.ix_(n_idx, s_idx)]
-        out[missing] = np.nan
+        out[missing_counts(block)] = np.nan  # the block's own mask: a whole-array one costs a copy per call
         return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
     def psth(self, neuron: int, stimulus: int) -> np.ndarray:
@@ -122,7 +126,7 @@ class ResponseSet:
 
     def n_bins(self, stimulus: int) -> int:
         """Bins of ``stimulus`` that hold data for at least one neuron and repeat (its length before padding)."""
-        present = ~self.missing_mask()[:, stimulus].all(axis=(0, 1))
+        present = ~missing_counts(self.counts[:, stimulus]).all(axis=(0, 1))
         return int(np.flatnonzero(present)[-1] + 1) if present.any() else 0
 
     def valid_neurons(self) -> list[int]:
@@ -379,9 +383,11 @@ def save_response_set(
     counts: np.ndarray,
     splits: dict[str, list[int]] | None = None,
     extra: dict[str, Any] | None = None,
+    check: bool = True,
 ) -> Path:
     """Write a response-set folder. A stimulus dict holds ``id`` and either ``file`` (already in the folder)
-    or ``audio`` (a 1-D array) with ``sample_rate_hz``, which is written to ``stimuli/<id>.wav``."""
+    or ``audio`` (a 1-D array) with ``sample_rate_hz``, which is written to ``stimuli/<id>.wav``. With
+    ``check``, the folder is read back (a second copy of the counts in memory while ``counts`` is alive)."""
     root = Path(folder)
     (root / "stimuli").mkdir(parents=True, exist_ok=True)
     entries = []
@@ -407,5 +413,6 @@ def save_response_set(
     doc.update(extra or {})
     np.savez_compressed(root / "responses.npz", counts=np.asarray(counts))
     (root / DATASET_FILE).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    load_response_set(root)  # what was written must read back
+    if check:
+        load_response_set(root)  # what was written must read back
     return root

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,13 @@ def _ticks_per_bin(dt_ms: float, tick_ms: float) -> int:
     return round(ratio)
 
 
-def bin_presentations(spike_times: list[np.ndarray], presentations: list[Presentation], n_bins: list[int],
-                      dt_ms: float, recording: list[np.ndarray | None] | None = None,
+def bin_presentations(spike_times: Sequence[np.ndarray], presentations: list[Presentation], n_bins: list[int],
+                      dt_ms: float, recording: Sequence[np.ndarray | None] | None = None,
                       tick_ms: float = DEFAULT_TICK_MS) -> BinnedTrials:
     """Bin each unit's spike times (seconds, any order) around each presentation.
 
-    ``n_bins[s]`` is stimulus ``s``'s length in bins; ``recording[n]`` the intervals ``(K, 2)`` in seconds during
+    ``spike_times`` may read each unit's train when indexed (a lazy sequence), so only one is in memory at a
+    time. ``n_bins[s]`` is stimulus ``s``'s length in bins; ``recording[n]`` the intervals ``(K, 2)`` in seconds during
     which unit ``n`` was recording (None: throughout). A stimulus never presented is refused, as is a
     presentation of an unknown stimulus.
     """
@@ -122,7 +124,9 @@ def bin_presentations(spike_times: list[np.ndarray], presentations: list[Present
     past_end = np.arange(longest)[None, :] >= np.asarray(n_bins)[stimulus][:, None]  # (P, T): after the sound
     per_trial = np.zeros((n_units, n_stimuli, n_rep), dtype=np.int64)  # spikes of each trial
     chunks = []
-    for n, train in enumerate(spike_times):
+    tick_type = np.int32 if int(length.max()) < 2**31 else np.int64  # as the demo writes spike_ticks
+    for n in range(n_units):
+        train = spike_times[n]
         times = np.sort(np.asarray(train, dtype=np.float64))
         intervals = None if recording is None or recording[n] is None else np.asarray(recording[n], dtype=float)
         covered = np.ones(len(slots), dtype=bool) if intervals is None else np.any(
@@ -142,15 +146,17 @@ def bin_presentations(spike_times: list[np.ndarray], presentations: list[Present
             counts = counts.astype(np.min_scalar_type(-int(rows.max())))
         counts[n, stimulus, repeat] = rows
         per_trial[n, stimulus, repeat] = np.bincount(trial, minlength=len(slots))
-        chunks.append(ticks)  # in presentation order, which is (stimulus, repeat) order: the file's trial order
+        # In presentation order, which is (stimulus, repeat) order: the file's trial order.
+        chunks.append(ticks.astype(tick_type))
     trial_ptr = np.concatenate([[0], np.cumsum(per_trial.reshape(-1))]).astype(np.int64)
-    flat = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
-    return BinnedTrials(counts, flat.astype(np.int64), trial_ptr, tick_ms, repeats)
+    flat = np.concatenate(chunks) if chunks else np.zeros(0, dtype=tick_type)
+    return BinnedTrials(counts, flat, trial_ptr, tick_ms, repeats)
 
 
 def save_imported(imported: ImportedResponses, folder: str | Path) -> Path:
     """Write an importer's result (name, dt_ms, stimuli, neurons, binned, source) as a response-set folder with
-    its exact spike times. The folder appears whole or not at all: it is written beside, then renamed."""
+    its exact spike times. The folder appears whole or not at all: it is written beside, then renamed. It is
+    not read back here (that would hold two copies of a large recording's counts): callers load it."""
     from .responses import save_response_set
 
     target = Path(folder)
@@ -160,7 +166,7 @@ def save_imported(imported: ImportedResponses, folder: str | Path) -> Path:
     try:
         save_response_set(partial, name=imported.name, dt_ms=imported.dt_ms, stimuli=imported.stimuli,
                           neurons=imported.neurons, counts=imported.binned.counts,
-                          extra={"source": imported.source})
+                          extra={"source": imported.source}, check=False)
         write_spike_times(str(partial / "spike_times.npz"), imported.binned)
         partial.rename(target)
     except BaseException:

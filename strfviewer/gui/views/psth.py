@@ -49,7 +49,6 @@ from ...backend.prediction import (
     compute_predictions,
     mean_and_sem,
     metric_split,
-    stimulus_bins,
     trial_counts,
 )
 from ..export import ExportButton, ExportData
@@ -675,7 +674,7 @@ class PsthView(QWidget):
 
     def _n_bins(self, rs: ResponseSet, stimulus: int) -> int:
         if stimulus not in self._bins_cache:
-            self._bins_cache[stimulus] = stimulus_bins(rs, stimulus)
+            self._bins_cache[stimulus] = rs.n_bins(stimulus)
         return self._bins_cache[stimulus]
 
     def _use_plot(self, linked: bool) -> pg.PlotWidget:
