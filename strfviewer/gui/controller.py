@@ -213,6 +213,30 @@ class SessionController(QObject):
         self.runner.submit(lambda progress, cancel: read(), key=key, description=f"opening {name}",
                            on_result=done, on_error=failed)
 
+    # Export
+    def export_nwb(self, path: Path) -> None:
+        """Write the response set and every open model's predictions to the NWB file ``path``, in the
+        background."""
+        from ..backend.data.nwb_export import export_with_models
+
+        responses, models = self.state.responses, list(self.state.models)
+        if responses is None:
+            self.reporter.report("Open a response set first (File ▸ Open response set or Open recording): the "
+                                 "export writes its recordings and the open models' predictions of them.")
+            return
+        path = Path(path)
+
+        def written(result) -> None:
+            target, left_out = result
+            predicted = len(models) - len(left_out)
+            extra = f"; left out: {'; '.join(left_out)}" if left_out else ""
+            self.message.emit(f"Exported {responses.name} with the predictions of {predicted} model(s) to "
+                              f"{target}{extra}", 12000)
+
+        self.runner.submit(lambda progress, cancel: export_with_models(responses, models, path, progress, cancel),
+                           key="export-nwb", description=f"exporting to {path.name}", on_result=written,
+                           on_error=lambda exc: self.reporter.report_exception(exc, f"export to {path.name}"))
+
     # Recent files
     def _remember_recent(self, path: Path) -> None:
         store = settings()

@@ -216,6 +216,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Open &model…", QKeySequence("Ctrl+M"), self.open_model_dialog)
         file_menu.addAction("Open res&ponse set…", QKeySequence("Ctrl+R"), self.open_responses_dialog)
         file_menu.addAction("Open recor&ding (NWB, CSV)…", QKeySequence("Ctrl+Shift+R"), self.open_recording_dialog)
+        self.export_nwb_action = file_menu.addAction("&Export to NWB…", self.export_nwb_dialog)
+        self.export_nwb_action.setToolTip("Write the response set and the open models' predictions to an NWB file")
+        self.export_nwb_action.setEnabled(False)
         file_menu.addSeparator()
         file_menu.addAction("Open &session…", QKeySequence("Ctrl+Shift+O"), self.open_session_dialog)
         file_menu.addAction("&Save session", QKeySequence.StandardKey.Save, self.save_session)
@@ -266,6 +269,7 @@ class MainWindow(QMainWindow):
         self.state.cursorChanged.connect(self._cursor_changed)
         self.state.displayChanged.connect(self._display_changed)
         self.state.frontViewChanged.connect(self._front_view_changed)
+        self.state.responsesChanged.connect(lambda: self.export_nwb_action.setEnabled(self.state.responses is not None))
         self.controller.message.connect(self.statusBar().showMessage)
         self.controller.modifiedChanged.connect(self.setWindowModified)
         self.controller.recentChanged.connect(self._fill_recent_menu)
@@ -313,6 +317,17 @@ class MainWindow(QMainWindow):
         if path:
             settings().setValue("last_recording_folder", str(Path(path).parent))
             self.controller.open_responses(Path(path))
+
+    def export_nwb_dialog(self) -> None:
+        responses = self.state.responses
+        if responses is None:
+            return
+        folder = settings().value("last_export_folder", str(responses.source.parent))
+        path, _ = QFileDialog.getSaveFileName(self, "Export to NWB", str(Path(folder) / f"{responses.name}.nwb"),
+                                              "NWB files (*.nwb)")
+        if path:
+            settings().setValue("last_export_folder", str(Path(path).parent))
+            self.controller.export_nwb(Path(path))
 
     def _ask_import(self, summary, suggested):
         """The controller's question: how to read this NWB file (see dialogs/recording.py)."""

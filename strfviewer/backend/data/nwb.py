@@ -6,7 +6,8 @@ What a lab's file holds and where this reader looks for it:
   ``AcousticWaveformSeries``) per sound, with a sample rate; or sound files beside the NWB file, named by the
   presentation table.
 - **Presentations**: a ``TimeIntervals`` table (``trials`` or one of ``intervals``, such as
-  ``playback_trials``) with ``start_time`` and a column that names the sound of each row.
+  ``playback_trials``) with ``start_time`` and a column that names the sound of each row. Spikes are binned
+  over the sound, or over the whole trial (to ``stop_time``) where every presentation of it lasts longer.
 - **Units**: the ``units`` table's ``spike_times``, its ``obs_intervals`` (when a unit was recording: a trial
   outside them is missing, not silent) and its other columns (location, quality) as neuron metadata.
 
@@ -248,6 +249,13 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
         order = list(dict.fromkeys(names))  # sounds in order of first presentation
         sounds = [_sound(choice, name, series, path.parent) for name in order]
         n_bins = [math.floor(len(audio) * 1000.0 / (rate * dt_ms) + 1e-9) for audio, rate in sounds]
+        # A trial longer than its sound (a post-stimulus window the lab recorded) keeps its whole window: the
+        # bins reach to the end of the shortest presentation of that sound.
+        if "stop_time" in rows.colnames:
+            lengths = (np.asarray(rows["stop_time"][:], dtype=np.float64) - onsets) * 1000.0 / dt_ms
+            for i, name in enumerate(order):
+                shortest = min(length for n, length in zip(names, lengths, strict=True) if n == name)
+                n_bins[i] = max(n_bins[i], math.floor(shortest + 1e-6))
         short = [order[i] for i, b in enumerate(n_bins) if b < 1]
         if short:
             raise ResponseSetError(f"{path.name}: sound {short[0]!r} is shorter than one {dt_ms:g} ms bin")
