@@ -157,11 +157,8 @@ def _run_fit(args: argparse.Namespace) -> int:
 def _run_import(args: argparse.Namespace) -> int:
     from .backend.data.nwb import inspect_nwb
     from .backend.data.sources import ImportChoice, read_recording
-    from .backend.errors import ConfigurationError
 
     suffix = Path(args.source).suffix.lower()
-    if suffix == ".csv" and not args.sounds:
-        raise ConfigurationError("import: a CSV table of spikes needs --sounds FOLDER (its sound files)")
     if suffix == ".nwb" and args.table is None and args.column is None:
         summary = inspect_nwb(args.source)
         if len(summary.candidates) > 1 and summary.guess is not None:
@@ -196,12 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--audio-fs", type=int, default=48000, help="sample rate for the front-end listing (Hz)")
     info.add_argument("--dt-ms", type=float, default=5.0, help="frame period for the front-end listing (ms)")
 
-    source = sub.add_parser("import", help="write a response set from a recording (an NWB file or a CSV table "
-                                           "of spikes)")
+    source = sub.add_parser("import", help="write a response set from a recording (an NWB file, a CSV or "
+                                           "Parquet table of spikes, a folder of spike-time text files)")
     source.add_argument("source", help="an NWB file (sounds as stimulus series or files beside it, a table of "
-                                       "presentations, sorted units), or a CSV table of spikes with columns "
-                                       "unit, stimulus, trial, time_s (seconds after the trial's onset)")
-    source.add_argument("--sounds", help="CSV: the folder of the sound files the stimulus column names")
+                                       "presentations, sorted units); a CSV or Parquet table of spikes with columns "
+                                       "unit, stimulus, trial, time_s (seconds after the trial's onset); or a "
+                                       "folder of cells with spikeK/stimK text files (CRCNS aa-1, aa-2)")
+    source.add_argument("--sounds", help="table or text files: the folder of the sound files they name "
+                                         "(default for a table: beside it)")
     source.add_argument("--out", required=True, help="the response-set folder to create")
     source.add_argument("--dt-ms", type=float, default=5.0, help="bin width (ms)")
     source.add_argument("--table", help="the presentations' table (default: the best guess; see 'info')")

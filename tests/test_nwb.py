@@ -29,8 +29,10 @@ def _sounds() -> list[np.ndarray]:
     return [(0.1 * rng.standard_normal(bins * int(FS * DT_MS / 1000))).astype(np.float32) for bins in N_BINS]
 
 
-def _write(path: Path, *, external: bool = False, second_table: bool = True, units: bool = True, gap=None):
-    """An NWB file of the synthetic recording; returns what the reader must find."""
+def _write(path: Path, *, external: bool = False, second_table: bool = True, units: bool = True, gap=None,
+           acoustic: bool = False):
+    """An NWB file of the synthetic recording (with ``acoustic``, its sounds as ndx-sound's
+    AcousticWaveformSeries); returns what the reader must find."""
     trains, presentations, expected, onsets, by_onset = _synthetic(np.random.default_rng(3))
     nwbfile = pynwb.NWBFile(session_description="synthetic A1", identifier="test-1",
                             session_start_time=datetime(2026, 12, 3, tzinfo=timezone.utc))
@@ -38,6 +40,11 @@ def _write(path: Path, *, external: bool = False, second_table: bool = True, uni
     for name, sound in zip(names, _sounds(), strict=True):
         if external:
             soundfile.write(path.parent / name, sound, FS, subtype="FLOAT")
+        elif acoustic:
+            from ndx_sound import AcousticWaveformSeries
+
+            nwbfile.add_stimulus(AcousticWaveformSeries(name=name, data=sound, rate=float(FS),
+                                                        description="a call"))
         else:
             nwbfile.add_stimulus(pynwb.TimeSeries(name=name, data=sound, unit="Pa", rate=float(FS)))
     nwbfile.add_trial_column(name="stimulus", description="the sound played")
@@ -84,6 +91,19 @@ def test_the_reader_finds_sounds_presentations_and_units_and_bins_them_exactly(t
     assert rs.neurons[2].meta["location"] == "A1-2"  # the units table's columns become neuron metadata
     audio = rs.load_stimulus_audio(order.index(1), FS).waveform.numpy()
     np.testing.assert_allclose(audio, _sounds()[1], atol=1e-7)
+
+
+def test_sounds_stored_as_acoustic_waveform_series_are_read_like_any_series(tmp_path):
+    pytest.importorskip("ndx_sound", reason="ndx-sound is not installed (it is needed to write such a file)")
+    expected, _, _ = _write(tmp_path / "rec.nwb", acoustic=True, second_table=False)
+    imported = read_nwb(tmp_path / "rec.nwb", DT_MS)
+    order = [int(s["label"].split("_")[1]) for s in imported.stimuli]
+    for s, stimulus in zip(order, imported.stimuli, strict=True):
+        np.testing.assert_allclose(stimulus["audio"], _sounds()[s], atol=1e-7)
+        assert stimulus["sample_rate_hz"] == FS
+    for (n, s, r), ticks in expected.items():
+        np.testing.assert_array_equal(imported.binned.counts[n, order.index(s), r, : N_BINS[s]],
+                                      np.bincount(ticks // 500, minlength=N_BINS[s]))
 
 
 def test_another_presentation_table_can_be_chosen_and_an_unknown_one_is_explained(tmp_path):

@@ -82,7 +82,7 @@ def test_tables_that_cannot_be_imported_say_why(tmp_path):
         read_spike_table(table, sounds, DT_MS)
 
 
-def test_the_command_line_imports_a_table_and_asks_for_its_sounds(tmp_path, capsys, caplog):
+def test_the_command_line_imports_a_table_and_says_where_its_sounds_were_not(tmp_path, capsys, caplog):
     from strfviewer.cli import main
 
     _, rows = _truth(np.random.default_rng(1))
@@ -90,4 +90,24 @@ def test_the_command_line_imports_a_table_and_asks_for_its_sounds(tmp_path, caps
     assert main(["import", str(table), "--sounds", str(sounds), "--out", str(tmp_path / "set")]) == 0
     assert "3 neurons, 2 stimuli, up to 3 repeats, 5 ms bins from spikes.csv" in capsys.readouterr().out
     assert main(["import", str(table), "--out", str(tmp_path / "other")]) == 2
-    assert "needs --sounds FOLDER" in caplog.text and not (tmp_path / "other").exists()
+    # Without --sounds, the sounds are looked for beside the table, where these are not.
+    assert f"no sound file song_a (or song_a.wav, .flac…) in {tmp_path}" in caplog.text
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_parquet_table_gives_the_counts_of_the_same_csv_table(tmp_path):
+    parquet = pytest.importorskip("pyarrow.parquet", reason="pyarrow (the parquet extra) is not installed")
+    import pyarrow
+
+    _, rows = _truth(np.random.default_rng(2))
+    table, sounds = _write(tmp_path, rows)
+    columns = list(zip(*[(u, s, int(t), float(x)) for u, s, t, x, _ in rows], strict=True))
+    parquet.write_table(pyarrow.table({"unit": columns[0], "stimulus": columns[1], "trial": columns[2],
+                                       "time_s": columns[3]}), tmp_path / "spikes.parquet")
+    from_csv = read_spike_table(table, sounds, DT_MS)
+    from_parquet = read_spike_table(tmp_path / "spikes.parquet", sounds, DT_MS)
+    np.testing.assert_array_equal(from_parquet.binned.counts, from_csv.binned.counts)
+    np.testing.assert_array_equal(from_parquet.binned.ticks, from_csv.binned.ticks)
+    parquet.write_table(pyarrow.table({"unit": ["a"], "time_s": [0.1]}), tmp_path / "bad.parquet")
+    with pytest.raises(ResponseSetError, match="no column stimulus, trial"):
+        read_spike_table(tmp_path / "bad.parquet", sounds, DT_MS)

@@ -313,7 +313,8 @@ class MainWindow(QMainWindow):
         """A lab's recording (an NWB file, a CSV table of spikes beside its sounds) as the response set."""
         folder = settings().value("last_recording_folder", settings().value("last_folder", str(Path.home())))
         path, _ = QFileDialog.getOpenFileName(self, "Open a recording", folder,
-                                              "Recordings (*.nwb *.csv);;NWB files (*.nwb);;Spike tables (*.csv)")
+                                              "Recordings (*.nwb *.csv *.parquet);;NWB files (*.nwb);;"
+                                              "Spike tables (*.csv *.parquet)")
         if path:
             settings().setValue("last_recording_folder", str(Path(path).parent))
             self.controller.open_responses(Path(path))
@@ -358,7 +359,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         sessions = [p for p in paths if p.name.endswith(".json")]
-        recordings = [p for p in paths if p.suffix.lower() in (".nwb", ".csv")]  # as sources.RECORDING_SUFFIXES
+        recordings = [p for p in paths if p.suffix.lower() in (".nwb", ".csv", ".parquet")]  # sources' suffixes
         if sessions:
             self.controller.open_session(sessions[0])
         elif recordings:

@@ -1,5 +1,5 @@
-"""Where a response set comes from: its own folder, or a lab's recording (an NWB file, a CSV table of spikes)
-read through an importer with the user's choices.
+"""Where a response set comes from: its own folder, or a lab's recording (an NWB file, a CSV table of spikes,
+a folder of spike-time text files) read through an importer with the user's choices.
 
 The window and ``--dataset`` open a recording as they open a folder. A recording is imported once into a
 cache folder named by the file (its path, size and modification time) and the choices, and read from there
@@ -22,7 +22,7 @@ from .responses import FORMAT_VERSION, ResponseSet, load_response_set
 from .trials import ImportedResponses, save_imported
 
 DEFAULT_DT_MS = 5.0
-RECORDING_SUFFIXES = (".nwb", ".csv")
+RECORDING_SUFFIXES = (".nwb", ".csv", ".parquet")
 _CACHE_LAYOUT = 1  # bump when an importer's output changes, so old cache folders are not reused
 
 
@@ -70,15 +70,21 @@ def choice_from_options(options: Any) -> ImportChoice | None:
 
 
 def is_recording(path: str | Path) -> bool:
-    """Whether ``path`` names a recording to import rather than a response-set folder."""
-    return Path(path).suffix.lower() in RECORDING_SUFFIXES
+    """Whether ``path`` names a recording to import rather than a response-set folder: an NWB file, a CSV
+    table, or a folder of spike-time text files (without a response set's dataset.json)."""
+    path = Path(path)
+    if path.suffix.lower() in RECORDING_SUFFIXES:
+        return True
+    from .spikefiles import has_spike_files
+
+    return path.is_dir() and not (path / "dataset.json").exists() and has_spike_files(path)
 
 
 def read_recording(path: str | Path, choice: ImportChoice) -> ImportedResponses:
     """Bin a recording with ``choice``, through the importer its suffix names."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix in (".csv", ".parquet"):
         from .spiketable import read_spike_table
 
         return read_spike_table(path, choice.sounds or path.parent, choice.dt_ms)
@@ -86,17 +92,24 @@ def read_recording(path: str | Path, choice: ImportChoice) -> ImportedResponses:
         from .nwb import read_nwb
 
         return read_nwb(path, choice.dt_ms, choice.table, choice.column)
-    raise ResponseSetError(f"{path.name}: strfviewer imports NWB files (.nwb) and CSV tables of spikes (.csv), "
-                           f"not {suffix or 'files without a suffix'}")
+    if path.is_dir():
+        from .spikefiles import read_spike_files
+
+        return read_spike_files(path, choice.dt_ms, choice.sounds)
+    raise ResponseSetError(f"{path.name}: strfviewer imports NWB files (.nwb), tables of spikes (.csv, .parquet) and "
+                           f"folders of spike-time text files, not {suffix or 'files without a suffix'}")
 
 
 def _cache_key(path: Path, choice: ImportChoice) -> str:
+    """The file's (or every file's below the folder's) path, size and modification time, and the choice."""
     try:
-        stat = path.stat()
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        stamps = [[str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns]
+                  for p in files]
     except OSError as exc:
         raise ResponseSetError(f"{path}: cannot be read ({exc.strerror or exc}); check the path") from None
-    identity = {"file": str(path.resolve()), "size": stat.st_size, "modified_ns": stat.st_mtime_ns,
-                "choice": choice.to_json(), "layout": [_CACHE_LAYOUT, FORMAT_VERSION]}
+    identity = {"source": str(path.resolve()), "files": stamps, "choice": choice.to_json(),
+                "layout": [_CACHE_LAYOUT, FORMAT_VERSION]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 

@@ -1,7 +1,8 @@
-"""A plain table of spikes as a response set: one CSV row per spike, its unit, stimulus, trial and time.
+"""A plain table of spikes as a response set: one row per spike, its unit, stimulus, trial and time, in a CSV
+file or a Parquet file (with pyarrow: the ``parquet`` extra).
 
 The columns are ``unit``, ``stimulus``, ``trial`` and ``time_s`` (seconds after that trial's sound onset); a
-header row names them, in any order, and other columns are ignored. ``stimulus`` names a sound file in the
+CSV header row names them, in any order, and other columns are ignored. ``stimulus`` names a sound file in the
 sounds folder (with or without its suffix). A stimulus has as many trials as its highest trial number plus
 one: a trial without any row had no spikes (so every trial must appear for some unit, or be given by a
 later one). Units and stimuli keep the order of their first row.
@@ -29,25 +30,53 @@ def _sound_file(folder: Path, name: str) -> Path:
     raise ResponseSetError(f"stimulus {name!r}: no sound file {name} (or {name}.wav, .flac…) in {folder}")
 
 
-def read_spike_table(path: str | Path, sounds: str | Path, dt_ms: float) -> ImportedResponses:
-    """Bin the spikes of a CSV table (see the module docstring) against the sounds in ``sounds``."""
-    from .audio import load_audio
-
-    path, sounds = Path(path), Path(sounds)
+def _csv_rows(path: Path) -> list[tuple[str, str, int, float]]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ResponseSetError(f"{path.name}: no column {', '.join(missing)} (the header has "
-                                       f"{', '.join(reader.fieldnames or []) or 'nothing'}); name the columns "
-                                       f"{', '.join(COLUMNS)}")
-            rows = [(r["unit"], r["stimulus"], int(r["trial"]), float(r["time_s"])) for r in reader]
+            _check_columns(path, reader.fieldnames or [])
+            return [(r["unit"], r["stimulus"], int(r["trial"]), float(r["time_s"])) for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ResponseSetError(f"{path.name} cannot be read as a CSV table ({one_line(exc)})") from None
     except (TypeError, ValueError) as exc:
         raise ResponseSetError(f"{path.name}: a trial is not a whole number or a time not a number "
                                f"({one_line(exc)})") from None
+
+
+def _parquet_rows(path: Path) -> list[tuple[str, str, int, float]]:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError as exc:  # an optional extra
+        raise ResponseSetError("reading Parquet tables needs pyarrow: pip install 'strfviewer[parquet]'") from exc
+    try:
+        names = parquet.read_schema(path).names
+        _check_columns(path, names)
+        table = parquet.read_table(path, columns=list(COLUMNS))
+        units, stimuli = (table.column(c).cast("string").to_pylist() for c in ("unit", "stimulus"))
+        trials = np.asarray(table.column("trial").to_numpy(zero_copy_only=False))
+        times = np.asarray(table.column("time_s").to_numpy(zero_copy_only=False), dtype=np.float64)
+    except ResponseSetError:
+        raise
+    except Exception as exc:  # pyarrow raises its own kinds for a file that is not Parquet
+        raise ResponseSetError(f"{path.name} cannot be read as a Parquet table ({one_line(exc)})") from None
+    if not np.issubdtype(trials.dtype, np.integer):
+        raise ResponseSetError(f"{path.name}: the trial column holds {trials.dtype}, not whole numbers")
+    return list(zip(units, stimuli, trials.tolist(), times.tolist(), strict=True))
+
+
+def _check_columns(path: Path, names: list[str]) -> None:
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise ResponseSetError(f"{path.name}: no column {', '.join(missing)} (the header has "
+                               f"{', '.join(names) or 'nothing'}); name the columns {', '.join(COLUMNS)}")
+
+
+def read_spike_table(path: str | Path, sounds: str | Path, dt_ms: float) -> ImportedResponses:
+    """Bin the spikes of a CSV or Parquet table (see the module docstring) against the sounds in ``sounds``."""
+    from .audio import load_audio
+
+    path, sounds = Path(path), Path(sounds)
+    rows = _parquet_rows(path) if path.suffix.lower() == ".parquet" else _csv_rows(path)
     if not rows:
         raise ResponseSetError(f"{path.name} has no spikes")
     units = list(dict.fromkeys(r[0] for r in rows))
