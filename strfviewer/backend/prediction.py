@@ -25,7 +25,7 @@ from . import metrics
 from .errors import GridLockError, StrfviewerError, one_line
 from .jobs import CancelFlag, CancelledError, ProgressCallback, check_cancel, report
 
-STATS_CHUNK = 32  # neurons whose float responses the recorded statistics hold at once
+STATS_CHUNK = 8  # neurons whose float responses the recorded statistics hold at once
 SIGNIFICANCE_SHIFTS = 1000  # circular shifts behind each neuron's p-value, as a fit's test scores use
 
 if TYPE_CHECKING:
