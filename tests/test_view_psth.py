@@ -412,3 +412,24 @@ def test_a_neuron_whose_repeats_barely_agree_is_flagged_in_both_its_cells():
     low, fine = psth_module._cc_max_cell(0.21), psth_module._cc_max_cell(0.8)
     assert low.foreground().color().name() == "#b9770e" and "below 0.3" in low.toolTip()
     assert fine.toolTip() == "" and fine.text() == "0.800"
+
+
+def test_a_repeat_that_was_not_recorded_is_a_grey_band_not_an_empty_row(view, qtbot, files, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(files["responses"], tmp_path / "gap")
+    with np.load(folder / "responses.npz") as archive:
+        counts = archive["counts"].astype(np.float32)
+    counts[0, :, 2] = np.nan  # neuron 0 was not recording during every stimulus's third repeat
+    np.savez(folder / "responses.npz", counts=counts)
+    _open(qtbot, view, folder)
+    assert view.missing_repeats == [2]
+    image = view.raster_missing.image
+    assert image is not None and image[:, 0].tolist() == [0, 0, 1, 0]
+    rect = view.raster_missing.mapRectToParent(view.raster_missing.boundingRect())
+    assert (rect.top(), rect.height()) == (0.0, N_REPEATS)  # the band is row 3 of the rows the ticks label
+    assert "repeats 3 not recorded" in view.raster_plot.toolTip()
+    assert not view.plain_plot.getAxis("left").autoSIPrefix  # spikes per bin read as they are
+    view.state.set_neuron(1)
+    qtbot.waitUntil(lambda: view.neuron() == 1, timeout=5000)
+    assert view.missing_repeats == [] and view.raster_missing.image is None

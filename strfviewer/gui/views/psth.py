@@ -66,6 +66,9 @@ SETTINGS_PREFIX = "psth/"
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 # Counts on the plots' dark background: no spike is background, the most spikes white.
 _RASTER_COLORMAP = pg.ColorMap([0.0, 1.0], [(0, 0, 0), (255, 255, 255)])
+# Repeats that were not recorded (a unit not recording then, a sound played fewer times): a grey band, so a
+# missing trial never reads as a silent one.
+_MISSING_LUT = np.array([[0, 0, 0, 0], [110, 110, 110, 150]], dtype=np.uint8)
 _RECORDED_PEN = "#ecf0f1"
 _SELECTED_COLOUR = "#e74c3c"  # the selected neuron in the population plots
 _LEFT_AXIS_WIDTH = 56  # px: the raster's and the PSTH's, so their linked x ranges line up exactly
@@ -189,6 +192,7 @@ class PsthView(QWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._psth_items: list[tuple[pg.PlotWidget, Any]] = []
         self.raster_mode = "none"  # "spikes" | "counts" | "none"
+        self.missing_repeats: list[int] = []  # rows of the raster that were not recorded (drawn grey)
 
         self._build_header()
         self._build_figure()
@@ -260,7 +264,10 @@ class PsthView(QWidget):
         self.raster_image = pg.ImageItem(axisOrder="row-major")
         self.raster_image.setColorMap(_RASTER_COLORMAP)
         self.raster_ticks = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(_RECORDED_PEN, width=1))
+        self.raster_missing = pg.ImageItem(axisOrder="row-major")
+        self.raster_missing.setLookupTable(_MISSING_LUT)
         self.raster_plot.addItem(self.raster_image)
+        self.raster_plot.addItem(self.raster_missing)
         self.raster_plot.addItem(self.raster_ticks)
         self.linked_plot = TimeLinkedPlot(self.state)
         self.plain_plot = pg.PlotWidget()
@@ -268,6 +275,7 @@ class PsthView(QWidget):
         for plot in (self.linked_plot, self.plain_plot):
             plot.setLabel("bottom", "time", units="s")
             plot.setLabel("left", "spikes / bin")
+            plot.getAxis("left").enableAutoSIPrefix(False)  # 0.5 spikes per bin, not 500 x 0.001
         for plot in (self.raster_plot, self.linked_plot, self.plain_plot):
             plot.getAxis("left").setWidth(_LEFT_AXIS_WIDTH)
         # The legend has a strip of its own under the PSTH (one line per curve), so it never covers a trace;
@@ -711,6 +719,7 @@ class PsthView(QWidget):
         self._clear_psth()
         if rs is None or self.stimulus_box.count() == 0:
             self.raster_image.clear()
+            self.raster_missing.clear()
             self.raster_ticks.setData([], [])
             self.raster_mode = "none"
             return
@@ -777,6 +786,15 @@ class PsthView(QWidget):
             self.raster_image.setImage(image, levels=(0.0, max(1.0, float(image.max(initial=0.0)))))
             self.raster_image.setRect(0.0, 0.0, n_bins * dt_s, n_repeats)
             self.raster_mode = "counts"
+        missing = np.isnan(counts).all(axis=1) if n_bins else np.ones(n_repeats, dtype=bool)
+        self.missing_repeats = [int(r) for r in np.flatnonzero(missing)]
+        if missing.any():
+            self.raster_missing.setImage(missing[:, None].astype(np.uint8), levels=(0, 1))
+            self.raster_missing.setRect(0.0, 0.0, n_bins * dt_s, n_repeats)
+        else:
+            self.raster_missing.clear()
+        self.raster_plot.setToolTip(f"repeats {', '.join(str(r + 1) for r in self.missing_repeats)} not recorded "
+                                    "(grey)" if self.missing_repeats else "")
         # Every row whole, with a margin so the top and bottom rows visibly end inside the plot.
         rows = max(1, n_repeats)
         self.raster_plot.setYRange(0, rows, padding=0.02)
