@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ResponseSetError, one_line
-from .trials import AUDIO_SUFFIXES, ImportedResponses, Presentation, bin_presentations, stimulus_id
+from .trials import AUDIO_SUFFIXES, ImportedResponses, Presentation, bin_presentations, sound_bins, stimulus_ids
 
 _PREFERRED_WORDS = ("stim", "sound", "song", "call", "wav", "audio")
 
@@ -248,7 +248,7 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
         onsets = np.asarray(rows["start_time"][:], dtype=np.float64)
         order = list(dict.fromkeys(names))  # sounds in order of first presentation
         sounds = [_sound(choice, name, series, path.parent) for name in order]
-        n_bins = [math.floor(len(audio) * 1000.0 / (rate * dt_ms) + 1e-9) for audio, rate in sounds]
+        n_bins = [sound_bins(len(audio), rate, dt_ms) for audio, rate in sounds]
         # A trial longer than its sound (a post-stimulus window the lab recorded) keeps its whole window: the
         # bins reach to the end of the shortest presentation of that sound.
         if "stop_time" in rows.colnames:
@@ -268,14 +268,8 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
                      for i in range(len(units))]
         binned = bin_presentations(trains, presentations, n_bins, dt_ms, recording)
         neurons = [_neuron_metadata(units, i) for i in range(len(units))]
-        ids: list[str] = []
-        for name in order:
-            base = candidate = stimulus_id(name)
-            while candidate in ids:  # two names that differ only in characters a file name cannot hold
-                candidate = f"{base}-{len(ids)}"
-            ids.append(candidate)
         stimuli = [{"id": sid, "audio": audio, "sample_rate_hz": rate, "label": name}
-                   for sid, name, (audio, rate) in zip(ids, order, sounds, strict=True)]
+                   for sid, name, (audio, rate) in zip(stimulus_ids(order), order, sounds, strict=True)]
         source = {"nwb": path.name, "identifier": str(nwbfile.identifier), "presentations":
                   f"{choice.table}.{choice.column}", "dt_ms": dt_ms}
         return ImportedResponses(str(nwbfile.session_description or path.stem), dt_ms, stimuli, neurons, binned,

@@ -16,14 +16,13 @@ unit's trials that did not happen are missing, not zero.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ResponseSetError, one_line
-from .trials import ImportedResponses, Presentation, bin_presentations, stimulus_id
+from .trials import ImportedResponses, Presentation, bin_presentations, sound_bins, stimulus_ids
 
 _SPIKE_FILE = re.compile(r"^spike(\d+)$")
 _GAP_S = 1.0  # between two trials on the common clock the binning uses
@@ -111,7 +110,7 @@ def read_spike_files(source: str | Path, dt_ms: float, sounds: str | Path | None
             heard.setdefault((units.index(unit), sound), []).extend(_trials(spike_file))
     order = list(dict.fromkeys(sound for _, sound in heard))
     loaded = [load_audio(path) for path in order]
-    n_bins = [math.floor(a.waveform.shape[0] * 1000.0 / (a.sample_rate * dt_ms) + 1e-9) for a in loaded]
+    n_bins = [sound_bins(a.waveform.shape[0], a.sample_rate, dt_ms) for a in loaded]
     repeats = [max(len(trials) for (_, s), trials in heard.items() if s == sound) for sound in order]
     # One clock for everyone: presentation r of sound s is the same slot for every unit; a unit that heard
     # the sound fewer times was "not recording" in the slots it lacks.
@@ -130,12 +129,7 @@ def read_spike_files(source: str | Path, dt_ms: float, sounds: str | Path | None
         recording.append(np.asarray(intervals, dtype=np.float64).reshape(-1, 2))
     presentations = [Presentation(s, t) for (s, _), t in onset.items()]
     binned = bin_presentations(trains, presentations, n_bins, dt_ms, recording)
-    ids: list[str] = []
-    for path in order:
-        base = candidate = stimulus_id(path.name)
-        while candidate in ids:
-            candidate = f"{base}-{len(ids)}"
-        ids.append(candidate)
+    ids = stimulus_ids([path.name for path in order])
     stimuli = [{"id": sid, "audio": a.waveform.numpy(), "sample_rate_hz": float(a.sample_rate), "label": p.name}
                for sid, p, a in zip(ids, order, loaded, strict=True)]
     return ImportedResponses(source.name, dt_ms, stimuli, [{"id": u} for u in units], binned,

@@ -11,13 +11,12 @@ later one). Units and stimuli keep the order of their first row.
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ResponseSetError, one_line
-from .trials import AUDIO_SUFFIXES, ImportedResponses, Presentation, bin_presentations, stimulus_id
+from .trials import AUDIO_SUFFIXES, ImportedResponses, Presentation, bin_presentations, sound_bins, stimulus_ids
 
 COLUMNS = ("unit", "stimulus", "trial", "time_s")
 
@@ -85,7 +84,7 @@ def read_spike_table(path: str | Path, sounds: str | Path, dt_ms: float) -> Impo
         raise ResponseSetError(f"{path.name}: trial numbers start at 0; a row has a negative one")
     trials = {name: 1 + max(r[2] for r in rows if r[1] == name) for name in names}
     loaded = [load_audio(_sound_file(sounds, name)) for name in names]
-    n_bins = [math.floor(a.waveform.shape[0] * 1000.0 / (a.sample_rate * dt_ms) + 1e-9) for a in loaded]
+    n_bins = [sound_bins(a.waveform.shape[0], a.sample_rate, dt_ms) for a in loaded]
     # Each trial gets its own stretch of one clock, a second apart, so the common binning applies unchanged.
     stride = max(n_bins) * dt_ms / 1000.0 + 1.0
     onset: dict[tuple[int, int], float] = {}
@@ -98,7 +97,7 @@ def read_spike_table(path: str | Path, sounds: str | Path, dt_ms: float) -> Impo
         trains[unit_index[unit]].append(onset[index[name], trial] + time_s)
     presentations = [Presentation(s, t) for (s, _), t in onset.items()]
     binned = bin_presentations([np.asarray(t) for t in trains], presentations, n_bins, dt_ms)
-    stimuli = [{"id": stimulus_id(name), "audio": a.waveform.numpy(), "sample_rate_hz": float(a.sample_rate),
-                "label": name} for name, a in zip(names, loaded, strict=True)]
+    stimuli = [{"id": sid, "audio": a.waveform.numpy(), "sample_rate_hz": float(a.sample_rate), "label": name}
+               for sid, name, a in zip(stimulus_ids(names), names, loaded, strict=True)]
     return ImportedResponses(path.stem, dt_ms, stimuli, [{"id": str(u)} for u in units], binned,
                              {"spike_table": path.name, "sounds": str(sounds), "dt_ms": dt_ms})

@@ -76,6 +76,23 @@ def stimulus_id(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "stimulus"
 
 
+def stimulus_ids(names: list[str]) -> list[str]:
+    """:func:`stimulus_id` of each name, made unique where two names differ only in characters a file name
+    cannot hold."""
+    ids: list[str] = []
+    for name in names:
+        base = candidate = stimulus_id(name)
+        while candidate in ids:
+            candidate = f"{base}-{len(ids)}"
+        ids.append(candidate)
+    return ids
+
+
+def sound_bins(n_samples: int, sample_rate: float, dt_ms: float) -> int:
+    """Whole bins of ``dt_ms`` a sound of ``n_samples`` at ``sample_rate`` fills (a stimulus's length)."""
+    return math.floor(n_samples * 1000.0 / (sample_rate * dt_ms) + 1e-9)
+
+
 def _ticks_per_bin(dt_ms: float, tick_ms: float) -> int:
     ratio = dt_ms / tick_ms
     if not (ratio >= 1 and math.isclose(ratio, round(ratio), rel_tol=0, abs_tol=1e-6)):

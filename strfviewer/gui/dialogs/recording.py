@@ -41,7 +41,7 @@ class RecordingDialog(QDialog):
         n_series = len(summary.series)
         heading = QLabel(f"<b>{summary.path.name}</b>: {summary.units} units, {n_series} stimulus series"
                          f"{'' if n_series else ' (sounds from files beside it)'}.<br>Choose the table whose rows "
-                         "are the presentations and the column that names each row's sound.")
+                         "are the presentations, and its column that names each row's sound:")
         heading.setWordWrap(True)
 
         self.table = QTableWidget(len(self.candidates), len(_HEADERS))
@@ -65,8 +65,11 @@ class RecordingDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in range(1, len(_HEADERS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumWidth(560)
-        self.table.setMaximumHeight(40 + 30 * max(2, min(len(self.candidates), 6)))
+        self.table.setMinimumWidth(620)  # the heading's two lines fit above it
+        self.table.resizeRowsToContents()
+        shown = min(len(self.candidates), 6)  # more rows scroll
+        rows_height = sum(self.table.rowHeight(r) for r in range(shown))
+        self.table.setFixedHeight(header.sizeHint().height() + rows_height + 2 * self.table.frameWidth())
 
         self.preview = QLabel()
         self.preview.setWordWrap(True)
@@ -75,6 +78,7 @@ class RecordingDialog(QDialog):
         self.bin_width.setDecimals(2)
         self.bin_width.setSuffix(" ms")
         self.bin_width.setValue(suggested.dt_ms)
+        self.bin_width.setMaximumWidth(120)
         self.bin_width.setToolTip("Spikes are counted in bins of this width from each presentation's onset; the "
                                   "exact spike times are kept for the raster")
         self.bin_width.valueChanged.connect(self._update_preview)
