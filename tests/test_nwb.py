@@ -30,7 +30,7 @@ def _sounds() -> list[np.ndarray]:
 
 
 def _write(path: Path, *, external: bool = False, second_table: bool = True, units: bool = True, gap=None,
-           acoustic: bool = False):
+           acoustic: bool = False, shift_s: float = 0.0, rename: dict | None = None):
     """An NWB file of the synthetic recording (with ``acoustic``, its sounds as ndx-sound's
     AcousticWaveformSeries); returns what the reader must find."""
     trains, presentations, expected, onsets, by_onset = _synthetic(np.random.default_rng(3))
@@ -49,8 +49,9 @@ def _write(path: Path, *, external: bool = False, second_table: bool = True, uni
             nwbfile.add_stimulus(pynwb.TimeSeries(name=name, data=sound, unit="Pa", rate=float(FS)))
     nwbfile.add_trial_column(name="stimulus", description="the sound played")
     for p in sorted(presentations, key=lambda p: p.onset_s):
-        nwbfile.add_trial(start_time=p.onset_s, stop_time=p.onset_s + N_BINS[p.stimulus] * DT_MS / 1000,
-                          stimulus=names[p.stimulus])
+        named = (rename or {}).get(names[p.stimulus], names[p.stimulus])
+        nwbfile.add_trial(start_time=p.onset_s + shift_s,
+                          stop_time=p.onset_s + shift_s + N_BINS[p.stimulus] * DT_MS / 1000, stimulus=named)
     if second_table:  # a second table naming the same sounds: the reader must guess, and accept a choice
         other = pynwb.epoch.TimeIntervals(name="playback_trials", description="the first presentations only")
         other.add_column(name="sound", description="the sound played")
@@ -149,6 +150,12 @@ def test_files_that_cannot_be_read_say_what_was_found(tmp_path):
     _write(tmp_path / "nounits.nwb", units=False)
     with pytest.raises(ResponseSetError, match="has no units table"):
         read_nwb(tmp_path / "nounits.nwb", DT_MS)
+    _write(tmp_path / "shifted.nwb", second_table=False, shift_s=1e5)  # trials on another clock
+    with pytest.raises(ResponseSetError, match=r"no spike of any unit falls inside a presentation of trials\.stimulus"):
+        read_nwb(tmp_path / "shifted.nwb", DT_MS)
+    _write(tmp_path / "unknown.nwb", second_table=False, rename={"call_1": "call_9"})
+    with pytest.raises(ResponseSetError, match=r"trials\.stimulus names 'call_9', which is neither a stimulus series"):
+        read_nwb(tmp_path / "unknown.nwb", DT_MS)
     _write(tmp_path / "rec.nwb")
     imported = read_nwb(tmp_path / "rec.nwb", DT_MS)
     target = tmp_path / "set"

@@ -205,6 +205,29 @@ def _neuron_metadata(units: Any, index: int) -> dict[str, Any]:
     return meta
 
 
+def _no_presentations(path: Path, nwbfile: Any, series: dict[str, Any]) -> str:
+    """Why no column is the presentations: the tables found, and the first name a near-candidate column gives
+    that is neither a stimulus series nor a sound file beside the file."""
+    tables = _tables(nwbfile)
+    listed = ", ".join(f"{n} ({', '.join(t.colnames)})" for n, t in tables.items()) or "none"
+    rateless = [name for group in (getattr(nwbfile, "stimulus_template", None) or {}, nwbfile.stimulus or {})
+                for name, item in group.items() if not getattr(item, "rate", None)]
+    what = f"stimulus series {', '.join(sorted(series))}" if series else "no stimulus series with a rate"
+    if rateless:
+        what += (f"; {', '.join(rateless[:3])} {'has' if len(rateless) == 1 else 'have'} no sample rate "
+                 "(timestamps only): store sounds with rate=")
+    for table_name, table in tables.items():
+        for column in table.colnames:
+            names = _text_column(table, column) if column not in ("start_time", "stop_time") else None
+            unknown = [n for n in dict.fromkeys(names or []) if n not in series and not (path.parent / n).is_file()]
+            if names and len(unknown) < len(set(names)):  # names some sounds, not all
+                return (f"{path.name}: {table_name}.{column} names {unknown[0]!r}, which is neither a stimulus "
+                        f"series nor a sound file beside the file ({len(unknown)} of {len(set(names))} names are "
+                        f"unknown; {what}); add the missing sounds or fix the names")
+    return (f"{path.name}: no table column names the sounds of its presentations (tables: {listed}; {what}); "
+            "store each sound as a stimulus TimeSeries and name it in a column of the trials table")
+
+
 class _UnitColumn(Sequence):
     """A ragged column of the units table, read one unit at a time (a file's spike times can be gigabytes)."""
 
@@ -238,11 +261,7 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
             raise ResponseSetError(f"{path.name} has no units table (no sorted spikes): nothing to bin")
         series = _series(nwbfile)
         if choice is None:
-            tables = ", ".join(f"{n} ({', '.join(t.colnames)})" for n, t in _tables(nwbfile).items()) or "none"
-            what = f"stimulus series {', '.join(sorted(series))}" if series else "no stimulus series with a rate"
-            raise ResponseSetError(f"{path.name}: no table column names the sounds of its presentations "
-                                   f"(tables: {tables}; {what}); store each sound as a stimulus TimeSeries and "
-                                   "name it in a column of the trials table")
+            raise ResponseSetError(_no_presentations(path, nwbfile, series))
         rows = _tables(nwbfile)[choice.table]
         names = _text_column(rows, choice.column) or []
         onsets = np.asarray(rows["start_time"][:], dtype=np.float64)
@@ -267,6 +286,12 @@ def read_nwb(path: str | Path, dt_ms: float, table: str | None = None, column: s
         recording = [np.asarray(units["obs_intervals"][i], dtype=np.float64).reshape(-1, 2) if has_obs else None
                      for i in range(len(units))]
         binned = bin_presentations(trains, presentations, n_bins, dt_ms, recording)
+        if binned.ticks.size == 0 and any(len(units["spike_times"][i]) for i in range(min(len(units), 50))):
+            first, last = float(onsets.min()), float(onsets.max())
+            raise ResponseSetError(f"{path.name}: no spike of any unit falls inside a presentation of "
+                                   f"{choice.label} ({len(onsets)} presentations from {first:g} s to {last:g} s); "
+                                   "are the presentations on the units' clock? Choose another table, or check "
+                                   "its start_time")
         neurons = [_neuron_metadata(units, i) for i in range(len(units))]
         stimuli = [{"id": sid, "audio": audio, "sample_rate_hz": rate, "label": name}
                    for sid, name, (audio, rate) in zip(stimulus_ids(order), order, sounds, strict=True)]
