@@ -169,6 +169,32 @@ def _run_import(args: argparse.Namespace) -> int:
     return _imported(imported, args.out, imported.source.get("presentations", Path(args.source).name))
 
 
+def _run_export(args: argparse.Namespace) -> int:
+    import platformdirs
+    from tqdm import tqdm
+
+    from .backend.checkpoints import load_model
+    from .backend.data.nwb_export import export_with_models
+    from .backend.data.sources import ImportChoice, open_responses
+
+    cache = platformdirs.user_cache_path("strfviewer", appauthor=False) / "imports"
+    responses = open_responses(args.responses, ImportChoice(args.dt_ms, args.table, args.column, args.sounds),
+                               cache)
+    models = [load_model(Path(m)) for m in args.model or []]
+    with tqdm(total=1, desc="export", unit="step", leave=False) as bar:
+        def progress(done: int, total: int, message: str) -> None:
+            bar.total, bar.n = total, done
+            bar.set_postfix_str(message)
+            bar.refresh()
+
+        path, left_out = export_with_models(responses, models, args.out, progress)
+    for note in left_out:
+        log.warning("left out %s", note)
+    sys.stdout.write(f"{len(responses.neurons)} neurons, {len(responses.stimuli)} stimuli and the predictions of "
+                     f"{len(models) - len(left_out)} model(s)\nwrote {path}\n")
+    return 0
+
+
 def _imported(imported: Any, out: str, source: str) -> int:
     from .backend.data.responses import load_response_set
     from .backend.data.trials import save_imported
@@ -205,6 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--dt-ms", type=float, default=5.0, help="bin width (ms)")
     source.add_argument("--table", help="the presentations' table (default: the best guess; see 'info')")
     source.add_argument("--column", help="the table's column that names each presentation's sound")
+
+    export = sub.add_parser("export", help="write a response set and models' predictions of it to an NWB file")
+    export.add_argument("responses", help="response-set folder, or a recording (read as 'import' reads it)")
+    export.add_argument("--model", action="append", metavar="PATH",
+                        help="model folder whose predictions to add (repeatable)")
+    export.add_argument("--out", required=True, help="the NWB file to write")
+    export.add_argument("--dt-ms", type=float, default=5.0, help="a recording's bin width (ms)")
+    export.add_argument("--table", help="an NWB recording's presentations table")
+    export.add_argument("--column", help="an NWB recording's column that names each presentation's sound")
+    export.add_argument("--sounds", help="a table's or text files' sound folder")
 
     fit = sub.add_parser("fit", help="fit an encoding model to a response set and write a model folder")
     fit.add_argument("responses", help="response-set folder (see docs/formats.md)")
@@ -335,7 +371,7 @@ def build_gui_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = ("info", "fit", "render", "import")
+_SUBCOMMANDS = ("info", "fit", "render", "import", "export")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -357,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return render.run(args)
         if args.command == "import":
             return _run_import(args)
+        if args.command == "export":
+            return _run_export(args)
         if args.command == "info" and args.path:
             from .backend.describe import describe_path
 

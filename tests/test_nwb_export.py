@@ -112,3 +112,22 @@ def test_the_window_exports_the_open_response_set_with_its_models_predictions(ma
     with pynwb.NWBHDF5IO(str(tmp_path / "export.nwb"), "r") as io:
         names = list(io.read().processing[PREDICTIONS_MODULE].data_interfaces)
     assert len(names) == len(rs.stimuli) and all(n.startswith(f"{load_model(model).path.name} | ") for n in names)
+
+
+def test_the_command_line_exports_a_response_set_with_a_model(tmp_path, capsys):
+    from strfviewer.cli import main
+    from strfviewer.resources import demo_session
+
+    demo = demo_session().parent
+    if not (demo / "models" / "linear-mel").is_dir():
+        pytest.skip("the demo data is not part of this installation")
+    out = tmp_path / "demo.nwb"
+    assert main(["export", str(demo / "responses"), "--model", str(demo / "models" / "linear-mel"),
+                 "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        nwbfile = io.read()
+        assert len(nwbfile.units) == len(load_response_set(demo / "responses").neurons)
+        assert any(name.startswith("linear-mel | ") for name in nwbfile.processing[PREDICTIONS_MODULE].data_interfaces)
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.nwb")]) == 2
+    assert not (tmp_path / "x.nwb").exists()
