@@ -174,8 +174,8 @@ def _run_export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .backend.checkpoints import load_model
-    from .backend.data.nwb_export import export_with_models
     from .backend.data.sources import ImportChoice, open_responses
+    from .backend.export import export_with_models
 
     cache = platformdirs.user_cache_path("strfviewer", appauthor=False) / "imports"
     responses = open_responses(args.responses, ImportChoice(args.dt_ms, args.table, args.column, args.sounds),

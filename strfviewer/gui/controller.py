@@ -217,7 +217,7 @@ class SessionController(QObject):
     def export_nwb(self, path: Path) -> None:
         """Write the response set and every open model's predictions to the NWB file ``path``, in the
         background."""
-        from ..backend.data.nwb_export import export_with_models
+        from ..backend.export import export_with_models
 
         responses, models = self.state.responses, list(self.state.models)
         if responses is None:

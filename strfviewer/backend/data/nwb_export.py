@@ -146,27 +146,3 @@ def export_nwb(rs: ResponseSet, path: str | Path, predictions: dict[str, list[np
     report(progress, total, total, "written")
     return target
 
-
-def export_with_models(rs: ResponseSet, models: list, path: str | Path, progress: ProgressCallback | None = None,
-                       cancel: CancelFlag | None = None) -> tuple[Path, list[str]]:
-    """Job body: predict ``rs`` with every model that can, and export it all; returns the file and a note per
-    model left out (it cannot predict this response set)."""
-    from ..prediction import compute_predictions
-
-    def first_half(done: int, total: int, what: str) -> None:
-        report(progress, done, 2 * total, what)
-
-    run = compute_predictions(rs, models, with_stats=False, progress=first_half, cancel=cancel)
-    left_out = [f"{r.name}: {r.reason}" for r in run.results if not r.ok]
-    predictions: dict[str, list[np.ndarray]] = {}
-    for r in run.results:
-        if r.ok:
-            name = base = r.name.replace("/", "_")  # NWB names cannot hold '/'
-            while name in predictions:  # two models of the same name
-                name = f"{base} ({len(predictions) + 1})"
-            predictions[name] = r.predictions
-
-    def second_half(done: int, total: int, what: str) -> None:
-        report(progress, total + done, 2 * total, what)
-
-    return export_nwb(rs, path, predictions, second_half, cancel), left_out
