@@ -83,8 +83,8 @@ def export_nwb(rs: ResponseSet, path: str | Path, predictions: dict[str, list[np
         report(progress, s + 1, total, "sounds")
         check_cancel(cancel)
 
-    missing = missing_counts(rs.counts)  # (N, S, R, T)
-    recorded = ~missing.all(axis=3)  # (N, S, R): a unit's trial holds data
+    # (N, S, R): a unit's trial holds data; one stimulus at a time, not a mask of the whole array
+    recorded = np.stack([~missing_counts(rs.counts[:, s]).all(axis=2) for s in range(n_stimuli)], axis=1)
     length_s = [rs.n_bins(s) * rs.dt_ms / 1000.0 for s in range(n_stimuli)]
     nwbfile.add_trial_column(name="stimulus", description="id of the sound played (a stimulus series)")
     nwbfile.add_trial_column(name="repeat", description="the presentation's repeat number for its sound")
