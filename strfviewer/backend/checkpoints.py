@@ -27,6 +27,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from .durable import fsync_folder
 from .errors import (
     CheckpointError,
     ConfigurationError,
@@ -50,7 +51,6 @@ from .models import (
 )
 from .models.prefilters import DEFAULT_KERNEL_SIZE, AdapTrans, ICAdaptation, prefilter_kind
 from .models.readouts import ParametricSTRF, SeparableSTRF, activation_from_state, separable_sequential
-from .session import fsync_folder
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

@@ -15,17 +15,16 @@ never leaves a half-written session in place of a good one.
 
 from __future__ import annotations
 
-import glob
 import json
 import math
 import operator
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Any
 
+from strfviewer.backend.durable import write_text_durably
 from strfviewer.backend.errors import SessionError, short_repr
 from strfviewer.backend.jsonfile import JsonFault, JsonProblem, json_type, read_json_object
 
@@ -170,48 +169,11 @@ def _check_jsonable(value: Any, where: str, depth: int) -> None:
 
 
 def _atomic_write_text(target: Path, text: str) -> None:
-    """Temporary file in the same folder, flush + fsync, then os.replace: the old file survives any failure."""
+    """:func:`~strfviewer.backend.durable.write_text_durably`, failures in a session's words."""
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        write_text_durably(target, text)
     except OSError as exc:
         raise SessionError(f"Cannot write session file {target}: {exc.strerror or exc}.") from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise SessionError(f"Cannot write session file {target}: {exc.strerror or exc}.") from exc
-        raise
-    fsync_folder(target.parent)
-    _remove_stale_temporaries(target, keep=tmp)
-
-
-def _remove_stale_temporaries(target: Path, keep: Path) -> None:
-    """Temporary files a killed save left behind (the rename never happened); the saved file is complete now."""
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-        if stale != keep:
-            stale.unlink(missing_ok=True)
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows it (POSIX); best effort only."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------------------------
