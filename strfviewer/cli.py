@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import platform
 import sys
@@ -195,6 +196,57 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_fit_grid(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .backend.grid import load_grid
+    from .backend.grid.results import matrix_text, read_grid
+    from .backend.grid.run import run_grid
+
+    grid = load_grid(args.grid)
+    with contextlib.suppress(ImportError):
+        import distributed  # noqa: F401 - it sets its loggers' levels when imported: quieten them after that
+    for name in ("distributed", "tornado"):  # their INFO lines would bury the progress bar
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("bokeh").setLevel(logging.ERROR)  # its warning of a wildcard origin: the dashboard is local
+    for line in grid.left_out:
+        log.info("%s", line)
+    bar = tqdm(total=len(grid.cells), unit="cell", disable=args.quiet, file=sys.stderr)
+
+    def started(cluster: Any, pending: int, skipped: int) -> None:
+        threads = f", {cluster.torch_threads} torch threads each" if cluster.torch_threads else ""
+        log.info("%d cells: %d finished before, %d to fit on %d Dask workers (%s%s)", len(grid.cells), skipped,
+                 pending, cluster.workers, cluster.scheduler, threads)
+        log.info("Dask dashboard: %s", cluster.dashboard or "not available (pip install bokeh to see it)")
+        bar.update(skipped)
+
+    failed = 0
+
+    def finished(outcome: Any) -> None:
+        nonlocal failed
+        if outcome.status == "failed":
+            failed += 1
+            bar.write(f"cell {outcome.cell_id} failed: {outcome.error}", file=sys.stderr)
+        bar.update(1)
+        bar.set_postfix_str(f"{failed} failed" if failed else "")
+
+    try:
+        run = run_grid(grid, args.out, scheduler=args.scheduler, workers=args.workers, retries=args.retries,
+                       on_start=started, on_outcome=finished)
+    finally:
+        bar.close()
+    results = read_grid(run.root)
+    for matrix in results.matrices:
+        sys.stdout.write(matrix_text(matrix) + "\n\n")
+    sys.stdout.write(f"{results.count('done')} of {len(results.cells)} cells done ({run.skipped} before this run), "
+                     f"{results.count('failed')} failed; results in {run.files.csv}"
+                     + (f" and {run.files.parquet.name}" if run.files.parquet else "") + "\n")
+    if run.interrupted:
+        log.error("interrupted; rerun the same command to fit the %d cells left", results.count("pending"))
+        return 130
+    return 1 if results.count("failed") else 0
+
+
 def _imported(imported: Any, out: str, source: str) -> int:
     from .backend.data.responses import load_response_set
     from .backend.data.trials import save_imported
@@ -288,6 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--smoothness", type=float, default=0.0,
                      help="ridge: weight of the first-difference penalty along lag and frequency (0: plain ridge)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    grid = sub.add_parser("fit-grid", help="fit every cell of a grid (data sets x front-ends x models x methods x "
+                                           "recipes x seeds) on Dask, one model folder each")
+    grid.add_argument("grid", help="the grid file (TOML; see docs/formats.md, 'Fit grids')")
+    grid.add_argument("--out", required=True, help="the grid folder: model folders, completion marks, results; "
+                      "rerunning into it fits only the cells not finished yet")
+    grid.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786 "
+                      "(default: a local cluster of one worker process per core)")
+    grid.add_argument("--workers", type=int, help="local cluster: worker processes (default: one per core, no more "
+                      "than there are cells; torch threads per worker share out the cores)")
+    grid.add_argument("--retries", type=int, default=2, help="attempts after a worker dies mid-fit (local "
+                      "cluster; an existing scheduler uses its own distributed.scheduler.allowed-failures)")
+    grid.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_render_parser(sub)
     return parser
 
@@ -371,7 +435,7 @@ def build_gui_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = ("info", "fit", "render", "import", "export")
+_SUBCOMMANDS = ("info", "fit", "fit-grid", "render", "import", "export")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -387,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "fit":
             return _run_fit(args)
+        if args.command == "fit-grid":
+            return _run_fit_grid(args)
         if args.command == "render":
             from .gui import render
 
