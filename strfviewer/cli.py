@@ -385,6 +385,8 @@ def _add_render_parser(sub: Any) -> None:
                         help="trained model folder or weights file to load (repeatable)")
     render.add_argument("--dataset", metavar="PATH", help="response-set folder or recording (.nwb, .csv) to load")
     add_recording_options(render)
+    render.add_argument("--grid", metavar="FOLDER", help="a fit grid's folder (strfviewer fit-grid): the compare "
+                        "view shows its front-end x data-set matrices")
     render.add_argument("--frontend", action="append", choices=list(KINDS), metavar="KIND",
                         help=f"front-end to show ({', '.join(KINDS)}; repeatable; default: mel unless "
                         "the session has front-ends)")
@@ -415,7 +417,8 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strfviewer",
         description="See what an auditory front-end and an encoding model hear. Without a subcommand, opens "
-        "the window; subcommands: info, fit, render (see 'strfviewer render --help' and the others).",
+        "the window; subcommands: info, import, export, fit, fit-grid, render (see 'strfviewer render --help' and "
+        "the others).",
     )
     parser.add_argument("audio", nargs="*", metavar="AUDIO", help="sound files to open (the first is shown)")
     parser.add_argument("--model", metavar="PATH", help="trained model folder or weights file to load")
@@ -423,6 +426,8 @@ def build_gui_parser() -> argparse.ArgumentParser:
                         "an NWB file opens a dialog that asks how to read it unless --dt-ms, --table or --column "
                         "say")
     add_recording_options(parser)
+    parser.add_argument("--grid", metavar="FOLDER", help="a fit grid's folder (strfviewer fit-grid) to show in "
+                        "the Compare tab")
     parser.add_argument("--frontend", action="append", choices=list(KINDS), metavar="KIND",
                         help=f"front-end to show ({', '.join(KINDS)}; repeatable)")
     parser.add_argument("--session", metavar="FILE", help="session file (*.strfsession.json) to open")

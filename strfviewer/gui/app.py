@@ -117,10 +117,11 @@ def _open_demo(window, with_frontends: bool) -> None:
 
 def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = (), frontends: Sequence[str] = (),
                 models: Sequence[Path] = (), dataset: Path | None = None, dataset_choice: ImportChoice | None = None,
-                ask=None, always_frontend: bool = False) -> None:
+                grid: Path | None = None, ask=None, always_frontend: bool = False) -> None:
     """Open a session, then what the command line adds to it: front-ends, sounds (the first is shown), models
-    (``ask`` fills in what a model folder does not say) and a response set or recording (read with
-    ``dataset_choice``; without one the window asks how to read an NWB file). Shared by the window and ``render``.
+    (``ask`` fills in what a model folder does not say), a response set or recording (read with
+    ``dataset_choice``; without one the window asks how to read an NWB file) and a fit grid's folder. Shared by
+    the window and ``render``.
     A sound with no front-end to show it (none given, none in the session) gets :data:`DEFAULT_FRONTEND`, and so
     does anything when ``always_frontend`` (a rendered spectrogram figure needs one even without a sound).
 
@@ -141,6 +142,8 @@ def open_inputs(window, *, session: Path | None = None, audio: Sequence[Path] = 
         window.controller.open_model(Path(path), ask=ask)
     if dataset is not None:
         window.controller.open_responses(Path(dataset), choice=dataset_choice)
+    if grid is not None:
+        window.controller.open_grid(Path(grid))
 
 
 def _follow_inputs(state, slots: list, *, sound: bool, responses: bool) -> None:
@@ -179,7 +182,7 @@ def _open_requested(window, options) -> None:
     """Open what the command line asked for."""
     open_inputs(window, session=options.session, audio=options.audio, frontends=options.frontend or [],
                 models=[options.model] if options.model else [], dataset=options.dataset,
-                dataset_choice=_dataset_choice(options))
+                dataset_choice=_dataset_choice(options), grid=options.grid)
     if options.demo and not (options.session or options.audio):
         _open_demo(window, with_frontends=not options.frontend)
     window.controller.mark_unmodified()  # what the command line opened is the starting point, not unsaved work

@@ -213,6 +213,22 @@ class SessionController(QObject):
         self.runner.submit(lambda progress, cancel: read(), key=key, description=f"opening {name}",
                            on_result=done, on_error=failed)
 
+    def open_grid(self, path: Path) -> None:
+        """Read a fit grid's folder (what ``strfviewer fit-grid`` wrote) in the background and show its results.
+        A grid is something to look at, not part of the session's work: it is not saved in sessions."""
+        from ..backend.grid import read_grid
+
+        path = Path(path)
+
+        def loaded(grid) -> None:
+            self.state.set_grid(grid)
+            failed = f", {grid.count('failed')} failed" if grid.count("failed") else ""
+            pending = f", {grid.count('pending')} not run" if grid.count("pending") else ""
+            self.message.emit(f"Fit grid {grid.name}: {grid.count('done')} of {len(grid.cells)} cells done{failed}"
+                              f"{pending}", 8000)
+
+        self._load(lambda: read_grid(path), "open-grid", path.name, loaded)
+
     # Export
     def export_nwb(self, path: Path) -> None:
         """Write the response set and every open model's predictions to the NWB file ``path``, in the

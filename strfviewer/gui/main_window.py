@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from ..backend.frontends import KINDS
 from ..backend.frontends.modules import audio_mismatch
+from ..backend.grid import is_grid_folder
 from . import windowing
 from .controller import SessionController, recent_files
 from .jobrunner import JobRunner
@@ -216,6 +217,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Open &model…", QKeySequence("Ctrl+M"), self.open_model_dialog)
         file_menu.addAction("Open res&ponse set…", QKeySequence("Ctrl+R"), self.open_responses_dialog)
         file_menu.addAction("Open recor&ding (NWB, CSV)…", QKeySequence("Ctrl+Shift+R"), self.open_recording_dialog)
+        file_menu.addAction("Open fit &grid…", QKeySequence("Ctrl+Shift+G"), self.open_grid_dialog)
         self.export_nwb_action = file_menu.addAction("&Export to NWB…", self.export_nwb_dialog)
         self.export_nwb_action.setToolTip("Write the response set and the open models' predictions to an NWB file")
         self.export_nwb_action.setEnabled(False)
@@ -270,6 +272,7 @@ class MainWindow(QMainWindow):
         self.state.displayChanged.connect(self._display_changed)
         self.state.frontViewChanged.connect(self._front_view_changed)
         self.state.responsesChanged.connect(lambda: self.export_nwb_action.setEnabled(self.state.responses is not None))
+        self.state.gridChanged.connect(lambda: self.show_view("compare") if self.state.grid is not None else None)
         self.controller.message.connect(self.statusBar().showMessage)
         self.controller.modifiedChanged.connect(self.setWindowModified)
         self.controller.recentChanged.connect(self._fill_recent_menu)
@@ -319,6 +322,14 @@ class MainWindow(QMainWindow):
             settings().setValue("last_recording_folder", str(Path(path).parent))
             self.controller.open_responses(Path(path))
 
+    def open_grid_dialog(self) -> None:
+        """A folder that 'strfviewer fit-grid' wrote: its matrices go to the Compare tab."""
+        folder = settings().value("last_grid_folder", settings().value("last_folder", str(Path.home())))
+        path = QFileDialog.getExistingDirectory(self, "Open a fit grid's folder", folder)
+        if path:
+            settings().setValue("last_grid_folder", str(Path(path).parent))
+            self.controller.open_grid(Path(path))
+
     def export_nwb_dialog(self) -> None:
         responses = self.state.responses
         if responses is None:
@@ -360,8 +371,11 @@ class MainWindow(QMainWindow):
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         sessions = [p for p in paths if p.name.endswith(".json")]
         recordings = [p for p in paths if p.suffix.lower() in (".nwb", ".csv", ".parquet")]  # sources' suffixes
+        grids = [p for p in paths if is_grid_folder(p)]
         if sessions:
             self.controller.open_session(sessions[0])
+        elif grids:
+            self.controller.open_grid(grids[0])
         elif recordings:
             self.controller.open_responses(recordings[0])
         elif paths:
@@ -410,6 +424,9 @@ class MainWindow(QMainWindow):
         name, title, module, cls = ANALYSIS_VIEWS[index - 1]
         view = getattr(import_module(f".views.{module}", __package__), cls)(self.state, self.runner)
         self.views[name] = view
+        if hasattr(view, "openModelRequested"):  # the Compare tab's grid opens models and asks for grid folders
+            view.openModelRequested.connect(self.controller.open_model)
+            view.openGridRequested.connect(self.open_grid_dialog)
         self.tabs.blockSignals(True)
         self.tabs.removeTab(index)
         self.tabs.insertTab(index, view, title)

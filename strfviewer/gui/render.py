@@ -40,6 +40,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from ..backend.data.sources import ImportChoice, choice_from_options
 from ..backend.errors import StrfviewerError, one_line
+from ..backend.grid import is_grid_folder
 from .app import create_application, open_inputs
 from .export import save_png, save_svg
 from .jobrunner import JobRunner
@@ -78,6 +79,7 @@ class RenderRequest:
     models: list[Path] = field(default_factory=list)
     dataset: Path | None = None
     dataset_choice: ImportChoice | None = None  # how a recording given as --dataset is read
+    grid: Path | None = None  # a fit grid's folder (the compare view shows its matrices)
     frontends: list[str] = field(default_factory=list)
     neuron: int | None = None
     stimulus: int | None = None
@@ -189,8 +191,11 @@ def request_from_args(args: argparse.Namespace) -> RenderRequest:
     view_range = tuple(args.range) if args.range else None
     if view_range is not None and not (0 <= view_range[0] < view_range[1]):
         raise RenderError(f"--range needs 0 <= START < END in seconds (got {view_range[0]:g} {view_range[1]:g})")
-    if not (args.audio or args.session or args.dataset or args.model):
-        raise RenderError("nothing to render: give sound files, --session, --model or --dataset")
+    if not (args.audio or args.session or args.dataset or args.model or args.grid):
+        raise RenderError("nothing to render: give sound files, --session, --model, --dataset or --grid")
+    if args.grid and not is_grid_folder(args.grid):
+        raise RenderError(f"--grid {args.grid} is not a fit grid's folder (it has no grid.json); give the folder "
+                          "'strfviewer fit-grid GRID.toml --out FOLDER' wrote")
     outputs, fmt = _outputs(views, Path(args.out).expanduser(), args.format)
     return RenderRequest(
         outputs=outputs, fmt=fmt, size=size, scale=args.scale, timeout_s=args.timeout,
@@ -198,7 +203,7 @@ def request_from_args(args: argparse.Namespace) -> RenderRequest:
         session=_existing(args.session, "session file") if args.session else None,
         models=[_existing(p, "model") for p in args.model or []],
         dataset=_existing(args.dataset, "response set") if args.dataset else None,
-        dataset_choice=choice_from_options(args),
+        dataset_choice=choice_from_options(args), grid=Path(args.grid).expanduser() if args.grid else None,
         frontends=list(args.frontend or []), neuron=args.neuron, stimulus=args.stimulus, view_range=view_range,
     )
 
@@ -292,7 +297,7 @@ def _open_inputs(window: RenderWindow, request: RenderRequest) -> None:
 
     open_inputs(window, session=request.session, audio=request.audio, frontends=request.frontends,
                 models=request.models, dataset=request.dataset, dataset_choice=request.dataset_choice,
-                ask=cannot_ask, always_frontend=True)
+                grid=request.grid, ask=cannot_ask, always_frontend=True)
 
 
 def _select_neuron(window: RenderWindow, index: int) -> None:

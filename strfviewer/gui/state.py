@@ -93,6 +93,7 @@ class SessionState(QObject):
     frontViewChanged = Signal(str)  # the tab in front, by name (sessions remember it; views do not redraw)
     modelChanged = Signal()  # a model was added or removed (``models``)
     responsesChanged = Signal()  # a response set was opened (``responses``)
+    gridChanged = Signal()  # a fit grid's results were opened (``grid``)
     neuronChanged = Signal(int)  # the selected neuron index
     stimulusChanged = Signal(int)  # the response set's stimulus the PSTH view shows (-1: not chosen yet)
     channelChanged = Signal(int)  # the selected front-end channel (-1: none), highlighted everywhere
@@ -114,6 +115,7 @@ class SessionState(QObject):
         self.front_view = "spectrograms"
         self.models: list[Any] = []  # backend LoadedModel objects, in the order they were opened
         self.responses: Any = None  # a backend ResponseSet, when one is open
+        self.grid: Any = None  # a backend GridResults (a fit grid's folder), when one is open
         self.selected_neuron = 0
         self.selected_stimulus = -1
         self.selected_channel = -1
@@ -274,6 +276,11 @@ class SessionState(QObject):
         self.selected_stimulus = -1  # the PSTH view chooses one (the remembered or first test stimulus)
         self.responsesChanged.emit()
         self.neuronChanged.emit(self.selected_neuron)
+
+    def set_grid(self, grid: Any) -> None:
+        """Show a fit grid's results (the Compare tab's matrices)."""
+        self.grid = grid
+        self.gridChanged.emit()
 
     def set_neuron(self, index: int) -> None:
         if index != self.selected_neuron and index >= 0:

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -60,6 +61,7 @@ from ..state import FrontendSlot, SessionState
 from ..stepwise import Stepwise
 from .colorbar import attach_colorbar, fix_left_axis, resolve_colormap, set_colorbar_label
 from .common import PLOT_MIN_HEIGHT, frequency_ticks
+from .gridresults import GridResultsPanel
 from .timeaxis import TimeLinkedPlot
 
 logger = logging.getLogger(__name__)
@@ -174,12 +176,27 @@ class CompareView(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([3000, 1000])  # images first: the table needs a few rows only
 
+        sound_page = QWidget()
+        sound_layout = QVBoxLayout(sound_page)
+        sound_layout.setContentsMargins(0, 0, 0, 0)
+        sound_layout.addLayout(header)
+        sound_layout.addWidget(self.message)
+        sound_layout.addWidget(self.scale_note)
+        sound_layout.addWidget(splitter, 1)
+        self.grid_panel = GridResultsPanel(state)
+        self.openModelRequested = self.grid_panel.openModelRequested
+        self.openGridRequested = self.grid_panel.openGridRequested
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(sound_page, "Front-ends on this sound")
+        self.pages.addTab(self.grid_panel, "Fit grid")
+        self.pages.setTabToolTip(1, "A fit grid's results: front-end × data-set matrices of mean test cc_norm "
+                                    "(strfviewer fit-grid)")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(header)
-        layout.addWidget(self.message)
-        layout.addWidget(self.scale_note)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.pages, 1)
+        state.gridChanged.connect(self._grid_opened)
+        self._grid_opened()
 
         state.audioChanged.connect(self._audio_changed)
         state.frontendsChanged.connect(self._sync_rows)
@@ -188,6 +205,10 @@ class CompareView(QWidget):
         state.displayChanged.connect(self._apply_colormap)
         self._building = Stepwise(self)
         self._sync_rows()
+
+    def _grid_opened(self) -> None:
+        if self.state.grid is not None:
+            self.pages.setCurrentWidget(self.grid_panel)
 
     # Rows
     @property
