@@ -166,15 +166,15 @@ def response_folder(tmp_path_factory):
 def test_a_ridge_fit_writes_a_linear_model_that_predicts_what_the_solver_found(response_folder, tmp_path,
                                                                                  monkeypatch):
     seen = []
-    solve = ridge.fit_ridge
+    solve = ridge.fit_ridge_in_chunks
 
-    def spy(stimuli, lags, config=None, progress=None, cancel=None, device="cpu"):
-        seen.extend(stimuli)
-        seen_fit.append(solve(stimuli, lags, config, progress, cancel, device))
+    def spy(frames, responses_of, *args, **kwargs):
+        seen.extend(frames)
+        seen_fit.append(solve(frames, responses_of, *args, **kwargs))
         return seen_fit[-1]
 
     seen_fit: list = []
-    monkeypatch.setattr(ridge, "fit_ridge", spy)
+    monkeypatch.setattr(ridge, "fit_ridge_in_chunks", spy)
     rs = load_response_set(response_folder)
     cfg = fitting.FitConfig(method="ridge", frontend="mel", frontend_kwargs={"n_mels": 8, "f_max": 7000.0},
                             audio_fs=FS, temporal_window_size=3, ridge_folds=3)
@@ -267,3 +267,24 @@ def test_the_cross_products_on_a_gpu_give_the_cpu_fit():
     on_gpu = ridge.fit_ridge(stimuli, LAGS, device="cuda")
     np.testing.assert_allclose(on_gpu.weights.strfs, on_cpu.weights.strfs, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(on_gpu.chosen, on_cpu.chosen)
+
+
+def test_a_fit_read_one_neuron_at_a_time_gives_the_same_model_and_scores(response_folder, monkeypatch):
+    """Thousands of neurons are fitted and scored a chunk at a time: chunks change the memory, not the numbers."""
+    rs = load_response_set(response_folder)
+    cfg = fitting.FitConfig(method="ridge", frontend="mel", frontend_kwargs={"n_mels": 8, "f_max": 7000.0},
+                            audio_fs=FS, temporal_window_size=3, ridge_folds=3, significance_shifts=50,
+                            ridge_shared_lambda=True)
+    whole = fitting.fit(rs, cfg)
+    monkeypatch.setattr(fitting, "NEURON_CHUNK", 1)
+    reads = []
+    responses = rs.responses
+    monkeypatch.setattr(rs, "responses", lambda s, n: (reads.append(len(n)), responses(s, n))[1])
+    chunked = fitting.fit(rs, cfg)
+    assert max(reads) == 1  # never more than one neuron's responses at once
+    for a, b in zip(whole.model.state_dict().values(), chunked.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+    assert whole.diagnostics["chosen_lambda"] == chunked.diagnostics["chosen_lambda"]
+    for split in ("test_metrics", "val_metrics"):
+        for key, value in getattr(whole, split).items():
+            assert getattr(chunked, split)[key] == pytest.approx(value, nan_ok=True), (split, key)

@@ -36,6 +36,9 @@ from .models import ConvNet2D, DNet, ICNet, Linear, LinearNonlinear, NetworkRece
 LOSSES = ("mse", "poisson")
 PUBLISH_INTERVAL_S = 0.25  # a gradient fit's curves go out at most this often (fast epochs would flood a plot)
 METHODS = ("gradient", "ridge")
+# A ridge fit reads and scores the responses this many neurons at a time: a 5,000-unit probe's per-trial
+# responses (float64, every stimulus) would take tens of GB at once.
+NEURON_CHUNK = 256
 
 
 @dataclass
@@ -203,6 +206,14 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     return (per * valid).sum() / valid.sum().clamp(min=1)
 
 
+def stimulus_responses(rs: ResponseSet, cfg: FitConfig, stimulus: int, neurons: list[int], n_bins: int
+                       ) -> np.ndarray:
+    """``(1, N, R, n_bins)`` responses of ``neurons`` to one stimulus as the fit and its scores take them
+    (Hann-smoothed when ``cfg.smooth``; NaN where missing)."""
+    resp = rs.responses([stimulus], neurons)[..., :n_bins]
+    return metrics.smooth_hann5(resp, axis=-1) if cfg.smooth else resp
+
+
 def prepare_stimuli(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: list[int], indices: list[int],
                     cache: bool, device: torch.device, cancel: CancelFlag | None) -> list[_Stimulus]:
     """The stimuli ``indices`` ready for the model and the scores: their audio (or fixed front-end features
@@ -225,9 +236,7 @@ def prepare_stimuli(rs: ResponseSet, cfg: FitConfig, model: nn.Module, neurons: 
                 features = frontend.eval()(wave)
         else:
             features = wave
-        resp = rs.responses([s], neurons)[..., :n_bins]
-        if cfg.smooth:
-            resp = metrics.smooth_hann5(resp, axis=-1)
+        resp = stimulus_responses(rs, cfg, s, neurons, n_bins)
         target = torch.as_tensor(metrics.psth(resp), dtype=torch.float32, device=device)
         items.append(_Stimulus(s, features, resp, target))
     return items
@@ -245,11 +254,19 @@ def score(predictions: list[np.ndarray], items: list[_Stimulus], shifts: int = 0
     """Per-neuron cc, cc_norm, cc_max over the given stimuli jointly, and their means over neurons; with
     ``shifts``, each neuron's p-value against that many circularly shifted predictions, and the neurons whose
     cc_max is too low (below :data:`metrics.MIN_CC_MAX`) for their cc_norm to mean much."""
+    return _summary(_scores(predictions, [it.responses for it in items], shifts), shifts)
+
+
+def _scores(predictions: list[np.ndarray], responses: list[np.ndarray], shifts: int) -> dict[str, np.ndarray]:
     pred = metrics.stack_stimuli(predictions)
-    resp = metrics.stack_stimuli([it.responses for it in items])
+    resp = metrics.stack_stimuli(responses)
     per = {"cc": metrics.cc(pred, resp), "cc_norm": metrics.cc_norm(pred, resp), "cc_max": metrics.cc_max(resp)}
     if shifts:
         per["p_value"] = metrics.shift_p_values(pred, resp, n_shifts=shifts)
+    return per
+
+
+def _summary(per: dict[str, np.ndarray], shifts: int) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name, values in per.items():
         finite = values[np.isfinite(values)]
@@ -260,6 +277,17 @@ def score(predictions: list[np.ndarray], items: list[_Stimulus], shifts: int = 0
         summary["significance_shifts"] = shifts
         summary["unreliable_cc_norm"] = [int(i) for i in np.flatnonzero(~(per["cc_max"] >= metrics.MIN_CC_MAX))]
     return summary
+
+
+def _score_in_chunks(predictions: list[np.ndarray], responses_of: Callable[[list[int]], list[np.ndarray]],
+                     n_neurons: int, shifts: int) -> dict[str, Any]:
+    """:func:`score` with the responses read :data:`NEURON_CHUNK` neurons at a time (each neuron's scores are
+    its own, the shifts' offsets depend only on the stimuli's lengths): the same numbers in bounded memory."""
+    parts = []
+    for a in range(0, n_neurons, NEURON_CHUNK):
+        chunk = list(range(a, min(a + NEURON_CHUNK, n_neurons)))
+        parts.append(_scores([p[:, chunk] for p in predictions], responses_of(chunk), shifts))
+    return _summary({k: np.concatenate([part[k] for part in parts]) for k in parts[0]}, shifts)
 
 
 def fit(
@@ -349,11 +377,20 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
     model = build_model(cfg, len(neurons), rs.dt_ms).to(device)
     report(progress, 0, 1, "loading stimuli")
     loading = time.perf_counter()
-    data = {name: prepare_stimuli(rs, cfg, model, neurons, idx, True, device, cancel) for name, idx in parts.items()}
+    data = {name: prepare_stimuli(rs, cfg, model, [], idx, True, device, cancel) for name, idx in parts.items()}
     feature_seconds = time.perf_counter() - loading
     pool = data["train"] + data["val"]
-    stimuli = [ridge.RidgeStimulus(it.features[0, 0].double().cpu().numpy(), it.responses) for it in pool]
-    solved = ridge.fit_ridge(stimuli, cfg.temporal_window_size, cfg.ridge_config(), progress, cancel, cfg.device)
+
+    def responses_of(items: list[_Stimulus]) -> Callable[[list[int]], list[np.ndarray]]:
+        def read(chunk: list[int]) -> list[np.ndarray]:
+            check_cancel(cancel)
+            chosen = [neurons[i] for i in chunk]
+            return [stimulus_responses(rs, cfg, it.index, chosen, it.target.shape[-1]) for it in items]
+        return read
+
+    frames = [it.features[0, 0].double().cpu().numpy() for it in pool]
+    solved = ridge.fit_ridge_in_chunks(frames, responses_of(pool), len(neurons), cfg.temporal_window_size,
+                                       cfg.ridge_config(), progress, cancel, cfg.device, NEURON_CHUNK)
     diagnostics = {
         "method": "ridge",
         "lambdas": solved.lambdas.tolist(),
@@ -373,10 +410,11 @@ def _fit_ridge(rs: ResponseSet, cfg: FitConfig, parts: dict[str, list[int]], neu
         publish({"training": {"method": "ridge", "ridge": diagnostics}})
     _set_linear_weights(model, solved.weights)
     model = model.cpu().eval()
-    cached = [dataclasses.replace(it, features=it.features.cpu()) for it in pool]
-    val_metrics = score(predict_stimuli(model, cached[len(data["train"]):], True), data["val"])
+    val = [dataclasses.replace(it, features=it.features.cpu()) for it in data["val"]]
+    val_metrics = _score_in_chunks(predict_stimuli(model, val, True), responses_of(val), len(neurons), 0)
     test = [dataclasses.replace(it, features=it.features.cpu()) for it in data["test"]]
-    test_metrics = score(predict_stimuli(model, test, True), data["test"], cfg.significance_shifts) if test else {}
+    test_metrics = (_score_in_chunks(predict_stimuli(model, test, True), responses_of(test), len(neurons),
+                                     cfg.significance_shifts) if test else {})
     return FitResult(model, cfg, 0, 0, [], test_metrics, val_metrics, time.perf_counter() - start,
                      diagnostics=diagnostics, feature_seconds=feature_seconds)
 

@@ -20,6 +20,7 @@ shared by all) before the final fit on every training stimulus. All of it in flo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -245,44 +246,91 @@ def fold_positions(n_stimuli: int, folds: int) -> list[list[int]]:
     return [list(range(i, n_stimuli, k)) for i in range(k)]
 
 
+@dataclass
+class _Tuned:
+    """One chunk of neurons fitted at every lambda: weights ``(n_lambdas, D, n)``, intercepts ``(n_lambdas, n)``,
+    held-out cc_norm ``(n_lambdas, n)`` and the chunk's neurons left unfit (chunk positions)."""
+
+    weights: np.ndarray
+    intercepts: np.ndarray
+    cv: np.ndarray
+    unfit: list[int]
+
+
 def fit_ridge(stimuli: list[RidgeStimulus], lags: int, config: RidgeConfig | None = None,
               progress: ProgressCallback | None = None, cancel: CancelFlag | None = None,
               device: str = "cpu") -> RidgeFit:
     """Cross-validate the lambda grid over ``stimuli`` (all of them training material), then fit on all; the
     cross-products are computed on ``device`` (a torch device name), the rest on the CPU."""
-    config = config or RidgeConfig()
-    config.validate()
     if not stimuli:
         raise ConfigurationError("ridge: no training stimuli")
-    bands = stimuli[0].frames.shape[0]
+    n_neurons = stimuli[0].responses.shape[1]
+    return fit_ridge_in_chunks([s.frames for s in stimuli], lambda chunk: [s.responses[:, chunk] for s in stimuli],
+                               n_neurons, lags, config, progress, cancel, device, chunk_size=max(1, n_neurons))
+
+
+def fit_ridge_in_chunks(frames: list[np.ndarray], responses_of: Callable[[list[int]], list[np.ndarray]],
+                        n_neurons: int, lags: int, config: RidgeConfig | None = None,
+                        progress: ProgressCallback | None = None, cancel: CancelFlag | None = None,
+                        device: str = "cpu", chunk_size: int = 256) -> RidgeFit:
+    """:func:`fit_ridge` with the responses read ``chunk_size`` neurons at a time: ``responses_of(neurons)``
+    gives each stimulus's ``(1, n, R, T)`` responses of those neurons. Every neuron's fit is its own (the
+    designs are shared), so the result is the same as one pass over all neurons, in memory that does not grow
+    with the number of neurons: a probe's thousands of units fit where their per-trial responses would not."""
+    config = config or RidgeConfig()
+    config.validate()
+    if not frames:
+        raise ConfigurationError("ridge: no training stimuli")
+    bands = frames[0].shape[0]
     lambdas = np.asarray(config.lambdas, dtype=np.float64)
     unmix = np.linalg.inv(np.linalg.cholesky(smoothness_penalty(bands, lags, config.smoothness))).T
-    designs = [lagged(s.frames, lags) for s in stimuli]
-    statistics = _Statistics(designs, [s.target for s in stimuli], config.centre_stimuli, device)
-    folds = fold_positions(len(stimuli), config.folds)
+    designs = [lagged(f, lags) for f in frames]
+    folds = fold_positions(len(frames), config.folds)
+    chunks = [list(range(a, min(a + chunk_size, n_neurons))) for a in range(0, n_neurons, chunk_size)] or [[]]
+    steps = len(chunks) * (len(folds) + 1)
+    tuned = []
+    for c, chunk in enumerate(chunks):
+        where = f"neurons {chunk[0] + 1}-{chunk[-1] + 1} of {n_neurons}, " if len(chunks) > 1 and chunk else ""
+
+        def step(i: int, message: str, c: int = c, where: str = where) -> None:
+            report(progress, c * (len(folds) + 1) + i, steps, f"ridge: {where}{message}")
+
+        tuned.append(_tune(designs, responses_of(chunk), lambdas, unmix, folds, config, device, cancel, step))
+    weights = np.concatenate([t.weights for t in tuned], axis=2)
+    intercepts = np.concatenate([t.intercepts for t in tuned], axis=1)
+    cv = np.concatenate([t.cv for t in tuned], axis=1)
+    unfit = sorted(chunk[i] for t, chunk in zip(tuned, chunks, strict=True) for i in t.unfit)
+    chosen_index = _choose(cv, config.shared_lambda)
+    neurons = np.arange(weights.shape[2])
+    final_w = weights[chosen_index, :, neurons]  # (N, D)
+    final_b = intercepts[chosen_index, neurons]
+    report(progress, steps, steps, "ridge: done")
+    return RidgeFit(RidgeWeights(final_w.reshape(-1, bands, lags), final_b), lambdas, lambdas[chosen_index], cv,
+                    folds, unfit)
+
+
+def _tune(designs: list[np.ndarray], responses: list[np.ndarray], lambdas: np.ndarray, unmix: np.ndarray,
+          folds: list[list[int]], config: RidgeConfig, device: str, cancel: CancelFlag | None,
+          step: Callable[[int, str], None]) -> _Tuned:
+    """Cross-validate and fit one chunk of neurons at every lambda."""
+    targets = [metrics.psth(r)[0, :, 0, :].T for r in responses]
+    statistics = _Statistics(designs, targets, config.centre_stimuli, device)
     n_neurons, longest = statistics.n_neurons, max(d.shape[0] for d in designs)
     # Every held-out prediction, laid out as the scores take them: (lambda, stimulus, neuron, 1, bin).
-    held_out = np.full((lambdas.shape[0], len(stimuli), n_neurons, 1, longest), np.nan, dtype=np.float32)
+    held_out = np.full((lambdas.shape[0], len(designs), n_neurons, 1, longest), np.nan, dtype=np.float32)
     for i, fold in enumerate(folds):
         check_cancel(cancel)
-        report(progress, i, len(folds) + 1, f"ridge: cross-validation fold {i + 1} of {len(folds)}")
-        keep = [j for j in range(len(stimuli)) if j not in fold]
+        step(i, f"cross-validation fold {i + 1} of {len(folds)}")
+        keep = [j for j in range(len(designs)) if j not in fold]
         weights, intercepts, _ = statistics.solve(keep, lambdas, unmix)
         flat = weights.transpose(1, 0, 2).reshape(weights.shape[1], -1)  # (D, n_lambdas * N): one matmul
         for j in fold:
             rates = (designs[j] @ flat).reshape(-1, *weights.shape[::2]) + intercepts  # (T, n_lambdas, N)
             held_out[:, j, :, 0, : rates.shape[0]] = rates.transpose(1, 2, 0)
-    responses = metrics.stack_stimuli([s.responses for s in stimuli])
-    cv = metrics.cc_norm_many(held_out, responses)
-    chosen_index = _choose(cv, config.shared_lambda)
-    report(progress, len(folds), len(folds) + 1, "ridge: final fit on all training stimuli")
-    weights, intercepts, unfit = statistics.solve(list(range(len(stimuli))), lambdas, unmix)
-    neurons = np.arange(weights.shape[2])
-    final_w = weights[chosen_index, :, neurons]  # (N, D)
-    final_b = intercepts[chosen_index, neurons]
-    report(progress, len(folds) + 1, len(folds) + 1, "ridge: done")
-    return RidgeFit(RidgeWeights(final_w.reshape(-1, bands, lags), final_b), lambdas, lambdas[chosen_index], cv,
-                    folds, unfit)
+    cv = metrics.cc_norm_many(held_out, metrics.stack_stimuli(responses))
+    step(len(folds), "final fit on all training stimuli")
+    weights, intercepts, unfit = statistics.solve(list(range(len(designs))), lambdas, unmix)
+    return _Tuned(weights, intercepts, cv, unfit)
 
 
 def _choose(cv: np.ndarray, shared: bool) -> np.ndarray:
