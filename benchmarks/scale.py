@@ -195,7 +195,8 @@ def _child_window(responses: Path, model: Path) -> dict:
              until=lambda: window.views["strf"].strf is not None)
     measured("STRFs: step 30 neurons", lambda: step("strf"))
     strf_view = window.views["strf"]
-    measured("STRFs: scroll the thumbnails", lambda: scroll(strf_view.thumbnail_scrollbar()))
+    if hasattr(strf_view, "thumbnail_scrollbar"):
+        measured("STRFs: scroll the thumbnails", lambda: scroll(strf_view.thumbnail_scrollbar()))
     measured("Spectrograms with rates: step 30 neurons", lambda: (window.show_view("spectrograms"), step("rates")))
     window.close()
     return out

@@ -145,14 +145,15 @@ def test_clicking_a_thumbnail_selects_that_neuron(qtbot, runner, tmp_path):
     view = _view(qtbot, state, runner)
     loaded = _open(state, _known_model(), tmp_path / "lin")
     folded = analysis.linear_strf(loaded.model).weights
-    assert len(view.thumbnails) == N_NEURONS and view.thumbnails[0].isChecked()
-    assert [b.toolTip() for b in view.thumbnails] == IDS
+    model = view.thumbnail_model
+    assert model.rowCount() == N_NEURONS and view.thumbnail_list.currentIndex().row() == 0
+    assert [model.data(model.index(i), Qt.ItemDataRole.ToolTipRole) for i in range(N_NEURONS)] == IDS
     with qtbot.waitSignal(state.neuronChanged, timeout=2000) as signal:
-        qtbot.mouseClick(view.thumbnails[2], Qt.MouseButton.LeftButton)
+        rect = view.thumbnail_list.visualRect(model.index(2))
+        qtbot.mouseClick(view.thumbnail_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert signal.args == [2] and state.selected_neuron == 2
     assert np.array_equal(view.image.image, folded[2, 0])
-    assert view.neuron_box.currentIndex() == 2 and view.thumbnails[2].isChecked()
-    assert not view.thumbnails[0].isChecked()
+    assert view.neuron_box.currentIndex() == 2 and view.thumbnail_list.currentIndex().row() == 2
     state.set_neuron(1)  # another view selects a neuron: this one follows
     assert np.array_equal(view.image.image, folded[1, 0]) and view.neuron_box.currentText() == IDS[1]
     view.neuron_box.activated.emit(0)  # the user picks from the combo: written back to the state
@@ -278,7 +279,7 @@ def test_switching_and_removing_models(qtbot, runner, tmp_path):
     state.remove_model(first.path)
     assert view.model_box.count() == 1 and view.model_box.currentText() == "second"
     state.remove_model(second.path)
-    assert view.image.image is None and view.thumbnails == [] and "Open a model" in view.message.text()
+    assert view.image.image is None and view.thumbnail_model.rowCount() == 0 and "Open a model" in view.message.text()
 
 
 def test_cancel_drops_a_running_gradient_strf(qtbot, runner, tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..settings import settings
 from ..state import SessionState
+from ..stepwise import Stepwise
 from .timeaxis import TimeLinkedPlot
 
 if TYPE_CHECKING:
@@ -78,6 +80,8 @@ _LEGEND_SPACING = -6  # px between legend lines: their labels' boxes have that m
 _RASTER_MAX_TICKS = 10
 _HEADER_LINE = 8  # characters per line of a model's name in the table header
 _SIDE_MAX_SHARE = 0.6  # the side pane may grow to this share of the view to show the whole table
+TABLE_ROWS_AT_ONCE = 500  # a table of up to this many neurons is filled at once; a larger one in batches
+TABLE_ROWS_PER_STEP = 100  # rows per batch: about 10 ms of an event-loop turn
 _SORT_INDICATOR_ROOM = 22  # px a header section needs beside its text for padding and the sort arrow
 
 
@@ -299,6 +303,10 @@ class PsthView(QWidget):
     def _build_side(self) -> None:
         self.side = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableWidget()
+        # Column widths from the first rows: measuring a 5,000-row table's every cell takes a tenth of a second.
+        self.table.horizontalHeader().setResizeContentsPrecision(TABLE_ROWS_AT_ONCE)
+        self._neuron_items: dict[int, QTableWidgetItem] = {}  # neuron -> its row's first cell
+        self._table_fill = Stepwise(self)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -583,45 +591,70 @@ class PsthView(QWidget):
         return next((r for r in self.valid_results() if str(r.model.path) == path), None)
 
     def _fill_table(self) -> None:
-        rs, table = self.state.responses, self.table
+        """One row per neuron. A few hundred rows are made at once; past :data:`TABLE_ROWS_AT_ONCE` they are
+        made a batch per event-loop turn (a 5,000-unit probe's 25,000 cells take half a second), sorting and
+        the selection following once the last batch is in."""
+        self._table_fill.cancel()
+        steps = self._table_rows()
+        rs = self.state.responses
+        if rs is None or len(rs.neurons) <= TABLE_ROWS_AT_ONCE:
+            for _ in steps:
+                pass
+        else:
+            self._table_fill.run(steps)
+
+    def _table_rows(self) -> Iterator[None]:
+        """The rows as a generator that yields between batches; the table's own signals are the program's
+        while it runs (a row appearing is not the user choosing a neuron), the user's between batches."""
         self._syncing = True
         try:
-            table.setSortingEnabled(False)
-            table.clear()
-            if rs is None:
-                table.setRowCount(0)
-                table.setColumnCount(0)
-                return
-            results = self.valid_results()
-            split = self._stats.split_name if self._stats is not None else metric_split(rs)[0]
-            headers = ["neuron", "cc_max", *(header_lines(r.name) for r in results)]
-            tips = ["Neuron id (click a header to sort)",
-                    f"cc_max over the {split} split: how well the recorded repeats predict each other",
-                    *(f"cc_norm of {r.name} over the {split} split" for r in results)]
-            table.setColumnCount(len(headers))
-            table.setHorizontalHeaderLabels(headers)
-            for column, tip in enumerate(tips):
-                table.horizontalHeaderItem(column).setToolTip(tip)
-            self.table_caption.setText(
-                f"Scores over the {split} split: cc_max, then each model's cc_norm (grey n.s.: not significant "
-                f"against circular shifts, p ≥ {SIGNIFICANCE_LEVEL:g}; italic: cc_max below {MIN_CC_MAX:g}, "
-                "cc_norm unreliable)" if results else f"cc_max over the {split} split")
-            table.setRowCount(len(rs.neurons))
-            cc_max = self._stats.cc_max if self._stats is not None else np.full(len(rs.neurons), np.nan)
-            for i, info in enumerate(rs.neurons):
-                item = _SortItem(info.id, i)
-                item.setData(Qt.ItemDataRole.UserRole, i)
-                if not info.valid:
-                    item.setToolTip("not in the response set's default (valid) subset")
-                table.setItem(i, 0, item)
-                table.setItem(i, 1, _cc_max_cell(float(cc_max[i])))
-                unreliable = bool(np.isfinite(cc_max[i]) and cc_max[i] < MIN_CC_MAX)
-                for j, r in enumerate(results):
-                    table.setItem(i, 2 + j, _score_cell(r, i, unreliable))
-            table.setSortingEnabled(True)  # sorts by the header's current indicator
-            self._fit_columns()
+            yield from self._make_rows()
         finally:
             self._syncing = False
+
+    def _make_rows(self) -> Iterator[None]:
+        rs, table = self.state.responses, self.table
+        table.setSortingEnabled(False)
+        table.clear()
+        self._neuron_items = {}
+        if rs is None:
+            table.setRowCount(0)
+            table.setColumnCount(0)
+            return
+        results = self.valid_results()
+        split = self._stats.split_name if self._stats is not None else metric_split(rs)[0]
+        headers = ["neuron", "cc_max", *(header_lines(r.name) for r in results)]
+        tips = ["Neuron id (click a header to sort)",
+                f"cc_max over the {split} split: how well the recorded repeats predict each other",
+                *(f"cc_norm of {r.name} over the {split} split" for r in results)]
+        table.setColumnCount(len(headers))
+        table.setHorizontalHeaderLabels(headers)
+        for column, tip in enumerate(tips):
+            table.horizontalHeaderItem(column).setToolTip(tip)
+        self.table_caption.setText(
+            f"Scores over the {split} split: cc_max, then each model's cc_norm (grey n.s.: not significant "
+            f"against circular shifts, p ≥ {SIGNIFICANCE_LEVEL:g}; italic: cc_max below {MIN_CC_MAX:g}, "
+            "cc_norm unreliable)" if results else f"cc_max over the {split} split")
+        table.setRowCount(len(rs.neurons))
+        cc_max = self._stats.cc_max if self._stats is not None else np.full(len(rs.neurons), np.nan)
+        for i, info in enumerate(rs.neurons):
+            if i and i % TABLE_ROWS_PER_STEP == 0:
+                self._syncing = False
+                yield
+                self._syncing = True
+            item = _SortItem(info.id, i)
+            item.setData(Qt.ItemDataRole.UserRole, i)
+            if not info.valid:
+                item.setToolTip("not in the response set's default (valid) subset")
+            table.setItem(i, 0, item)
+            self._neuron_items[i] = item
+            table.setItem(i, 1, _cc_max_cell(float(cc_max[i])))
+            unreliable = bool(np.isfinite(cc_max[i]) and cc_max[i] < MIN_CC_MAX)
+            for j, r in enumerate(results):
+                table.setItem(i, 2 + j, _score_cell(r, i, unreliable))
+        table.setSortingEnabled(True)  # sorts by the header's current indicator
+        self._fit_columns()
+        self._syncing = False
         self._select_row(self.neuron())
 
     def _fit_columns(self) -> None:
@@ -645,11 +678,9 @@ class PsthView(QWidget):
             self.splitter.setSizes([total - side, side])
 
     def _row_of(self, neuron: int) -> int | None:
-        for row in range(self.table.rowCount()):
-            item = self.table.item(row, 0)
-            if item is not None and item.data(Qt.ItemDataRole.UserRole) == neuron:
-                return row
-        return None
+        """The table row showing ``neuron`` (rows move when the table is sorted), or None until it is made."""
+        item = self._neuron_items.get(neuron)
+        return None if item is None or item.tableWidget() is None else item.row()
 
     def _select_row(self, neuron: int) -> None:
         row = self._row_of(neuron)

@@ -18,24 +18,25 @@ STRF: ICNet's gradient at a silent input has one lag of latent channels, a poor 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
+    QListView,
     QPushButton,
-    QScrollArea,
+    QScrollBar,
     QSplitter,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -64,7 +65,7 @@ from .timeaxis import TimeLinkedPlot
 
 logger = logging.getLogger(__name__)
 
-MAX_THUMBNAILS = 48
+THUMBNAIL_CACHE = 2000  # pictures kept (about 10 kB each)
 THUMBNAIL_COLUMNS = 4
 THUMBNAIL_SIZE = QSize(60, 40)
 MAX_LAG_TICKS = 10
@@ -118,6 +119,50 @@ def thumbnail_pixmap(matrix: np.ndarray, colormap: pg.ColorMap, size: QSize = TH
     image = QImage(rgba.data, cols, rows, cols * 4, QImage.Format.Format_RGBA8888).copy()
     scaled = image.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.FastTransformation)
     return QPixmap.fromImage(scaled)
+
+
+class ThumbnailModel(QAbstractListModel):
+    """Every neuron's STRF as a list of small pictures, each made the first time the list shows it and kept
+    (at most :data:`THUMBNAIL_CACHE` of them): opening 5,000 neurons draws only the few dozen in view."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._weights: np.ndarray | None = None
+        self._labels: list[str] = []
+        self._colormap: pg.ColorMap | None = None
+        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self.drawn = 0  # thumbnails made since the last show (tests and benchmarks read it)
+
+    def show(self, weights: np.ndarray | None, labels: list[str], colormap: pg.ColorMap) -> None:
+        self.beginResetModel()
+        self._weights, self._labels, self._colormap = weights, labels, colormap
+        self._pixmaps.clear()
+        self.drawn = 0
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's default argument
+        return 0 if self._weights is None or parent.isValid() else int(self._weights.shape[0])
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or self._weights is None:
+            return None
+        row = index.row()
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._pixmap(row)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._labels[row] if row < len(self._labels) else f"neuron {row}"
+        return None
+
+    def _pixmap(self, row: int) -> QPixmap:
+        if row in self._pixmaps:
+            self._pixmaps.move_to_end(row)
+            return self._pixmaps[row]
+        pixmap = thumbnail_pixmap(self._weights[row, 0], self._colormap)
+        self.drawn += 1
+        self._pixmaps[row] = pixmap
+        if len(self._pixmaps) > THUMBNAIL_CACHE:
+            self._pixmaps.popitem(last=False)
+        return pixmap
 
 
 class StrfView(QWidget):
@@ -225,22 +270,26 @@ class StrfView(QWidget):
         left_layout.addWidget(self.readout)
         left_layout.addWidget(self.wave_stack)
 
-        # Thumbnails
-        self.thumbnails: list[QToolButton] = []
+        # Thumbnails: every neuron's, drawn only when scrolled into view (a probe has thousands)
+        self.thumbnail_model = ThumbnailModel(self)
+        self.thumbnail_list = QListView()
+        self.thumbnail_list.setViewMode(QListView.ViewMode.IconMode)
+        self.thumbnail_list.setMovement(QListView.Movement.Static)
+        self.thumbnail_list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.thumbnail_list.setUniformItemSizes(True)
+        self.thumbnail_list.setIconSize(THUMBNAIL_SIZE)
+        self.thumbnail_list.setGridSize(QSize(THUMBNAIL_SIZE.width() + 12, THUMBNAIL_SIZE.height() + 12))
+        self.thumbnail_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.thumbnail_list.setModel(self.thumbnail_model)
+        self.thumbnail_list.clicked.connect(lambda index: self._thumbnail_clicked(index.row()))
         self.thumbnail_note = QLabel()
         self.thumbnail_note.setStyleSheet("color: gray;")
-        self._thumb_grid = QGridLayout()
-        self._thumb_grid.setSpacing(2)
-        self._thumb_grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        grid_holder = QWidget()
-        holder_layout = QVBoxLayout(grid_holder)
-        holder_layout.addLayout(self._thumb_grid)
-        holder_layout.addWidget(self.thumbnail_note)
-        holder_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(grid_holder)
-        scroll.setMinimumWidth(THUMBNAIL_COLUMNS * (THUMBNAIL_SIZE.width() + 14) + 30)
+        scroll = QWidget()
+        scroll_layout = QVBoxLayout(scroll)
+        scroll_layout.setContentsMargins(0, 0, 0, 0)
+        scroll_layout.addWidget(self.thumbnail_list, 1)
+        scroll_layout.addWidget(self.thumbnail_note)
+        scroll.setMinimumWidth(THUMBNAIL_COLUMNS * (THUMBNAIL_SIZE.width() + 12) + 30)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -424,8 +473,7 @@ class StrfView(QWidget):
         index = self.state.selected_neuron
         if 0 <= index < self.neuron_box.count():
             self.neuron_box.setCurrentIndex(index)
-        for i, button in enumerate(self.thumbnails):
-            button.setChecked(i == index)
+        self._check_thumbnail(index)
         if self.strf is None:
             return
         matrix = self.current_matrix()
@@ -453,31 +501,27 @@ class StrfView(QWidget):
         self.plot.setTitle(f"{labels[index]} · bias {float(self.strf.bias[index]):.4g}")
 
     def _build_thumbnails(self) -> None:
-        for button in self.thumbnails:
-            self._thumb_grid.removeWidget(button)
-            button.deleteLater()
-        self.thumbnails = []
         if self.strf is None:
+            self.thumbnail_model.show(None, [], self._colormap)
             self.thumbnail_note.setText("")
             return
         count = self.strf.weights.shape[0]
-        labels = neuron_labels(self.loaded, count)
-        for i in range(min(count, MAX_THUMBNAILS)):
-            button = QToolButton()
-            button.setCheckable(True)
-            button.setIcon(QIcon(thumbnail_pixmap(self.strf.weights[i, 0], self._colormap)))
-            button.setIconSize(THUMBNAIL_SIZE)
-            button.setToolTip(labels[i])
-            button.clicked.connect(lambda _checked=False, n=i: self._thumbnail_clicked(n))
-            self._thumb_grid.addWidget(button, i // THUMBNAIL_COLUMNS, i % THUMBNAIL_COLUMNS)
-            self.thumbnails.append(button)
-        shown = min(count, MAX_THUMBNAILS)
-        self.thumbnail_note.setText(f"first {shown} of {count} neurons" if count > shown else f"{count} neurons")
+        self.thumbnail_model.show(self.strf.weights, neuron_labels(self.loaded, count), self._colormap)
+        self.thumbnail_note.setText(f"{count} neurons (click one to select it)")
+        self._check_thumbnail(self.state.selected_neuron)
+
+    def _check_thumbnail(self, index: int) -> None:
+        if 0 <= index < self.thumbnail_model.rowCount():
+            model_index = self.thumbnail_model.index(index)
+            self.thumbnail_list.setCurrentIndex(model_index)
+            self.thumbnail_list.scrollTo(model_index)
+
+    def thumbnail_scrollbar(self) -> QScrollBar:
+        return self.thumbnail_list.verticalScrollBar()
 
     def _thumbnail_clicked(self, index: int) -> None:
         self.state.set_neuron(index)
-        for i, button in enumerate(self.thumbnails):  # a click on the selected one must not untick it
-            button.setChecked(i == self.state.selected_neuron)
+        self._check_thumbnail(self.state.selected_neuron)
 
     def _clear_drawing(self) -> None:
         self.image.clear()
