@@ -38,6 +38,13 @@ def simulated_set(root: Path, seed: int) -> Path:
 
 
 
+def two_data_sets(root: Path) -> Path:
+    """Response sets ``a`` and ``b`` (seeds 0 and 1) in ``root``, which grid files name relative to it."""
+    simulated_set(root / "a", 0)
+    simulated_set(root / "b", 1)
+    return root
+
+
 def grid_folder_without_dask(grid_file: Path, out: Path) -> Path:
     """Fit every cell of ``grid_file`` here, one after another, into ``out``: the folder a grid run writes, for
     tests of what reads it (the runner's own tests use a real Dask cluster)."""

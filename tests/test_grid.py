@@ -17,7 +17,7 @@ pytest.importorskip("distributed", reason="fit grids run on Dask: pip install 's
 
 import psutil
 
-from grid_cases import simulated_set
+from grid_cases import two_data_sets
 from strfviewer.backend.checkpoints import load_model
 from strfviewer.backend.grid import FitGridError, load_grid, read_grid
 from strfviewer.backend.grid.cells import GridPaths
@@ -30,9 +30,7 @@ RECIPE = ('quick = { audio_fs = 16000, temporal_window_size = 6, max_epochs = 8,
 
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("grid-data")
-    simulated_set(root / "a", 0)
-    simulated_set(root / "b", 1)
+    root = two_data_sets(tmp_path_factory.mktemp("grid-data"))
     return root
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grid_cases import grid_folder_without_dask, simulated_set
+from grid_cases import grid_folder_without_dask, two_data_sets
 from strfviewer.backend.grid import read_grid
 
 FRONTENDS = ('mel = { kind = "mel", args = { n_mels = 8, f_min = 200.0, f_max = 7000.0 } }\n'
@@ -19,9 +19,7 @@ FRONTENDS = ('mel = { kind = "mel", args = { n_mels = 8, f_min = 200.0, f_max = 
 
 @pytest.fixture(scope="module")
 def grid_folder(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("view-grid")
-    simulated_set(root / "a", 0)
-    simulated_set(root / "b", 1)
+    root = two_data_sets(tmp_path_factory.mktemp("view-grid"))
     (root / "grid.toml").write_text(
         'name = "view test"\nmethods = ["ridge"]\nseeds = [0, 1]\n[datasets]\na = "a"\nb = "b"\n'
         f'[frontends]\n{FRONTENDS}[recipes]\nr = {{ audio_fs = 16000, temporal_window_size = 6, '
