@@ -97,9 +97,9 @@ def test_the_neuron_table_fits_without_sideways_scrolling(view, qtbot, files, tm
     assert not table.horizontalScrollBar().isVisible()
     header = table.horizontalHeader()
     for column, name in enumerate(DEMO_NAMES, start=2):
-        item = table.horizontalHeaderItem(column)
-        assert item.text().replace("\n", "") == name and name in item.toolTip() and "cc_norm" in item.toolTip()
-        lines = item.text().split("\n")
+        text, tip = table.header_text(column), table.header_tooltip(column)
+        assert text.replace("\n", "") == name and name in tip and "cc_norm" in tip
+        lines = text.split("\n")
         widest = max(header.fontMetrics().horizontalAdvance(line) for line in lines)
         assert header.sectionSize(column) >= widest  # each line of the name readable in full
     assert header_lines("linear-gammatone-pcen") == "linear-\ngammatone-\npcen"

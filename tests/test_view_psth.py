@@ -174,31 +174,31 @@ def test_bracket_keys_step_through_the_neurons_and_redraw(view, qtbot, files):
 def test_sorting_by_cc_max_orders_the_rows_and_row_selection_sets_the_neuron(view, qtbot, files):
     _open(qtbot, view, files["responses"], files["truth"])
     table = view.table
-    assert [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())] == \
+    assert [table.header_text(c) for c in range(table.columnCount())] == \
         ["neuron", "cc_max", "truth-\nlinear"]  # a model's column is headed by its name; cc_norm is said beside
-    assert table.horizontalHeaderItem(2).toolTip() == "cc_norm of truth-linear over the test split"
+    assert table.header_tooltip(2) == "cc_norm of truth-linear over the test split"
     assert "each model's cc_norm" in view.table_caption.text()
     header = table.horizontalHeader()
     click = QPoint(header.sectionViewportPosition(1) + header.sectionSize(1) // 2, header.height() // 2)
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=click)
-    values = [table.item(row, 1).key for row in range(table.rowCount())]
+    values = [table.cell(row, 1).key for row in range(table.rowCount())]
     expected = np.sort(view._stats.cc_max)
     assert np.all(np.isfinite(values))
     np.testing.assert_allclose(values, expected)
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=click)
-    values = [table.item(row, 1).key for row in range(table.rowCount())]
+    values = [table.cell(row, 1).key for row in range(table.rowCount())]
     np.testing.assert_allclose(values, expected[::-1])
     # Each row's cc_max belongs to the neuron in its first column.
     for row in range(table.rowCount()):
-        neuron = table.item(row, 0).data(Qt.ItemDataRole.UserRole)
-        assert table.item(row, 1).key == view._stats.cc_max[neuron]
-        assert table.item(row, 0).text() == f"n{neuron}"
+        neuron = table.cell(row, 0).neuron
+        assert table.cell(row, 1).key == view._stats.cc_max[neuron]
+        assert table.cell(row, 0).text == f"n{neuron}"
     # Clicking a row selects its neuron; ] then moves down the sorted order.
     table.selectRow(3)
-    third = table.item(3, 0).data(Qt.ItemDataRole.UserRole)
+    third = table.cell(3, 0).neuron
     assert view.state.selected_neuron == third
     view.step_neuron(1)
-    assert view.state.selected_neuron == table.item(4, 0).data(Qt.ItemDataRole.UserRole)
+    assert view.state.selected_neuron == table.cell(4, 0).neuron
 
 
 def test_clicking_a_population_point_selects_its_neuron(view, qtbot, files):
@@ -389,29 +389,57 @@ def test_the_table_marks_predictions_the_shift_test_does_not_find_and_unreliable
         expected = metrics.shift_p_values(pred, resp, n_shifts=result.significance_shifts)
         np.testing.assert_allclose(result.p_value, expected)
         for row in range(view.table.rowCount()):
-            neuron = view.table.item(row, 0).data(Qt.ItemDataRole.UserRole)
-            cell = view.table.item(row, column)
+            neuron = view.table.cell(row, 0).neuron
+            cell = view.table.cell(row, column)
             significant = expected[neuron] < metrics.SIGNIFICANCE_LEVEL
-            assert cell.text().endswith(" n.s.") != significant
-            assert f"p = {expected[neuron]:.3g} against 1000 circular shifts" in cell.toolTip()
+            assert cell.text.endswith(" n.s.") != significant
+            assert f"p = {expected[neuron]:.3g} against 1000 circular shifts" in cell.tooltip
             low = view._stats.cc_max[neuron] < metrics.MIN_CC_MAX
-            assert cell.font().italic() == low
-            assert (view.table.item(row, 1).foreground().color().name() == "#b9770e") == low
+            assert cell.italic == low
+            caution = view.table.cell(row, 1).foreground
+            assert (caution is not None and caution.name() == "#b9770e") == low
     # The model that made the spikes is found for every neuron.
     assert np.all(by_name["truth-linear"].p_value < metrics.SIGNIFICANCE_LEVEL)
     assert "not significant against circular shifts" in view.table_caption.text()
 
 
-def test_a_neuron_whose_repeats_barely_agree_is_flagged_in_both_its_cells():
+def test_a_neuron_whose_repeats_barely_agree_is_flagged_in_both_its_cells(qtbot):
     from types import SimpleNamespace
 
-    result = SimpleNamespace(name="m", cc_norm=np.array([1.2]), p_value=np.array([0.001]), significance_shifts=200)
-    cell = psth_module._score_cell(result, 0, unreliable=True)
-    assert cell.text() == "1.200" and cell.font().italic()
-    assert "cc_max below 0.3" in cell.toolTip() and "p = 0.001 against 200 circular shifts" in cell.toolTip()
-    low, fine = psth_module._cc_max_cell(0.21), psth_module._cc_max_cell(0.8)
-    assert low.foreground().color().name() == "#b9770e" and "below 0.3" in low.toolTip()
-    assert fine.toolTip() == "" and fine.text() == "0.800"
+    from strfviewer.gui.views.neurontable import NeuronTableModel
+
+    result = SimpleNamespace(name="m", cc_norm=np.array([1.2, 0.5]), p_value=np.array([0.001, 0.001]),
+                             significance_shifts=200)
+    model = NeuronTableModel()
+    model.set_table(["low", "fine"], np.zeros(2, dtype=bool), np.array([0.21, 0.8]), [result], str, "test")
+    cell = model.cell(model.row_of(0), 2)
+    assert cell.text == "1.200" and cell.italic
+    assert "cc_max below 0.3" in cell.tooltip and "p = 0.001 against 200 circular shifts" in cell.tooltip
+    low, fine = model.cell(model.row_of(0), 1), model.cell(model.row_of(1), 1)
+    assert low.foreground.name() == "#b9770e" and "below 0.3" in low.tooltip
+    assert fine.tooltip == "" and fine.text == "0.800" and fine.foreground is None
+    assert not model.cell(model.row_of(1), 2).italic
+
+
+def test_sorting_puts_missing_scores_last_in_both_orders_and_keeps_the_selection(qtbot):
+    from PySide6.QtCore import QItemSelectionModel
+
+    from strfviewer.gui.views.neurontable import NeuronTable
+
+    table = NeuronTable()
+    qtbot.addWidget(table)
+    cc_max = np.array([0.5, np.nan, 0.9, 0.1, 0.5])
+    table.neuron_model.set_table([f"n{i}" for i in range(5)], np.zeros(5, dtype=bool), cc_max, [], str, "test")
+    table.selectionModel().select(table.neuron_model.index(table.neuron_model.row_of(2), 0),
+                                  QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                  | QItemSelectionModel.SelectionFlag.Rows)
+    table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
+    assert [table.cell(r, 0).neuron for r in range(5)] == [3, 0, 4, 2, 1]  # ties in neuron order, NaN last
+    assert table.selected_rows() == {3}  # still neuron 2
+    table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+    assert [table.cell(r, 0).neuron for r in range(5)] == [2, 0, 4, 3, 1]
+    assert table.selected_rows() == {0}
+    assert table.cell(4, 1).text == "–"
 
 
 def test_a_repeat_that_was_not_recorded_is_a_grey_band_not_an_empty_row(view, qtbot, files, tmp_path):

@@ -18,24 +18,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSizeF, Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -56,7 +52,7 @@ from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..settings import settings
 from ..state import SessionState
-from ..stepwise import Stepwise
+from .neurontable import NeuronTable, format_score
 from .timeaxis import TimeLinkedPlot
 
 if TYPE_CHECKING:
@@ -80,68 +76,7 @@ _LEGEND_SPACING = -6  # px between legend lines: their labels' boxes have that m
 _RASTER_MAX_TICKS = 10
 _HEADER_LINE = 8  # characters per line of a model's name in the table header
 _SIDE_MAX_SHARE = 0.6  # the side pane may grow to this share of the view to show the whole table
-TABLE_ROWS_AT_ONCE = 500  # a table of up to this many neurons is filled at once; a larger one in batches
-TABLE_ROWS_PER_STEP = 100  # rows per batch: about 10 ms of an event-loop turn
 _SORT_INDICATOR_ROOM = 22  # px a header section needs beside its text for padding and the sort arrow
-
-
-class _SortItem(QTableWidgetItem):
-    """A table cell that sorts by a number; NaN stays at the bottom in both orders."""
-
-    def __init__(self, text: str, key: float) -> None:
-        super().__init__(text)
-        self.key = float(key)
-        self.setFlags(self.flags() & ~Qt.ItemFlag.ItemIsEditable)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        mine, theirs = self.key, getattr(other, "key", math.nan)
-        if math.isnan(mine) or math.isnan(theirs):
-            if math.isnan(mine) == math.isnan(theirs):
-                return False
-            table = self.tableWidget()
-            descending = table is not None and \
-                table.horizontalHeader().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
-            return math.isnan(mine) == descending
-        return mine < theirs
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
-
-
-_CAUTION = QColor("#b9770e")  # a score to read with care (as the fit dialog's coverage warning)
-_NOT_SIGNIFICANT = QColor("#8a8a8a")
-
-
-def _score_cell(result: ModelResult, neuron: int, unreliable: bool) -> QTableWidgetItem:
-    """A model's cc_norm for one neuron; grey with "n.s." when the shift test does not find it significant,
-    italic when cc_max is too low for cc_norm to be trusted; the tooltip gives the p-value and why."""
-    value = float(result.cc_norm[neuron])
-    p = float(result.p_value[neuron]) if result.p_value is not None else math.nan
-    significant = not np.isfinite(p) or p < SIGNIFICANCE_LEVEL
-    item = _SortItem(_fmt(value) + ("" if significant else " n.s."), value)
-    tip = [f"{result.name}: cc_norm {_fmt(value)}"]
-    if np.isfinite(p):
-        tip.append(f"p = {p:.3g} against {result.significance_shifts} circular shifts of the prediction"
-                   + ("" if significant else f": not significant at {SIGNIFICANCE_LEVEL:g}"))
-    if not significant:
-        item.setForeground(_NOT_SIGNIFICANT)
-    if unreliable:
-        font = item.font()
-        font.setItalic(True)
-        item.setFont(font)
-        tip.append(f"cc_max below {MIN_CC_MAX:g}: the repeats agree too little for cc_norm to be trusted")
-    item.setToolTip("\n".join(tip))
-    return item
-
-
-def _cc_max_cell(value: float) -> QTableWidgetItem:
-    item = _SortItem(_fmt(value), value)
-    if np.isfinite(value) and value < MIN_CC_MAX:
-        item.setForeground(_CAUTION)
-        item.setToolTip(f"cc_max {value:.3f} is below {MIN_CC_MAX:g}: the recorded repeats agree too little for "
-                        "cc_norm to mean much (it divides by a noise estimate this uncertain, and may exceed 1)")
-    return item
 
 
 def header_lines(name: str, width: int = _HEADER_LINE) -> str:
@@ -302,24 +237,13 @@ class PsthView(QWidget):
 
     def _build_side(self) -> None:
         self.side = QSplitter(Qt.Orientation.Vertical)
-        self.table = QTableWidget()
-        # Column widths from the first rows: measuring a 5,000-row table's every cell takes a tenth of a second.
-        self.table.horizontalHeader().setResizeContentsPrecision(TABLE_ROWS_AT_ONCE)
-        self._neuron_items: dict[int, QTableWidgetItem] = {}  # neuron -> its row's first cell
-        self._table_fill = Stepwise(self)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSortingEnabled(True)
+        self.table = NeuronTable()
         self.table.setToolTip("Click a header to sort; [ and ] step through the rows in this order")
-        self.table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.table.horizontalHeader().setHighlightSections(False)  # bold headers of the selected row: wider
         self.table_caption = QLabel()
         self.table_caption.setStyleSheet("color: gray;")
         self.table_caption.setWordWrap(True)
-        self.table.itemSelectionChanged.connect(self._row_selected)
+        self.table.selectionModel().selectionChanged.connect(self._row_selected)
+        self.table.neuron_model.layoutChanged.connect(lambda: self._select_row(self.neuron()))
         population = QWidget()
         box = QVBoxLayout(population)
         box.setContentsMargins(0, 0, 0, 0)
@@ -399,9 +323,9 @@ class PsthView(QWidget):
         """Select the neuron ``delta`` rows away in the neuron table's current (sorted) order."""
         if self.state.responses is None or self.table.rowCount() == 0:
             return
-        row = self._row_of(self.neuron())
+        row = self.table.neuron_model.row_of(self.neuron())
         row = min(max(0, (row if row is not None else 0) + delta), self.table.rowCount() - 1)
-        self.state.set_neuron(int(self.table.item(row, 0).data(Qt.ItemDataRole.UserRole)))
+        self.state.set_neuron(self.table.neuron_model.neuron_at(row))
 
     # State changes
     def _responses_changed(self) -> None:
@@ -591,82 +515,36 @@ class PsthView(QWidget):
         return next((r for r in self.valid_results() if str(r.model.path) == path), None)
 
     def _fill_table(self) -> None:
-        """One row per neuron. A few hundred rows are made at once; past :data:`TABLE_ROWS_AT_ONCE` they are
-        made a batch per event-loop turn (a 5,000-unit probe's 25,000 cells take half a second), sorting and
-        the selection following once the last batch is in."""
-        self._table_fill.cancel()
-        steps = self._table_rows()
+        """One row per neuron, kept in the order the user sorted by."""
         rs = self.state.responses
-        if rs is None or len(rs.neurons) <= TABLE_ROWS_AT_ONCE:
-            for _ in steps:
-                pass
-        else:
-            self._table_fill.run(steps)
-
-    def _table_rows(self) -> Iterator[None]:
-        """The rows as a generator that yields between batches; the table's own signals are the program's
-        while it runs (a row appearing is not the user choosing a neuron), the user's between batches."""
+        results = self.valid_results() if rs is not None else []
+        split = (self._stats.split_name if self._stats is not None else metric_split(rs)[0]) if rs is not None else ""
         self._syncing = True
         try:
-            yield from self._make_rows()
+            if rs is None:
+                self.table.neuron_model.set_table([], np.zeros(0, dtype=bool), np.zeros(0), [], header_lines, split)
+                return
+            cc_max = self._stats.cc_max if self._stats is not None else np.full(len(rs.neurons), np.nan)
+            self.table.neuron_model.set_table([n.id for n in rs.neurons], np.array([not n.valid for n in rs.neurons]),
+                                              cc_max, results, header_lines, split)
         finally:
             self._syncing = False
-
-    def _make_rows(self) -> Iterator[None]:
-        rs, table = self.state.responses, self.table
-        table.setSortingEnabled(False)
-        table.clear()
-        self._neuron_items = {}
-        if rs is None:
-            table.setRowCount(0)
-            table.setColumnCount(0)
-            return
-        results = self.valid_results()
-        split = self._stats.split_name if self._stats is not None else metric_split(rs)[0]
-        headers = ["neuron", "cc_max", *(header_lines(r.name) for r in results)]
-        tips = ["Neuron id (click a header to sort)",
-                f"cc_max over the {split} split: how well the recorded repeats predict each other",
-                *(f"cc_norm of {r.name} over the {split} split" for r in results)]
-        table.setColumnCount(len(headers))
-        table.setHorizontalHeaderLabels(headers)
-        for column, tip in enumerate(tips):
-            table.horizontalHeaderItem(column).setToolTip(tip)
         self.table_caption.setText(
             f"Scores over the {split} split: cc_max, then each model's cc_norm (grey n.s.: not significant "
             f"against circular shifts, p ≥ {SIGNIFICANCE_LEVEL:g}; italic: cc_max below {MIN_CC_MAX:g}, "
             "cc_norm unreliable)" if results else f"cc_max over the {split} split")
-        table.setRowCount(len(rs.neurons))
-        cc_max = self._stats.cc_max if self._stats is not None else np.full(len(rs.neurons), np.nan)
-        for i, info in enumerate(rs.neurons):
-            if i and i % TABLE_ROWS_PER_STEP == 0:
-                self._syncing = False
-                yield
-                self._syncing = True
-            item = _SortItem(info.id, i)
-            item.setData(Qt.ItemDataRole.UserRole, i)
-            if not info.valid:
-                item.setToolTip("not in the response set's default (valid) subset")
-            table.setItem(i, 0, item)
-            self._neuron_items[i] = item
-            table.setItem(i, 1, _cc_max_cell(float(cc_max[i])))
-            unreliable = bool(np.isfinite(cc_max[i]) and cc_max[i] < MIN_CC_MAX)
-            for j, r in enumerate(results):
-                table.setItem(i, 2 + j, _score_cell(r, i, unreliable))
-        table.setSortingEnabled(True)  # sorts by the header's current indicator
         self._fit_columns()
-        self._syncing = False
         self._select_row(self.neuron())
 
     def _fit_columns(self) -> None:
         """Each column as wide as its cells or its header's longest line (Qt measures a multi-line header as one
         line), and, when models were added, the side pane widened so the table needs no sideways scrolling."""
         table, header = self.table, self.table.horizontalHeader()
-        table.resizeColumnsToContents()
         metrics = header.fontMetrics()
         for column in range(table.columnCount()):
-            lines = table.horizontalHeaderItem(column).text().split("\n")
+            lines = table.header_text(column).split("\n")
             text = max(metrics.horizontalAdvance(line) for line in lines) + _SORT_INDICATOR_ROOM
-            header.resizeSection(column, max(table.sizeHintForColumn(column), text))
+            header.resizeSection(column, max(table.column_width(column), text))
         sizes = self.splitter.sizes()
         total = sum(sizes)
         if table.columnCount() == self._fitted_columns or total <= 0:
@@ -677,30 +555,23 @@ class PsthView(QWidget):
             side = min(needed, int(_SIDE_MAX_SHARE * total))
             self.splitter.setSizes([total - side, side])
 
-    def _row_of(self, neuron: int) -> int | None:
-        """The table row showing ``neuron`` (rows move when the table is sorted), or None until it is made."""
-        item = self._neuron_items.get(neuron)
-        return None if item is None or item.tableWidget() is None else item.row()
-
     def _select_row(self, neuron: int) -> None:
-        row = self._row_of(neuron)
+        row = self.table.neuron_model.row_of(neuron)
         if row is None:
             return
         self._syncing = True
         try:
             self.table.selectRow(row)
-            self.table.scrollToItem(self.table.item(row, 0))
+            self.table.scrollTo(self.table.neuron_model.index(row, 0))
         finally:
             self._syncing = False
 
     def _row_selected(self) -> None:
         if self._syncing:
             return
-        rows = {item.row() for item in self.table.selectedItems()}
+        rows = self.table.selected_rows()
         if len(rows) == 1:
-            item = self.table.item(rows.pop(), 0)
-            if item is not None:
-                self.state.set_neuron(int(item.data(Qt.ItemDataRole.UserRole)))
+            self.state.set_neuron(self.table.neuron_model.neuron_at(rows.pop()))
 
     def _stimulus_is_open_audio(self, rs: ResponseSet, stimulus: int) -> bool:
         audio = self.state.audio
@@ -781,8 +652,8 @@ class PsthView(QWidget):
             if prediction is None or not np.isfinite(prediction).any():
                 continue
             color = PALETTE[index % len(PALETTE)]
-            text = (f"{result.name} · cc {_fmt(result.cc[n])} · cc_norm {_fmt(result.cc_norm[n])} · "
-                    f"cc_max {_fmt(result.cc_max[n])}")
+            text = (f"{result.name} · cc {format_score(result.cc[n])} · cc_norm {format_score(result.cc_norm[n])} · "
+                    f"cc_max {format_score(result.cc_max[n])}")
             self.curves[result.name] = self._add(plot, pg.PlotDataItem(t[: prediction.shape[0]], prediction,
                                                                        pen=pg.mkPen(color, width=1.5)), text)
             data[f"pred_{_column_name(result.name)}"] = prediction.astype(np.float64)
@@ -844,7 +715,7 @@ class PsthView(QWidget):
         finite = y[np.isfinite(y)]
         median = float(np.median(finite)) if finite.size else None
         # Short titles: a title wider than its plot pushes the plot out of the widget (the model is named above).
-        self.scatter_plot.setTitle(f"median cc_norm {_fmt(median)} ({finite.size} neurons)", size="9pt")
+        self.scatter_plot.setTitle(f"median cc_norm {format_score(median)} ({finite.size} neurons)", size="9pt")
         if finite.size:
             edges = np.linspace(min(0.0, float(finite.min())), max(1.0, float(finite.max())), 21)
             heights, _ = np.histogram(finite, bins=edges)
