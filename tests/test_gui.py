@@ -220,9 +220,14 @@ def test_an_open_model_predicts_rates_offline_and_live(window, qtbot, tmp_path):
     frontend = make_wav2spec("gammatone", audio_fs=FS, dt_ms=5.0, compression="pcen", n_filters=10, f_max=7000.0)
     folder = save_model(LinearNonlinear(10, 5, 4, wav2spec=frontend).eval(), tmp_path / "ln-model")
     samples = vocalization_like(FS, 0.4)
-    window.controller.set_generated_audio(samples, FS)
     window.controller.open_model(folder)
-    qtbot.waitUntil(lambda: window.rates_pane is not None and window.rates_pane.rates is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.rates_pane is not None, timeout=20000)
+    # With no sound open the pane says what it waits for, instead of showing empty axes.
+    assert window.rates_pane.rates is None and "open a sound" in window.rates_pane.status.text()
+    assert not window.rates_pane.plot.getAxis("left").autoSIPrefix  # neuron numbers read as they are
+    window.controller.set_generated_audio(samples, FS)
+    qtbot.waitUntil(lambda: window.rates_pane.rates is not None, timeout=20000)
+    assert window.rates_pane.status.text() == ""
     expected = run_in_chunks(window.state.model.model, samples)
     np.testing.assert_allclose(window.rates_pane.rates, expected, rtol=1e-6, atol=1e-7)
     assert window.model_list.count() == 1

@@ -160,6 +160,35 @@ def test_clicking_a_thumbnail_selects_that_neuron(qtbot, runner, tmp_path):
     assert state.selected_neuron == 0
 
 
+def test_thousands_of_thumbnails_are_drawn_only_in_view_and_the_selected_one_is_centred_untinted(
+        qtbot, runner, tmp_path):
+    many = 2000
+    model = Linear(n_frequency_bands=N_BANDS, temporal_window_size=N_LAGS, out_neurons=many,
+                   wav2spec=_frontend("gammatone")).eval()
+    state = SessionState()
+    view = _view(qtbot, state, runner)
+    _open(state, model, tmp_path / "many", neurons=[f"u{i}" for i in range(many)])
+    listed = view.thumbnail_list
+    qtbot.waitUntil(lambda: listed.visualRect(view.thumbnail_model.index(0)).isValid(), timeout=5000)
+    qtbot.wait(50)
+    assert view.thumbnail_model.rowCount() == many
+    assert 0 < view.thumbnail_model.drawn < 200  # the ones in view, not 2,000
+    state.set_neuron(1500)
+    qtbot.wait(50)
+    rect, viewport = listed.visualRect(view.thumbnail_model.index(1500)), listed.viewport().rect()
+    assert viewport.contains(rect)
+    assert abs(rect.center().y() - viewport.center().y()) < rect.height()  # in the middle, not at an edge
+    # The selected picture is drawn as it is (framed), not washed with the selection colour: inside its frame
+    # it looks as it does unselected.
+    selected = listed.viewport().grab(rect).toImage()
+    listed.selectionModel().clear()
+    plain = listed.viewport().grab(rect).toImage()
+    inside = [(x, y) for x in range(8, rect.width() - 8, 5) for y in range(8, rect.height() - 8, 5)]
+    assert all(selected.pixelColor(x, y) == plain.pixelColor(x, y) for x, y in inside)
+    frame = selected.pixelColor(3, rect.height() // 2)
+    assert frame == listed.palette().highlight().color() and frame != plain.pixelColor(3, rect.height() // 2)
+
+
 def test_a_neuron_the_model_lacks_is_reported_not_drawn(qtbot, runner, tmp_path):
     state = SessionState()
     view = _view(qtbot, state, runner)

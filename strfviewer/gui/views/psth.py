@@ -26,6 +26,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
@@ -95,6 +96,14 @@ def raster_ticks(n_repeats: int) -> list[tuple[float, str]]:
     """Left-axis ticks of the raster: repeat ``r`` (row ``[r, r + 1)``) labelled ``r + 1`` at its centre."""
     step = max(1, math.ceil(n_repeats / _RASTER_MAX_TICKS))
     return [(r + 0.5, str(r + 1)) for r in range(0, n_repeats, step)]
+
+
+def scatter_style(points: int) -> tuple[float, Any]:
+    """Point size and outline for ``points`` neurons: outlined discs for a few dozen, small unoutlined ones for a
+    probe's thousands, whose translucent overlap then shows where the neurons are dense."""
+    if points <= 300:
+        return 8.0, pg.mkPen("#34495e")
+    return (5.0 if points <= 2000 else 3.5), None
 
 
 def _column_name(name: str) -> str:
@@ -283,6 +292,7 @@ class PsthView(QWidget):
         table_layout.addWidget(self.table, 1)
         self.side.addWidget(table_box)
         self.side.addWidget(population)
+        self.side.setSizes([1, 1])  # the table and the population plots share the height
 
     # What is selected
     @property
@@ -561,8 +571,13 @@ class PsthView(QWidget):
             return
         self._syncing = True
         try:
+            index = self.table.neuron_model.index(row, 0)
+            # Centred with its neighbours unless in view already (asked before selecting, which scrolls it just
+            # into view, at an edge).
+            in_view = self.table.viewport().rect().contains(self.table.visualRect(index))
             self.table.selectRow(row)
-            self.table.scrollTo(self.table.neuron_model.index(row, 0))
+            if not in_view:
+                self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
         finally:
             self._syncing = False
 
@@ -711,7 +726,8 @@ class PsthView(QWidget):
             return
         x, y = self._stats.cc_max, result.cc_norm
         keep = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
-        self.scatter.setData(x=x[keep], y=y[keep], data=keep.tolist())
+        size, pen = scatter_style(keep.size)
+        self.scatter.setData(x=x[keep], y=y[keep], data=keep.tolist(), size=size, pen=pen)
         finite = y[np.isfinite(y)]
         median = float(np.median(finite)) if finite.size else None
         # Short titles: a title wider than its plot pushes the plot out of the widget (the model is named above).

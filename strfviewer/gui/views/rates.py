@@ -60,7 +60,9 @@ class RatesPane(QWidget):
         self.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.plot.setLabel("bottom", "time", units="s")
         self.plot.setLabel("left", "neuron")
-        self.image = LatencyImage(state, axisOrder="row-major")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # neuron 3000, not 3 x 1000
+        # More neurons than pixel rows (a probe's thousands): each pixel shows the mean of its rows, not one of them.
+        self.image = LatencyImage(state, axisOrder="row-major", autoDownsample=True)
         self.plot.addItem(self.image)
         self.colorbar = attach_colorbar(self.plot, self.image, "spikes / bin", pg.colormap.get("inferno"))
         align_on_time_axis(state, self.plot)
@@ -84,9 +86,12 @@ class RatesPane(QWidget):
 
     def recompute(self) -> None:
         loaded, audio = self.state.model, self.state.audio
-        if loaded is None or audio is None:
+        if loaded is None:
             return
         self.title.setText(f"<b>predicted rates</b> {loaded.path.name}")
+        if audio is None:
+            self.status.setText("open a sound to see every neuron's predicted response to it")
+            return
         problem = audio_mismatch(loaded.model, audio.audio_fs)
         if problem is not None:
             self.status.setText(f"the model {problem}")

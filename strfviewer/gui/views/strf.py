@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -37,6 +37,9 @@ from PySide6.QtWidgets import (
     QScrollBar,
     QSplitter,
     QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -165,6 +168,22 @@ class ThumbnailModel(QAbstractListModel):
         return pixmap
 
 
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Draws a thumbnail as it is, framed when selected: Qt's own selection tints the picture with the
+    highlight colour, which hides the very STRF the user picked."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        plain = QStyleOptionViewItem(option)
+        plain.state &= ~(QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_HasFocus)
+        super().paint(painter, plain, index)
+        if selected:
+            painter.save()
+            painter.setPen(QPen(option.palette.highlight().color(), 3))
+            painter.drawRect(option.rect.adjusted(2, 2, -3, -3))
+            painter.restore()
+
+
 class StrfView(QWidget):
     """STRF heatmap of the selected neuron, thumbnails of all neurons, and the neuron's gradient sound."""
 
@@ -281,6 +300,13 @@ class StrfView(QWidget):
         self.thumbnail_list.setGridSize(QSize(THUMBNAIL_SIZE.width() + 12, THUMBNAIL_SIZE.height() + 12))
         self.thumbnail_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.thumbnail_list.setModel(self.thumbnail_model)
+        self.thumbnail_list.setItemDelegate(ThumbnailDelegate(self.thumbnail_list))
+        # The list lays its items out later than it is told to show one (and again when resized): the selected
+        # thumbnail is centred once the layout is known, until the user scrolls it themselves.
+        self._centre_pending = False
+        bar = self.thumbnail_list.verticalScrollBar()
+        bar.rangeChanged.connect(self._centre_selected_thumbnail)
+        bar.actionTriggered.connect(self._user_scrolled_thumbnails)
         self.thumbnail_list.clicked.connect(lambda index: self._thumbnail_clicked(index.row()))
         self.thumbnail_note = QLabel()
         self.thumbnail_note.setStyleSheet("color: gray;")
@@ -513,8 +539,21 @@ class StrfView(QWidget):
     def _check_thumbnail(self, index: int) -> None:
         if 0 <= index < self.thumbnail_model.rowCount():
             model_index = self.thumbnail_model.index(index)
+            # In the middle of the list, not cut off at its edge; a neuron already in view stays where it is.
+            # (Asked before it becomes current: making it current scrolls it just into view, at an edge.)
+            in_view = self.thumbnail_list.viewport().rect().contains(self.thumbnail_list.visualRect(model_index))
             self.thumbnail_list.setCurrentIndex(model_index)
-            self.thumbnail_list.scrollTo(model_index)
+            if not in_view:
+                self._centre_pending = True
+                self._centre_selected_thumbnail()
+
+    def _centre_selected_thumbnail(self) -> None:
+        if self._centre_pending and self.thumbnail_list.currentIndex().isValid():
+            self.thumbnail_list.scrollTo(self.thumbnail_list.currentIndex(),
+                                         QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def _user_scrolled_thumbnails(self, _action: int) -> None:
+        self._centre_pending = False
 
     def thumbnail_scrollbar(self) -> QScrollBar:
         return self.thumbnail_list.verticalScrollBar()
