@@ -20,7 +20,8 @@ temporary folder and reused. Each measurement is a fresh process:
 * window: the real main window offscreen, with a 2 ms GUI-thread timer whose longest gap is the longest stall;
   opening the set and the fitted model, the first visit of the PSTH tab (predictions of every neuron run in
   the background), stepping 30 neurons, scrolling the PSTH table from top to bottom, the STRF tab and stepping
-  30 neurons there, scrolling its thumbnails, and the Spectrograms tab with the rates pane while stepping.
+  30 neurons there, scrolling its thumbnails, opening one of the set's sounds (the rates pane then predicts every
+  neuron's response to it) and the Spectrograms tab with the rates pane while stepping.
 """
 
 from __future__ import annotations
@@ -197,6 +198,9 @@ def _child_window(responses: Path, model: Path) -> dict:
     strf_view = window.views["strf"]
     if hasattr(strf_view, "thumbnail_scrollbar"):
         measured("STRFs: scroll the thumbnails", lambda: scroll(strf_view.thumbnail_scrollbar()))
+    sound = next(iter(sorted((responses / "stimuli").glob("*.wav"))))
+    measured("open a sound (the rates pane predicts every neuron)", lambda: window.controller.open_audio(sound),
+             until=lambda: window.rates_pane is not None and window.rates_pane.rates is not None)
     measured("Spectrograms with rates: step 30 neurons", lambda: (window.show_view("spectrograms"), step("rates")))
     window.close()
     return out
