@@ -75,6 +75,9 @@ def test_the_plot_shows_every_neuron_of_the_chosen_data_set(make_window, qtbot, 
         assert np.all(np.abs(scatter.getData()[0] - f) < 0.25)  # each front-end in its own column
     ticks = panel.plot.getAxis("bottom")._tickLevels[0]
     assert [t[1] for t in ticks] == ["mel", "mel4", "bad"]
+    labels = [i for i in panel.plot.getPlotItem().items if isinstance(i, pg.TextItem)]
+    assert panel.empty_labels == ["failed"] and len(labels) == 1  # bad's column says why it is empty
+    assert labels[0].pos().x() == 2 and labels[0].textItem.toPlainText() == "failed"
     assert "b:" in panel.plot.getPlotItem().titleLabel.text
     assert "mel4 on b" in panel.detail.text()
 

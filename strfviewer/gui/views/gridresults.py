@@ -45,6 +45,7 @@ LEVELS = (0.0, 1.0)  # the matrix's colour scale, fixed: colours mean the same i
 COLORMAP = "viridis"
 SELECTED = (230, 120, 20)
 OTHERS = (70, 110, 170)
+FAILED = "#c0392b"
 ROW_HEIGHT = 44  # px: an entry is a colour patch, not a line of text
 MAX_POINTS = 3000  # per front-end in the plot: past that a fixed random subset is drawn (the box uses all)
 
@@ -238,7 +239,7 @@ class GridResultsPanel(QWidget):
                     item.setBackground(QBrush(colour))
                     item.setForeground(QBrush(QColor("black" if _luminance(colour) > 0.5 else "white")))
                 elif text == "failed":
-                    item.setForeground(QBrush(QColor("#c0392b")))
+                    item.setForeground(QBrush(QColor(FAILED)))
                 self.table.setItem(f, d, item)
         self._fit_table_height()
         self.legend.setText(self._legend_html())
@@ -273,6 +274,7 @@ class GridResultsPanel(QWidget):
 
     def _show_distribution(self) -> None:
         self.plot.clear()
+        self.empty_labels: list[str] = []  # what the columns without points say (tests read it)
         matrix, chosen = self.matrix, self.selected()
         if matrix is None or chosen is None:
             self.plot.setTitle("")
@@ -281,12 +283,14 @@ class GridResultsPanel(QWidget):
         f_sel, d = chosen
         self.detail.setText(self._entry_text(matrix, f_sel, d, matrix.mean()[f_sel, d])[1])
         rng = np.random.default_rng(0)  # the same jitter every time: the picture does not flicker
-        ticks = []
+        ticks, empty, lowest = [], [], math.inf
         for f, name in enumerate(matrix.frontends):
             values = matrix.neuron_values(f, d)
             ticks.append((f, name))
             if not values.size:
+                empty.append(f)
                 continue
+            lowest = min(lowest, float(np.min(values)))
             colour = SELECTED if f == f_sel else OTHERS
             shown = values if values.size <= MAX_POINTS else rng.choice(values, MAX_POINTS, replace=False)
             jitter = f + rng.uniform(-0.18, 0.18, shown.size)
@@ -296,6 +300,12 @@ class GridResultsPanel(QWidget):
                                   pen=pg.mkPen(40, 40, 40, width=1.5))
             self.plot.addItem(box)
             self.plot.addItem(pg.PlotDataItem([f - 0.3, f + 0.3], [median, median], pen=pg.mkPen(0, 0, 0, width=3)))
+        for f in empty:  # a front-end with no points says why, instead of leaving its column blank
+            word, _ = self._entry_text(matrix, f, d, math.nan)
+            label = pg.TextItem(word, color=FAILED if word == "failed" else "#7f8c8d", anchor=(0.5, 1.0))
+            label.setPos(f, lowest if math.isfinite(lowest) else 0.5)
+            self.plot.addItem(label)
+            self.empty_labels.append(word)
         self.plot.getAxis("bottom").setTicks([ticks])
         self.plot.setXRange(-0.6, len(matrix.frontends) - 0.4, padding=0)
         self.plot.setTitle(f"{matrix.datasets[d]}: every neuron (box: quartiles, bar: median)", color="#333",
