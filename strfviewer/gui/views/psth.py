@@ -53,6 +53,7 @@ from ..export import ExportButton, ExportData
 from ..jobcontrols import job_controls, show_progress
 from ..settings import settings
 from ..state import SessionState
+from ..stepwise import StagedBuild
 from .neurontable import NeuronTable, format_score
 from .timeaxis import TimeLinkedPlot
 
@@ -172,7 +173,12 @@ class PsthView(QWidget):
         state.neuronChanged.connect(self._neuron_changed)
         state.stimulusChanged.connect(self._stimulus_changed)
         state.audioChanged.connect(self._draw_stimulus)
-        self._responses_changed()
+        # What the session holds is drawn on the next event-loop turn: building the view and drawing the response set
+        # of a large probe in one turn froze the window for half a second on the tab's first visit.
+        if state.responses is None:
+            self._responses_changed()  # nothing to draw but what to open
+        else:
+            self._staged = StagedBuild(self, [self._responses_changed])
 
     # Construction
     def _build_header(self) -> None:

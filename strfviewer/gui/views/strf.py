@@ -62,6 +62,7 @@ from ..jobcontrols import job_controls, show_progress
 from ..playback import Player
 from ..settings import settings
 from ..state import SessionState
+from ..stepwise import StagedBuild
 from .colorbar import attach_colorbar, fix_left_axis, reserve_colorbar_space, set_colorbar_label
 from .common import frequency_ticks
 from .timeaxis import TimeLinkedPlot
@@ -333,7 +334,12 @@ class StrfView(QWidget):
         state.modelChanged.connect(self._models_changed)
         state.neuronChanged.connect(self._neuron_changed)
         state.audioChanged.connect(self._audio_changed)
-        self._models_changed()
+        # What the session holds is drawn on the next event-loop turn: building the view and drawing the open models
+        # of a large probe in one turn froze the window for half a second on the tab's first visit.
+        if not state.models:
+            self._models_changed()  # nothing to draw but what to open
+        else:
+            self._staged = StagedBuild(self, [self._models_changed])
 
     # Messages
     def _say(self, text: str, error: bool = False) -> None:
