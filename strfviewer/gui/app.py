@@ -96,13 +96,15 @@ def finish(window, code: int) -> NoReturn:
 
 def import_backend() -> None:
     """Import torch, torchaudio and every front-end (seconds on a slow machine), so that no view has to when
-    the first sound opens: the app runs this in a thread behind the shown window.
+    the first sound, model or response set opens: the app runs this in a thread behind the shown window.
 
     The objects made so far (about 240,000: modules, functions, classes of torch, Qt and pyqtgraph) live as long
     as the app, so they are then frozen out of the cyclic garbage collector: otherwise each full collection
     walks them all, 130-190 ms with the GIL held, a stall of the window at a moment nobody chose.
     """
-    from ..backend import streaming  # noqa: F401 - imported for its side effect
+    from ..backend import checkpoints, prediction, streaming  # noqa: F401 - imported for their side effect
+    from ..backend.analysis import strf  # noqa: F401 - what opening a model and a response set first needs
+    from ..backend.data import sources  # noqa: F401
     from ..backend.frontends import registry  # noqa: F401 - the package itself is lazy; this loads the classes
 
     gc.freeze()

@@ -49,6 +49,7 @@ from .playback import Player, make_player
 from .reporter import ErrorReporter
 from .settings import settings
 from .state import MODEL_STREAM, LiveStream, SessionState
+from .stepwise import StagedBuild
 from .views.rates import RatesPane
 from .views.spectrogram import SpectrogramPane
 from .views.waveform import WaveformOverview
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.controller.ask_import = self._ask_import
         self.panes: dict[int, SpectrogramPane] = {}
         self.rates_pane: RatesPane | None = None
+        self._rates_build: StagedBuild | None = None  # the rates pane's build, on the turn after a model opens
         self.model_card: QDialog | None = None  # the open model card, if any
         self.confirm_close = True  # ask to save a modified session on close (off for headless use and tests)
         self.work_abandoned = False  # set on close when a computation did not stop in time (see app.finish)
@@ -443,15 +445,23 @@ class MainWindow(QMainWindow):
         return VIEW_NAMES[max(0, self.tabs.currentIndex())]
 
     def _sync_rates_pane(self) -> None:
-        """One pane of predicted rates while a model is open (the most recently opened one)."""
+        """One pane of predicted rates while a model is open (the most recently opened one). It is built on the
+        event-loop turn after the model arrives: building its plot in the same turn as every view's reaction to
+        the new model froze the window for 100-200 ms when a large model opened."""
         if self.state.model is not None and self.rates_pane is None:
-            self.rates_pane = RatesPane(self.state, self.runner)
-            self.rates_pane.setMinimumHeight(200)
-            self.pane_layout.insertWidget(1, self.rates_pane)
+            if self._rates_build is None or self._rates_build.done:
+                self._rates_build = StagedBuild(self, [self._build_rates_pane])
         elif self.state.model is None and self.rates_pane is not None:
             self.rates_pane.setParent(None)
             self.rates_pane.deleteLater()
             self.rates_pane = None
+
+    def _build_rates_pane(self) -> None:
+        if self.state.model is None or self.rates_pane is not None:
+            return  # closed again before its turn came, or built already
+        self.rates_pane = RatesPane(self.state, self.runner)
+        self.rates_pane.setMinimumHeight(200)
+        self.pane_layout.insertWidget(1, self.rates_pane)
 
     def _sync_targets(self) -> None:
         self.target_box.blockSignals(True)
