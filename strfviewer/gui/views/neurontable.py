@@ -79,8 +79,7 @@ class NeuronTableModel(QAbstractTableModel):
                         self._cc_max.astype(np.float64)),
             *(TableColumn(header_of(r.name), f"cc_norm of {r.name} over the {split} split",
                           np.asarray(r.cc_norm, dtype=np.float64), r) for r in results)]
-        self._order = self._sorted_order(*self._sort)
-        self._row_of = np.argsort(self._order)
+        self._reorder()
         self.endResetModel()
 
     # Qt's model interface
@@ -122,8 +121,7 @@ class NeuronTableModel(QAbstractTableModel):
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         neurons = [int(self._order[i.row()]) for i in persistent]
-        self._order = self._sorted_order(column, order)
-        self._row_of = np.argsort(self._order)
+        self._reorder()
         self.changePersistentIndexList(persistent, [self.index(int(self._row_of[n]), i.column())
                                                     for n, i in zip(neurons, persistent, strict=True)])
         self.layoutChanged.emit()
@@ -157,13 +155,17 @@ class NeuronTableModel(QAbstractTableModel):
         return texts
 
     # Inside
-    def _sorted_order(self, column: int, order: Qt.SortOrder) -> np.ndarray:
-        if not 0 <= column < len(self._columns):
-            return np.arange(len(self._ids))
-        keys = self._columns[column].keys
-        finite = np.flatnonzero(~np.isnan(keys))
-        signed = keys[finite] if order == Qt.SortOrder.AscendingOrder else -keys[finite]
-        return np.concatenate([finite[np.argsort(signed, kind="stable")], np.flatnonzero(np.isnan(keys))])
+    def _reorder(self) -> None:
+        """The row order (and its inverse) of the sort asked for last."""
+        column, order = self._sort
+        if 0 <= column < len(self._columns):
+            keys = self._columns[column].keys
+            finite = np.flatnonzero(~np.isnan(keys))
+            signed = keys[finite] if order == Qt.SortOrder.AscendingOrder else -keys[finite]
+            self._order = np.concatenate([finite[np.argsort(signed, kind="stable")], np.flatnonzero(np.isnan(keys))])
+        else:
+            self._order = np.arange(len(self._ids))
+        self._row_of = np.argsort(self._order)
 
     def _neuron_data(self, neuron: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:

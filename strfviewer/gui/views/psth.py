@@ -533,17 +533,18 @@ class PsthView(QWidget):
 
     def _fill_table(self) -> None:
         """One row per neuron, kept in the order the user sorted by."""
-        rs = self.state.responses
-        results = self.valid_results() if rs is not None else []
-        split = (self._stats.split_name if self._stats is not None else metric_split(rs)[0]) if rs is not None else ""
+        rs, model = self.state.responses, self.table.neuron_model
         self._syncing = True
         try:
             if rs is None:
-                self.table.neuron_model.set_table([], np.zeros(0, dtype=bool), np.zeros(0), [], header_lines, split)
+                model.set_table([], np.zeros(0, dtype=bool), np.zeros(0), [], header_lines, "")
+                self.table_caption.setText("")
                 return
+            results = self.valid_results()
+            split = self._stats.split_name if self._stats is not None else metric_split(rs)[0]
             cc_max = self._stats.cc_max if self._stats is not None else np.full(len(rs.neurons), np.nan)
-            self.table.neuron_model.set_table([n.id for n in rs.neurons], np.array([not n.valid for n in rs.neurons]),
-                                              cc_max, results, header_lines, split)
+            model.set_table([n.id for n in rs.neurons], np.array([not n.valid for n in rs.neurons]), cc_max,
+                            results, header_lines, split)
         finally:
             self._syncing = False
         self.table_caption.setText(
@@ -622,6 +623,7 @@ class PsthView(QWidget):
         for plot, item in self._psth_items:
             plot.removeItem(item)
         self._psth_items = []
+        self._psth_drawn = None
         self._legend.clear()
         self.legend_view.setFixedHeight(0)
 
@@ -642,7 +644,6 @@ class PsthView(QWidget):
         if rs is None or self.stimulus_box.count() == 0:
             self.curves = {}
             self._clear_psth()
-            self._psth_drawn = None
             self.raster_image.clear()
             self.raster_missing.clear()
             self.raster_ticks.setData([], [])
